@@ -1,0 +1,169 @@
+"""Frozen pydantic models: the only contracts that cross stage boundaries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SourceFormat = Literal["hf_page", "hf_api", "arxiv_atom"]
+
+
+class Frozen(BaseModel):
+    """Base for every contract model: immutable, and unknown fields are a bug."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Paper(Frozen):
+    """One paper as paperboy knows it, whatever dump it came from."""
+
+    id: str
+    arxiv_id: str | None = None
+    title: str
+    abstract: str = ""
+    authors: tuple[str, ...] = ()
+    authors_count: int | None = None
+    organization: str | None = None
+    published: dt.date | None = None
+    upvotes: int = 0
+    url: str | None = None
+    pdf_url: str | None = None
+    code_url: str | None = None
+    project_url: str | None = None
+    github_stars: int | None = None
+    keywords: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    ai_summary: str | None = None
+    source_format: SourceFormat
+
+    def public_dict(self) -> dict[str, object]:
+        """The JSON shape of ``paperboy ingest --json`` (dates as ISO strings, lists not tuples)."""
+        return self.model_dump(mode="json")
+
+
+class ParseWarning(Frozen):
+    """A part of a dump that was skipped or repaired, and where it was."""
+
+    where: str  # "line 42", "item 3", "entry 7"
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+class Dump(Frozen):
+    """A parsed dump file: its identity, date, format, papers and what was skipped."""
+
+    id: str
+    name: str
+    format: SourceFormat
+    dump_date: dt.date
+    papers: tuple[Paper, ...]
+    warnings: tuple[ParseWarning, ...] = ()
+    skipped: int = 0  # entries dropped by the parser (each has a warning)
+
+
+class IngestOutcome(Frozen):
+    """What storing one dump did: counted per paper."""
+
+    dump_id: str
+    name: str
+    format: SourceFormat | None
+    new: int = 0
+    merged: int = 0
+    skipped: int = 0
+    already_ingested: bool = False
+    warnings: tuple[str, ...] = ()
+    error: str | None = None
+
+
+class SubscriberStatus(StrEnum):
+    PENDING = "pending"  # signed up, not yet confirmed
+    ACTIVE = "active"
+    PAUSED = "paused"
+    UNSUBSCRIBED = "unsubscribed"
+    SUPPRESSED = "suppressed"  # the mail server refused the address for good
+
+
+class Frequency(StrEnum):
+    DAILY = "daily"
+    WEEKDAYS = "weekdays"
+    WEEKLY = "weekly"
+
+
+Hour = Annotated[int, Field(ge=0, le=23)]
+Weekday = Annotated[int, Field(ge=0, le=6)]  # Monday = 0, as datetime.weekday()
+
+
+class Profile(Frozen):
+    """What a subscriber wants to read about."""
+
+    topics: tuple[str, ...] = ()
+    interests: str = Field(default="", max_length=2000)
+    authors: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    min_upvotes: int = Field(default=0, ge=0)
+    max_papers: int = Field(default=10, ge=1, le=50)
+    liked_terms: tuple[str, ...] = ()
+    disliked_terms: tuple[str, ...] = ()
+
+
+class Subscriber(Frozen):
+    """A reader and when they want their edition."""
+
+    id: int
+    email: str
+    status: SubscriberStatus = SubscriberStatus.PENDING
+    timezone: str = "UTC"
+    send_hour: Hour = 7
+    frequency: Frequency = Frequency.DAILY
+    weekly_day: Weekday = 0
+    profile: Profile = Profile()
+    created_at: dt.datetime
+    confirmed_at: dt.datetime | None = None
+    last_edition: dt.date | None = None
+
+
+class ScoredPaper(Frozen):
+    """A paper picked for one subscriber, with its score and the reasons it was picked."""
+
+    paper: Paper
+    score: float
+    reasons: tuple[str, ...] = ()
+
+
+class Selection(Frozen):
+    """One subscriber's edition: the papers to send, best first. Empty is a valid result."""
+
+    subscriber_id: int
+    edition_date: dt.date
+    papers: tuple[ScoredPaper, ...] = ()
+    more_count: int = 0  # matched but cut by max_papers or the size budget
+
+
+class DeliveryStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # nothing matched: recorded so the edition is not reconsidered
+
+
+class Delivery(Frozen):
+    """A row of the deliveries ledger: one edition for one subscriber."""
+
+    subscriber_id: int
+    edition_date: dt.date
+    status: DeliveryStatus
+    message_id: str
+    attempts: int = 0
+    next_attempt_at: dt.datetime | None = None
+    first_attempt_at: dt.datetime | None = None
+    last_error: str | None = None
+    server_reply: str | None = None
+    paper_ids: tuple[str, ...] = ()
+    updated_at: dt.datetime | None = None

@@ -1,0 +1,86 @@
+"""Signed, per-purpose tokens for every link paperboy mails out.
+
+One salt per purpose, so a confirmation token can never unsubscribe and an unsubscribe token
+can never change preferences. Payloads carry ids, never an email address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Literal
+
+from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
+
+from pipeline.config import Config
+from pipeline.errors import TokenError
+
+Purpose = Literal["confirm", "unsubscribe", "preferences", "feedback", "edition", "csrf"]
+PURPOSES: tuple[Purpose, ...] = (
+    "confirm",
+    "unsubscribe",
+    "preferences",
+    "feedback",
+    "edition",
+    "csrf",
+)
+
+
+class Tokens:
+    """Make and check tokens; ``read`` raises TokenError and never says more than 'invalid'."""
+
+    def __init__(self, secret: str) -> None:
+        if len(secret) < 16:
+            raise TokenError("the token secret must be at least 16 characters")
+        self._serializers = {
+            purpose: URLSafeTimedSerializer(secret, salt=f"paperboy.{purpose}")
+            for purpose in PURPOSES
+        }
+
+    def make(self, purpose: Purpose, **payload: Any) -> str:
+        return str(self._serializers[purpose].dumps(payload))
+
+    def read(self, purpose: Purpose, token: str, max_age: float | None = None) -> dict[str, Any]:
+        """The payload of a valid token for ``purpose``; TokenError otherwise."""
+        if not token or len(token) > 2048:
+            raise TokenError("invalid or expired link")
+        try:
+            payload = self._serializers[purpose].loads(token, max_age=max_age)
+        except SignatureExpired:
+            raise TokenError("this link has expired") from None
+        except BadData:
+            raise TokenError("invalid or expired link") from None
+        if not isinstance(payload, dict):
+            raise TokenError("invalid or expired link")
+        return payload
+
+    @staticmethod
+    def digest(token: str) -> str:
+        """What the store remembers of a single-use token."""
+        return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def secret_key(config: Config) -> str:
+    """``web.secret_key`` (or $PAPERBOY_SECRET_KEY); else one generated once under ``var/``."""
+    configured = config.web.secret_key.get_secret_value()
+    if configured:
+        return configured
+    path = Path(config.paths.var) / "secret.key"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    # O_EXCL: two processes starting at once must agree on one key, not overwrite each other.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(value + "\n")
+    return value
+
+
+def tokens_for(config: Config) -> Tokens:
+    return Tokens(secret_key(config))
