@@ -47,7 +47,9 @@ class Tokens:
         if not token or len(token) > 2048:
             raise TokenError("invalid or expired link")
         try:
-            payload = self._serializers[purpose].loads(token, max_age=max_age)
+            payload = self._serializers[purpose].loads(
+                token, max_age=None if max_age is None else int(max_age)
+            )
         except SignatureExpired:
             raise TokenError("this link has expired") from None
         except BadData:
