@@ -78,6 +78,7 @@ class IngestOutcome(Frozen):
     already_ingested: bool = False
     warnings: tuple[str, ...] = ()
     error: str | None = None
+    moved_to: str | None = None  # archive/… or quarantine/… for inbox files
 
 
 class SubscriberStatus(StrEnum):

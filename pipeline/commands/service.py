@@ -1,7 +1,87 @@
-"""Placeholder until this command group lands."""
+"""``paperboy run``: the scheduler and the subscriber web app, until stopped."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Annotated
 
 import typer
+from rich.console import Console
+
+from pipeline.models import IngestOutcome
+from pipeline.schedule import LiveConfig
 
 
 def register(app: typer.Typer) -> None:
-    """Nothing to register yet."""
+    app.command("run")(run)
+
+
+def print_outcome(console: Console, outcome: IngestOutcome) -> None:
+    """One line per inbox file, as the daemon processes it."""
+    if outcome.error:
+        console.print(f"[red]quarantined[/red] {outcome.name}: {outcome.error}")
+    elif outcome.already_ingested:
+        console.print(f"{outcome.name}: already ingested, archived")
+    else:
+        console.print(
+            f"{outcome.name} ({outcome.format}): {outcome.new} new, {outcome.merged} merged, "
+            f"{outcome.skipped} skipped"
+        )
+    for warning in outcome.warnings:
+        console.print(f"  warning: {warning}", markup=False)
+
+
+def run(
+    web: Annotated[bool, typer.Option(help="Serve the subscriber web app too.")] = True,
+    deliver: Annotated[bool, typer.Option(help="Deliver digests when they are due.")] = True,
+) -> None:
+    """Run the service: scan the inbox, deliver due digests, serve the web app, until Ctrl-C.
+
+    A bad edit of the config file is reported and the last good config stays in force.
+
+    Example: paperboy --config /etc/paperboy/config.toml run
+    """
+    from pipeline import run as steps
+    from pipeline.cli import load, state
+    from pipeline.config import default_config_path
+    from pipeline.schedule import build_scheduler
+
+    load()  # exit 2 with the problems before starting anything
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    live = LiveConfig(state.config_path or default_config_path())
+    console = Console()
+    config = live.config
+    console.print(f"paperboy: inbox {config.paths.inbox}, store {config.storage.url}")
+
+    def ingest(cfg: object) -> None:
+        steps.ingest_inbox(live.config, on_file=lambda o: print_outcome(console, o))
+
+    deliver_step = getattr(steps, "deliver_due", None) if deliver else None
+    scheduler = build_scheduler(live, ingest, deliver_step)
+    scheduler.start()
+    stop = threading.Event()
+    try:
+        if web:
+            _serve_web(live, console)
+        else:
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        scheduler.shutdown(wait=True)
+        console.print("paperboy: stopped")
+
+
+def _serve_web(live: LiveConfig, console: Console) -> None:
+    import uvicorn
+
+    from subscribers.app import create_app
+
+    web = live.config.web
+    console.print(f"paperboy: web app on http://{web.host}:{web.port} (base URL {web.base_url})")
+    uvicorn.run(create_app(live.config), host=web.host, port=web.port, log_level="warning")

@@ -1,0 +1,115 @@
+"""When things happen: APScheduler 3 interval jobs that call ``run.py``; no business logic.
+
+Triggers run in UTC. Each job is coalesced and limited to one instance, so a slow run is
+never stacked on itself; subscribers' local send times are decided inside ``run.deliver_due``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from pipeline.config import Config, load_config
+from pipeline.errors import ConfigError, PaperboyError
+
+log = logging.getLogger("paperboy.schedule")
+
+
+class LiveConfig:
+    """The daemon's config: reloaded when the file changes, kept as is when the edit is bad."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.config: Config = load_config(path)
+        self._stamp = self._file_stamp()
+        self.last_error: str | None = None
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def reload(self) -> bool:
+        """Load the file again if it changed; True when a new config took effect."""
+        stamp = self._file_stamp()
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            self.config = load_config(self.path)
+        except ConfigError as e:
+            self.last_error = str(e)
+            log.error("config error, keeping the last good config: %s", e)
+            return False
+        self.last_error = None
+        log.info("config reloaded from %s", self.path)
+        return True
+
+
+def _guarded(name: str, step: Callable[[], object]) -> Callable[[], None]:
+    """Run a step; its failure is logged in one line and the next trigger tries again."""
+
+    def job() -> None:
+        try:
+            step()
+        except PaperboyError as e:
+            log.error("%s failed: %s", name, e)
+        except Exception:
+            log.exception("%s crashed; will try again at the next trigger", name)
+
+    return job
+
+
+def build_scheduler(
+    live: LiveConfig,
+    ingest: Callable[[Config], object],
+    deliver: Callable[[Config, dt.datetime], object] | None = None,
+) -> BackgroundScheduler:
+    """A scheduler with the reload, ingest and (optionally) deliver jobs, not yet started."""
+    schedule = live.config.schedule
+    scheduler = BackgroundScheduler(
+        timezone=dt.UTC,
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+    )
+    now = dt.datetime.now(dt.UTC)
+
+    def reload() -> None:
+        if live.reload():
+            # New intervals take effect without a restart.
+            fresh = live.config.schedule
+            scheduler.reschedule_job(
+                "ingest", trigger="interval", seconds=fresh.ingest_every_seconds
+            )
+            if deliver is not None:
+                scheduler.reschedule_job(
+                    "deliver", trigger="interval", seconds=fresh.deliver_every_seconds
+                )
+
+    scheduler.add_job(
+        _guarded("config reload", reload),
+        "interval",
+        seconds=schedule.config_reload_seconds,
+        id="reload",
+    )
+    scheduler.add_job(
+        _guarded("ingest", lambda: ingest(live.config)),
+        "interval",
+        seconds=schedule.ingest_every_seconds,
+        id="ingest",
+        next_run_time=now,
+    )
+    if deliver is not None:
+        scheduler.add_job(
+            _guarded("deliver", lambda: deliver(live.config, dt.datetime.now(dt.UTC))),
+            "interval",
+            seconds=schedule.deliver_every_seconds,
+            id="deliver",
+            next_run_time=now + dt.timedelta(seconds=5),
+        )
+    return scheduler
