@@ -148,7 +148,9 @@ def test_shipped_config_matches_the_embedded_defaults() -> None:
             default = defaults[section][key]
             if key in ("password", "secret_key"):
                 default = ""
-            assert value == default, f"{section}.{key}: config.toml says {value!r}, default {default!r}"
+            assert value == default, (
+                f"{section}.{key}: config.toml says {value!r}, default {default!r}"
+            )
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

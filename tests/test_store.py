@@ -85,7 +85,9 @@ def test_older_dump_does_not_overwrite_newer_upvotes(store: Store) -> None:
 
 def test_title_keyed_paper_takes_its_arxiv_id_when_learned(store: Store) -> None:
     """A page-dump paper (no id) merges by normalised title and is re-keyed to the arXiv id."""
-    page = paper(None, "Graph Diffusion Priors: for Protein Pockets", source_format="hf_page", upvotes=27)
+    page = paper(
+        None, "Graph Diffusion Priors: for Protein Pockets", source_format="hf_page", upvotes=27
+    )
     store.ingest(dump("page.txt", DAY1, page, fmt="hf_page"), NOW)
     sub = store.add_subscriber("a@example.org", status=SubscriberStatus.ACTIVE)
     store.record_vote(sub.id, page.id, 1)
@@ -108,7 +110,9 @@ def test_paper_listed_twice_in_one_dump_is_one_row(store: Store) -> None:
 
 def test_same_title_different_arxiv_ids_stay_apart(store: Store) -> None:
     """Two arXiv papers that share a title are two records."""
-    store.ingest(dump("d.json", DAY1, paper("2607.00003", "Survey"), paper("2607.00004", "Survey")), NOW)
+    store.ingest(
+        dump("d.json", DAY1, paper("2607.00003", "Survey"), paper("2607.00004", "Survey")), NOW
+    )
     assert store.count_papers() == 2
 
 
