@@ -92,7 +92,9 @@ def test_a_bad_file_exits_1_and_the_good_ones_are_stored(tmp_path: Path) -> None
     result = paperboy(config, "ingest", str(good), str(bad), str(missing))
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert "broken_2026-07-02.json" in result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("paperboy: error:")]
+    assert len(errors) == 2
+    assert "broken_2026-07-02.json" in errors[0] and "missing.txt" in errors[1]
     with open_store(load_config(config, env={})) as store:
         assert store.count_papers() == 2
 

@@ -57,7 +57,7 @@ def ingest(
     config = load()
     files = expand(paths)
     day = date.date() if date else None
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     dumps: list[Dump] = []
     outcomes: list[IngestOutcome] = []
     with Progress(console=err, transient=True, disable=len(files) < 3) as progress:
@@ -103,8 +103,11 @@ def _would_be(dump: Dump) -> IngestOutcome:
 
 
 def _warn(err: Console, outcome: IngestOutcome) -> None:
+    """Errors and warnings, one line each on stderr, for scripts and humans alike."""
     if outcome.error:
-        err.print(f"[red]error[/red] {outcome.name}: {outcome.error}", highlight=False, markup=True)
+        err.print(
+            f"paperboy: error: {outcome.name}: {outcome.error}", highlight=False, markup=False
+        )
     for warning in outcome.warnings:
         err.print(f"warning: {outcome.name}: {warning}", highlight=False, markup=False)
 
@@ -130,7 +133,6 @@ def _summary(outcomes: list[IngestOutcome], dry_run: bool) -> None:
             Path(o.name).name, o.format or "-", str(o.new), str(o.merged), str(o.skipped), status
         )
     out.print(table)
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     for o in outcomes:
-        for warning in o.warnings:
-            err.print(f"warning: {Path(o.name).name}: {warning}", highlight=False, markup=False)
+        _warn(err, o)
