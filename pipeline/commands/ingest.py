@@ -125,7 +125,7 @@ def _summary(outcomes: list[IngestOutcome], dry_run: bool) -> None:
             if o.error
             else "already ingested"
             if o.already_ingested
-            else f"{len(o.warnings)} warnings"
+            else f"{len(o.warnings)} warning{'' if len(o.warnings) == 1 else 's'}"
             if o.warnings
             else "ok"
         )
