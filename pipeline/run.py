@@ -68,11 +68,16 @@ def ingest_inbox(
 
 
 def ingest_file(config: Config, store: Store, path: Path) -> IngestOutcome | None:
-    """Ingest one inbox file and move it; None when it changed while being read."""
-    before = path.stat()
+    """Ingest one inbox file and move it; None when it changed or vanished while being read."""
+    try:
+        before = path.stat()
+    except FileNotFoundError:
+        return None  # taken away by someone else between the scan and now
     try:
         dump = read_dump(path, max_bytes=config.ingest.max_file_bytes)
     except IngestError as e:
+        if not path.exists():
+            return None
         target = quarantine(config, path, str(e))
         log.warning("quarantined %s: %s", path.name, e)
         return IngestOutcome(
