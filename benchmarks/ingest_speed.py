@@ -12,10 +12,14 @@ import datetime as dt
 import json
 import random
 import re
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
+from pipeline.config import validate
 from pipeline.ingest import parse_dump
+from pipeline.store import open_store
 
 DUMP_DATE = dt.date(2026, 7, 3)
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -130,6 +134,7 @@ def run(quick: bool = False) -> dict[str, object]:
     page_reference = best_of(repeat, lambda: reference_pass(page_text))
     api_seconds = best_of(repeat, lambda: parse_dump(api, "bench_2026-07-03.json", DUMP_DATE))
     api_reference = best_of(repeat, lambda: json.loads(api))
+    store_seconds = store_once(page)
     return {
         "papers": count,
         "page_dump_bytes": len(page),
@@ -142,4 +147,20 @@ def run(quick: bool = False) -> dict[str, object]:
         "api_papers_per_second": round(count / api_seconds),
         "api_reference_seconds": round(api_reference, 4),
         "api_ratio_vs_json_loads": round(api_seconds / api_reference, 1),
+        # End to end as the inbox does it: parse, then one transaction into a fresh SQLite file.
+        "page_ingest_seconds": round(store_seconds, 4),
+        "page_ingest_papers_per_second": round(count / store_seconds),
+        "page_ingest_ratio_vs_splitlines_and_regex": round(store_seconds / page_reference, 1),
     }
+
+
+def store_once(page: bytes) -> float:
+    """Seconds to parse the page dump and store it in a new SQLite store (what inbox does)."""
+    with tempfile.TemporaryDirectory() as folder:
+        config = validate({}, root=Path(folder))
+        with open_store(config) as store:
+            started = time.perf_counter()
+            outcome = store.ingest(parse_dump(page, "bench_2026-07-03.txt", DUMP_DATE))
+            elapsed = time.perf_counter() - started
+        assert outcome.new == len(parse_dump(page, "bench_2026-07-03.txt", DUMP_DATE).papers)
+    return elapsed
