@@ -1,7 +1,176 @@
-"""Placeholder until this command group lands."""
+"""``paperboy match`` and ``paperboy topics``: try a profile on papers, list the topic catalog."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from pipeline.models import Paper, ScoredPaper
 
 
 def register(app: typer.Typer) -> None:
-    """Nothing to register yet."""
+    app.command("match")(match)
+    app.command("topics")(topics)
+
+
+def match(
+    interest: Annotated[
+        str,
+        typer.Option(
+            "--interest", "-i", help="Free-text interest, e.g. 'KV cache, speculative decoding'."
+        ),
+    ] = "",
+    topic: Annotated[
+        list[str] | None,
+        typer.Option("--topic", "-t", help="Topic slug (repeatable); see `paperboy topics`."),
+    ] = None,
+    author: Annotated[
+        list[str] | None,
+        typer.Option("--author", "-a", help="Favourite author to boost (repeatable)."),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option("--exclude", "-x", help="Drop papers with this keyword (repeatable)."),
+    ] = None,
+    dump: Annotated[
+        Path | None,
+        typer.Option(
+            "--dump", exists=True, dir_okay=False, help="Rank this dump file (parsed, not stored)."
+        ),
+    ] = None,
+    date: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Dump date when the file name has none."),
+    ] = None,
+    top: Annotated[int, typer.Option("--top", "-k", min=1, help="How many papers to show.")] = 10,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON array sorted by score.")
+    ] = False,
+) -> None:
+    """Rank papers for an ad-hoc profile, with the reasons each one matched.
+
+    Without --dump, ranks the papers stored in the last 7 days. A paper needs some relevance
+    to appear; upvotes only lift relevant papers.
+
+    Example: paperboy match --interest "KV cache, speculative decoding" --topic llm-inference
+    --dump var/inbox/hf_daily_papers_2026-07-03.txt --top 5
+    """
+    from pydantic import ValidationError
+
+    from pipeline.cli import fail, load
+    from pipeline.errors import IngestError, MatchError
+    from pipeline.match import load_catalog, rank
+    from pipeline.models import Profile
+
+    config = load()
+    if not (interest.strip() or topic or author):
+        fail("nothing to match: give --interest TEXT, --topic SLUG or --author NAME")
+    try:
+        profile = Profile(
+            topics=tuple(topic or ()),
+            interests=interest,
+            authors=tuple(author or ()),
+            exclude=tuple(exclude or ()),
+        )
+    except ValidationError as e:
+        fail(f"invalid profile: {e.errors()[0]['msg']}")
+    papers: list[Paper]
+    if dump is not None:
+        from pipeline.ingest import read_dump
+
+        try:
+            parsed = read_dump(
+                dump, max_bytes=config.ingest.max_file_bytes, date=date.date() if date else None
+            )
+        except IngestError as e:
+            fail(f"{dump}: {e}", code=1)
+        papers = list(parsed.papers)
+    else:
+        from pipeline.store import open_store
+
+        with open_store(config) as store:
+            papers = store.recent_papers(days=7)
+    try:
+        ranked = rank(papers, profile, load_catalog(config.topics), config.match)
+    except MatchError as e:
+        fail(str(e))
+    shown = ranked[:top]
+    if as_json:
+        typer.echo(json.dumps([_public(sp) for sp in shown], indent=2, ensure_ascii=False))
+        return
+    _table(shown, matched=len(ranked), total=len(papers))
+
+
+def _public(sp: ScoredPaper) -> dict[str, object]:
+    """The JSON shape of one ranked paper."""
+    p = sp.paper
+    return {
+        "id": p.id,
+        "title": p.title,
+        "score": sp.score,
+        "reasons": list(sp.reasons),
+        "url": p.url,
+        "upvotes": p.upvotes,
+        "authors": list(p.authors),
+    }
+
+
+def _table(shown: list[ScoredPaper], matched: int, total: int) -> None:
+    out = Console()
+    if not total:
+        out.print("No papers to rank: ingest a dump first, or pass --dump FILE.")
+        return
+    if not shown:
+        out.print(f"No paper matched this profile among {total} papers.", highlight=False)
+        return
+    table = Table(caption=f"{matched} of {total} papers matched; showing {len(shown)}")
+    table.add_column("#", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("paper", overflow="fold")
+    table.add_column("why", overflow="fold")
+    for n, sp in enumerate(shown, 1):
+        # Titles and reasons come from dumps: Text, so "[...]" in them is never Rich markup.
+        paper = Text(sp.paper.title + "\n") + Text(sp.paper.id, style="dim")
+        table.add_row(str(n), f"{sp.score:.3f}", paper, Text("\n".join(sp.reasons)))
+    out.print(table)
+
+
+def topics(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the catalog as JSON.")] = False,
+) -> None:
+    """List the topic catalog: built-in topics plus config.toml's [topics.<slug>].
+
+    Example: paperboy topics --json
+    """
+    from pipeline.cli import load
+    from pipeline.match import load_catalog
+
+    config = load()
+    catalog = load_catalog(config.topics)
+    if as_json:
+        data = [
+            {
+                "slug": slug,
+                "title": catalog[slug].title,
+                "description": catalog[slug].description,
+                "keywords": list(catalog[slug].keywords),
+                "source": "config" if slug in config.topics else "built-in",
+            }
+            for slug in catalog
+        ]
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    table = Table(caption=f"{len(catalog)} topics")
+    for column in ("slug", "title", "keywords"):
+        table.add_column(column, overflow="fold")
+    for slug in catalog:
+        t = catalog[slug]
+        table.add_row(slug, Text(t.title), Text(", ".join(t.keywords)))
+    Console().print(table)

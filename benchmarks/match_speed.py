@@ -1,0 +1,178 @@
+"""Matching speed: N subscribers × P papers, top-10 each, as a ratio to a NumPy floor.
+
+Subscribers pick 1-5 catalog topics and one free-text interest, both Zipf-skewed (a few
+topics and phrases are very popular, most are rare); some also follow an author, exclude a
+keyword, set a minimum of upvotes or have papers already sent. Papers are the evaluation
+papers (duplicated with new ids past 88).
+
+    reference   np.argpartition top-10 of a random 100k × 50 matrix: the floor of any top-k
+    core        pipeline.match.top_papers over all chunks: index, components, profile
+                combination, filters and top-k as arrays (what the target is about)
+    select      pipeline.match.select end to end: core + Selection/ScoredPaper objects
+    1M × 100    core over 1,000,000 subscribers streamed in chunks: time and peak RSS
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import resource
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from benchmarks.match_quality import load_eval
+from pipeline.config import Match
+from pipeline.match import CHUNK, select, top_papers
+from pipeline.models import Paper, Profile, Subscriber
+from pipeline.relevance import build_index
+from pipeline.scoring import prepare
+from pipeline.topics import Catalog, load_catalog
+
+SEED = 20260703
+MODIFIERS = ["", "efficient ", "scalable ", "robust ", "open ", "theory of "]
+CREATED = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def interest_pool(catalog: Catalog) -> list[str]:
+    """Short interests a reader might type, built from the catalog's keywords."""
+    keywords = sorted({k for slug in catalog for k in catalog[slug].keywords})
+    rng = random.Random(SEED)
+    pool = [f"{rng.choice(MODIFIERS)}{k}" for k in keywords]
+    pool += [
+        f"{a} for {b}" for a, b in zip(keywords, rng.sample(keywords, len(keywords)), strict=True)
+    ]
+    return pool
+
+
+def zipf_weights(n: int, s: float = 1.1) -> list[float]:
+    return [1.0 / (rank + 1) ** s for rank in range(n)]
+
+
+def subscribers(
+    n: int, catalog: Catalog, papers: Sequence[Paper], seed: int = SEED
+) -> Iterator[Subscriber]:
+    """``n`` synthetic subscribers, generated lazily so a million need no memory."""
+    rng = random.Random(seed)
+    slugs = list(catalog)
+    rng.shuffle(slugs)
+    pool = interest_pool(catalog)
+    rng.shuffle(pool)
+    slug_w, pool_w = zipf_weights(len(slugs)), zipf_weights(len(pool))
+    authors = sorted({a for p in papers for a in p.authors})
+    for i in range(n):
+        count = rng.randint(1, 5)
+        profile = Profile(
+            topics=tuple(dict.fromkeys(rng.choices(slugs, slug_w, k=count))),
+            interests=rng.choices(pool, pool_w)[0],
+            authors=(rng.choice(authors),) if rng.random() < 0.05 else (),
+            exclude=("benchmark",) if rng.random() < 0.05 else (),
+            min_upvotes=20 if rng.random() < 0.1 else 0,
+            max_papers=10,
+        )
+        yield Subscriber(id=i, email=f"s{i}@example.org", profile=profile, created_at=CREATED)
+
+
+def paper_batch(count: int) -> list[Paper]:
+    base, _ = load_eval()
+    out = list(base[:count])
+    copy = 0
+    while len(out) < count:
+        p = base[copy % len(base)]
+        out.append(p.model_copy(update={"id": f"{p.id}-{copy}", "upvotes": (p.upvotes * 7) % 150}))
+        copy += 1
+    return out
+
+
+def sent_for(subs: Sequence[Subscriber], papers: Sequence[Paper]) -> dict[int, set[str]]:
+    rng = random.Random(SEED)
+    ids = [p.id for p in papers]
+    return {s.id: set(rng.sample(ids, 3)) for s in subs if rng.random() < 0.2}
+
+
+def reference_seconds(n: int, p: int, k: int = 10, repeat: int = 3) -> float:
+    """np.argpartition top-k of random float32 scores, CHUNK rows at a time like the core."""
+    rng = np.random.default_rng(SEED)
+    chunks = [
+        rng.random((min(CHUNK, n - start), p), dtype=np.float32) for start in range(0, n, CHUNK)
+    ]
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for matrix in chunks:
+            np.argpartition(matrix, p - k, axis=1)[:, p - k :]
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def core_seconds(
+    papers: Sequence[Paper], subs: Sequence[Subscriber], sent: dict[int, set[str]], catalog: Catalog
+) -> float:
+    started = time.perf_counter()
+    prepared = prepare(build_index(papers), catalog)
+    for start in range(0, len(subs), CHUNK):
+        top_papers(prepared, Match(), subs[start : start + CHUNK], sent, None)
+    return time.perf_counter() - started
+
+
+def streamed_core(n: int, papers: Sequence[Paper], catalog: Catalog) -> dict[str, float]:
+    """Core over ``n`` subscribers generated chunk by chunk; generation is not timed."""
+    prepared = prepare(build_index(papers), catalog)
+    stream = subscribers(n, catalog, papers, seed=SEED + 1)
+    spent, done = 0.0, 0
+    while done < n:
+        chunk = [next(stream) for _ in range(min(CHUNK, n - done))]
+        sent = sent_for(chunk, papers)
+        started = time.perf_counter()
+        top_papers(prepared, Match(), chunk, sent, None)
+        spent += time.perf_counter() - started
+        done += len(chunk)
+    return {"seconds": round(spent, 3), "peak_rss_mb": round(peak_rss_mb(), 1)}
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    catalog = load_catalog()
+    n, p = (10_000, 50) if quick else (100_000, 50)
+    big_n, big_p = (100_000, 100) if quick else (1_000_000, 100)
+    # The big run goes first so that its peak RSS is not the small run's Selection objects.
+    big = streamed_core(big_n, paper_batch(big_p), catalog)
+    big_reference = reference_seconds(big_n, big_p, repeat=1)
+    papers = paper_batch(p)
+    subs = list(subscribers(n, catalog, papers))
+    sent = sent_for(subs, papers)
+    reference = reference_seconds(n, p)
+    core = min(core_seconds(papers, subs, sent, catalog) for _ in range(3))
+    started = time.perf_counter()
+    selections = select(papers, subs, catalog, Match(), edition_date=dt.date(2026, 7, 3), sent=sent)
+    end_to_end = time.perf_counter() - started
+    return {
+        "subscribers": n,
+        "papers": p,
+        "reference_seconds": round(reference, 4),
+        "core_seconds": round(core, 3),
+        "core_ratio": round(core / reference, 1),
+        "select_seconds": round(end_to_end, 3),
+        "select_ratio": round(end_to_end / reference, 1),
+        "papers_selected": sum(len(s.papers) for s in selections),
+        "big": {
+            "subscribers": big_n,
+            "papers": big_p,
+            "core_seconds": big["seconds"],
+            "reference_seconds": round(big_reference, 4),
+            "core_ratio": round(big["seconds"] / big_reference, 1),
+            "peak_rss_mb": big["peak_rss_mb"],
+        },
+    }
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(json.dumps(run(quick="--quick" in sys.argv), indent=2))

@@ -1,0 +1,325 @@
+"""Matching: stemming, acronyms, reasons, boosts, filters and selection rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from pipeline.config import Match, Topic
+from pipeline.errors import MatchError
+from pipeline.match import iter_select, load_catalog, rank, select
+from pipeline.models import Paper, Profile, Subscriber
+from pipeline.textproc import analyze, normalize_name, phrases
+
+CATALOG = load_catalog()
+WEIGHTS = Match()
+EDITION = dt.date(2026, 7, 3)
+CREATED = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def paper(pid: str, title: str, abstract: str = "", **extra: object) -> Paper:
+    return Paper(id=pid, title=title, abstract=abstract, source_format="hf_api", **extra)  # type: ignore[arg-type]
+
+
+def subscriber(sid: int, **profile: object) -> Subscriber:
+    return Subscriber(
+        id=sid, email=f"s{sid}@example.org", profile=Profile(**profile), created_at=CREATED
+    )
+
+
+def ids(ranked: list) -> list[str]:
+    return [sp.paper.id for sp in ranked]
+
+
+SNN = paper(
+    "snn",
+    "Training Deep Spiking Neural Networks with Surrogate Gradients",
+    "Spiking neurons communicate with binary events; we train them end to end.",
+    upvotes=12,
+)
+SNN_ACRONYM = paper(
+    "snn-acronym", "Low-Latency SNNs for Edge Devices", "Our SNN runs in two timesteps.", upvotes=3
+)
+QUANT = paper(
+    "quant",
+    "Quantized Weights Everywhere",
+    "We study weights quantized to four bits in large models.",
+    upvotes=5,
+)
+IMAGE = paper(
+    "image",
+    "Learned Image Compression with Hyperpriors",
+    "An entropy model for image codecs at low bitrate.",
+    upvotes=40,
+)
+POPULAR = paper(
+    "popular",
+    "A Cooking Robot Makes Pancakes",
+    "A kitchen story, wildly shared.",
+    upvotes=5000,
+)
+BATCH = [SNN, SNN_ACRONYM, QUANT, IMAGE, POPULAR]
+
+
+def test_stemming_meets_quantization_and_quantized() -> None:
+    """The interest "quantization" finds a paper that only says "quantized"."""
+    assert analyze("quantization").unigrams == analyze("quantized").unigrams
+    assert "quant" in ids(rank(BATCH, Profile(interests="quantization"), CATALOG, WEIGHTS))
+
+
+def test_spiking_and_spike_share_a_stem() -> None:
+    """ "spiking" and "spikes" reduce to the same term."""
+    assert analyze("spiking").unigrams == analyze("spikes").unigrams
+
+
+def test_acronym_query_finds_the_expansion() -> None:
+    """Searching "SNN" finds a paper that writes "spiking neural networks" in full."""
+    assert "snn" in ids(rank(BATCH, Profile(interests="SNN"), CATALOG, WEIGHTS))
+
+
+def test_expansion_query_finds_the_acronym() -> None:
+    """Searching "spiking neural network" finds a paper that only writes "SNNs"."""
+    ranked = ids(rank(BATCH, Profile(interests="spiking neural network"), CATALOG, WEIGHTS))
+    assert "snn-acronym" in ranked
+
+
+@pytest.mark.parametrize(
+    ("acronym", "expansion"),
+    [
+        ("LLM", "large language models"),
+        ("BCI", "brain-computer interface"),
+        ("EEG", "electroencephalography"),
+        ("NAS", "neural architecture search"),
+        ("MoE", "mixture of experts"),
+        ("RAG", "retrieval-augmented generation"),
+        ("VLMs", "vision-language models"),
+        ("RL", "reinforcement learning"),
+        ("SSM", "state space model"),
+        ("KV cache", "key-value cache"),
+    ],
+)
+def test_acronyms_and_expansions_share_terms(acronym: str, expansion: str) -> None:
+    """An acronym and its expansion analyse to the same terms, concept included."""
+    assert analyze(acronym) == analyze(expansion)
+
+
+def test_interest_facets_split_at_connectives() -> None:
+    """A free-text interest splits into the phrases a reason can quote."""
+    assert phrases("KV cache and speculative decoding for LLM serving") == [
+        "KV cache",
+        "speculative decoding",
+        "LLM serving",
+    ]
+    assert phrases("mixture of experts, sim-to-real") == ["mixture of experts", "sim-to-real"]
+
+
+def test_topic_reason_names_the_topic_and_keywords() -> None:
+    """A topic match explains itself with the topic title and the keywords that matched."""
+    ranked = rank([SNN], Profile(topics=("spiking-neural-networks",)), CATALOG, WEIGHTS)
+    assert ranked[0].reasons[0].startswith("topic: Spiking neural networks — ")
+    assert '"spiking"' in ranked[0].reasons[0]
+    assert '"SNN"' in ranked[0].reasons[0]
+
+
+def test_interest_reason_quotes_the_matched_phrases() -> None:
+    """An interest match quotes the user's own words that the paper matched."""
+    ranked = rank([SNN], Profile(interests="surrogate gradients and pancakes"), CATALOG, WEIGHTS)
+    assert ranked[0].reasons[0] == 'interest: "surrogate gradients"'
+
+
+def test_trending_reason_counts_upvotes() -> None:
+    """A paper with upvotes says how many, last."""
+    ranked = rank([SNN], Profile(interests="spiking"), CATALOG, WEIGHTS)
+    assert ranked[0].reasons[-1] == "trending: 12 upvotes"
+
+
+def test_author_boost_is_case_and_accent_insensitive() -> None:
+    """Following "jose nunez" boosts a paper by "José Núñez" and says so."""
+    by_jose = paper("jose", "Spiking Networks Again", "spiking", authors=("José Núñez", "Ann Lee"))
+    other = paper("other", "Spiking Networks Again", "spiking", authors=("Someone Else",))
+    profile = Profile(interests="spiking", authors=("jose  NUNEZ",))
+    ranked = rank([other, by_jose], profile, CATALOG, WEIGHTS)
+    assert ids(ranked) == ["jose", "other"]
+    assert ranked[0].score > ranked[1].score + WEIGHTS.author_boost / 2
+    assert "author: José Núñez" in ranked[0].reasons
+    assert normalize_name("José  Núñez") == normalize_name("jose nunez")
+
+
+def test_followed_author_is_selected_without_topic_match() -> None:
+    """A favourite author's paper counts as relevant by itself."""
+    by_her = paper("her", "Pancakes at Scale", "kitchen", authors=("Mira Okafor",))
+    ranked = rank([by_her], Profile(authors=("Mira Okafor",)), CATALOG, WEIGHTS)
+    assert ids(ranked) == ["her"]
+
+
+def test_min_upvotes_drops_quieter_papers() -> None:
+    """A profile's min_upvotes removes relevant papers with fewer upvotes."""
+    profile = Profile(topics=("spiking-neural-networks",), min_upvotes=10)
+    assert ids(rank(BATCH, profile, CATALOG, WEIGHTS)) == ["snn"]
+
+
+def test_popular_but_irrelevant_never_appears() -> None:
+    """5000 upvotes do not make a cooking paper relevant to spiking networks."""
+    profile = Profile(topics=("spiking-neural-networks",))
+    assert "popular" not in ids(rank(BATCH, profile, CATALOG, WEIGHTS))
+    zero_threshold = Match(min_relevance=0.0, trending_weight=5.0)
+    assert "popular" not in ids(rank(BATCH, profile, CATALOG, zero_threshold))
+
+
+def test_trending_lifts_the_more_upvoted_of_equal_papers() -> None:
+    """Between two equally relevant papers, the more upvoted ranks first."""
+    quiet = paper("a-quiet", "Spiking Networks", "spiking", upvotes=1)
+    loud = paper("b-loud", "Spiking Networks", "spiking", upvotes=300)
+    ranked = rank([quiet, loud], Profile(interests="spiking"), CATALOG, WEIGHTS)
+    assert ids(ranked) == ["b-loud", "a-quiet"]
+    flat = rank([quiet, loud], Profile(interests="spiking"), CATALOG, Match(trending_weight=0))
+    assert flat[0].score == flat[1].score
+
+
+def test_liked_terms_lift_and_disliked_terms_lower() -> None:
+    """Feedback terms nudge scores of relevant papers up or down."""
+    a = paper("a", "Spiking Networks for Robots", "spiking robots")
+    b = paper("b", "Spiking Networks for Speech", "spiking speech")
+    base = {
+        s.paper.id: s.score for s in rank([a, b], Profile(interests="spiking"), CATALOG, WEIGHTS)
+    }
+    liked = rank([a, b], Profile(interests="spiking", liked_terms=("robots",)), CATALOG, WEIGHTS)
+    assert ids(liked)[0] == "a" and liked[0].score > base["a"]
+    disliked = rank(
+        [a, b], Profile(interests="spiking", disliked_terms=("robots",)), CATALOG, WEIGHTS
+    )
+    assert ids(disliked)[0] == "b"
+    assert {s.paper.id: s.score for s in disliked}["a"] < base["a"]
+
+
+def test_liked_terms_alone_select_nothing() -> None:
+    """Feedback only nudges: it does not make an unrelated paper relevant."""
+    profile = Profile(interests="spiking", liked_terms=("pancakes",))
+    assert "popular" not in ids(rank(BATCH, profile, CATALOG, WEIGHTS))
+
+
+def test_exclusion_is_a_phrase_filter() -> None:
+    """Excluding "image compression" drops that paper but keeps model compression ones."""
+    model = paper("model", "Model Compression by Pruning", "We compress networks by pruning.")
+    profile = Profile(topics=("model-compression",), exclude=("image compression",))
+    without = ids(rank([model, IMAGE], profile, CATALOG, WEIGHTS))
+    assert "image" not in without and "model" in without
+
+
+def test_exclusion_meets_acronyms_and_stems() -> None:
+    """Excluding "LLM" drops a paper that says "large language models"."""
+    llm = paper("llm", "Quantizing Large Language Models", "quantized weights")
+    profile = Profile(interests="quantization", exclude=("LLM",))
+    assert ids(rank([llm, QUANT], profile, CATALOG, WEIGHTS)) == ["quant"]
+
+
+def test_rank_rejects_an_unknown_topic_naming_valid_ones() -> None:
+    """The CLI path names the bad slug and lists valid ones."""
+    with pytest.raises(MatchError, match=r"unknown topic 'nope'.*llm-inference"):
+        rank(BATCH, Profile(topics=("nope",)), CATALOG, WEIGHTS)
+
+
+def test_select_ignores_an_unknown_topic() -> None:
+    """Selection does not crash on a stale slug; the known ones still match."""
+    sub = subscriber(1, topics=("gone-topic", "spiking-neural-networks"))
+    (selection,) = select(BATCH, [sub], CATALOG, WEIGHTS, edition_date=EDITION)
+    assert {sp.paper.id for sp in selection.papers} == {"snn", "snn-acronym"}
+
+
+def test_select_caps_at_max_papers_and_counts_the_rest() -> None:
+    """max_papers cuts the edition and more_count says how many were left out."""
+    sub = subscriber(1, topics=("spiking-neural-networks",), max_papers=1)
+    (selection,) = select(BATCH, [sub], CATALOG, WEIGHTS, edition_date=EDITION)
+    assert [sp.paper.id for sp in selection.papers] == ["snn"]
+    assert selection.more_count == 1
+    assert selection.edition_date == EDITION and selection.subscriber_id == 1
+
+
+def test_select_never_resends_and_respects_eligible() -> None:
+    """Sent ids are never selected; eligible restricts to new papers for that subscriber."""
+    subs = [subscriber(i, topics=("spiking-neural-networks",)) for i in (1, 2, 3)]
+    selections = select(
+        BATCH,
+        subs,
+        CATALOG,
+        WEIGHTS,
+        edition_date=EDITION,
+        sent={1: {"snn"}},
+        eligible={2: ["snn-acronym", "image"]},
+    )
+    picked = {s.subscriber_id: [sp.paper.id for sp in s.papers] for s in selections}
+    assert picked == {1: ["snn-acronym"], 2: ["snn-acronym"], 3: ["snn", "snn-acronym"]}
+
+
+def test_empty_selections_are_returned() -> None:
+    """A subscriber with nothing relevant still gets a Selection, with no papers."""
+    subs = [subscriber(1, interests="protein folding"), subscriber(2)]
+    selections = select(BATCH, subs, CATALOG, WEIGHTS, edition_date=EDITION)
+    assert [(s.subscriber_id, s.papers, s.more_count) for s in selections] == [
+        (1, (), 0),
+        (2, (), 0),
+    ]
+
+
+def test_select_agrees_with_rank() -> None:
+    """A subscriber's edition is the head of rank() for the same profile."""
+    profile = {"topics": ("model-compression",), "interests": "spiking", "max_papers": 2}
+    (selection,) = select(BATCH, [subscriber(1, **profile)], CATALOG, WEIGHTS, edition_date=EDITION)
+    ranked = rank(BATCH, Profile(**profile), CATALOG, WEIGHTS)  # type: ignore[arg-type]
+    assert selection.papers == tuple(ranked[:2])
+    assert selection.more_count == len(ranked) - 2
+
+
+def test_catalog_overrides_replace_and_add() -> None:
+    """config.toml's topics replace a built-in slug and add new ones after the defaults."""
+    catalog = load_catalog(
+        {
+            "robotics": Topic(title="Robots only", keywords=["robot"]),
+            "weather-ml": Topic(title="Weather ML", keywords=["nowcasting"]),
+        }
+    )
+    assert catalog["robotics"].title == "Robots only"
+    assert list(catalog)[-1] == "weather-ml"
+    assert len(catalog) == len(CATALOG) + 1
+    storm = paper("storm", "Radar Nowcasting of Storms", "precipitation nowcasting")
+    ranked = rank([storm], Profile(topics=("weather-ml",)), catalog, WEIGHTS)
+    assert ranked[0].reasons[0].startswith("topic: Weather ML")
+
+
+def test_default_catalog_is_broad_and_well_formed() -> None:
+    """The shipped catalog has ~30 topics, each with a title and keywords."""
+    assert len(CATALOG) >= 30
+    for slug in CATALOG:
+        assert CATALOG[slug].title and CATALOG[slug].keywords, slug
+    for slug in ("llm-inference", "spiking-neural-networks", "brain-computer-interfaces"):
+        assert slug in CATALOG
+
+
+def test_no_papers_gives_empty_selections() -> None:
+    """A day without papers still yields one empty Selection per subscriber."""
+    subs = [subscriber(1, topics=("robotics",)), subscriber(2, interests="spiking")]
+    selections = select([], subs, CATALOG, WEIGHTS, edition_date=EDITION)
+    assert [(s.subscriber_id, s.papers) for s in selections] == [(1, ()), (2, ())]
+    assert rank([], Profile(interests="spiking"), CATALOG, WEIGHTS) == []
+
+
+def test_chunking_does_not_change_selections() -> None:
+    """Streaming subscribers in small chunks selects exactly what one big chunk does."""
+    subs = [
+        subscriber(i, topics=topics, interests=text, max_papers=2)
+        for i, (topics, text) in enumerate(
+            [
+                (("spiking-neural-networks",), ""),
+                ((), "quantization"),
+                (("model-compression",), "image compression"),
+                ((), "pancakes"),
+                (("spiking-neural-networks",), "spiking"),
+            ]
+        )
+    ]
+    whole = select(BATCH, subs, CATALOG, WEIGHTS, edition_date=EDITION)
+    streamed = list(
+        iter_select(BATCH, iter(subs), CATALOG, WEIGHTS, edition_date=EDITION, chunk_size=2)
+    )
+    assert streamed == whole

@@ -1,0 +1,175 @@
+"""Properties of selection that hold for any papers and profiles (hypothesis)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline.config import Match
+from pipeline.match import load_catalog, rank, select
+from pipeline.models import Paper, Profile, Selection, Subscriber
+from pipeline.textproc import analyze
+
+CATALOG = load_catalog()
+EDITION = dt.date(2026, 7, 3)
+CREATED = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+# Profiles draw from RELEVANT words; NOISE words appear only in papers, never in a profile.
+RELEVANT = [
+    "spiking", "SNN", "quantization", "quantized", "diffusion", "robot", "LLM",
+    "large language models", "KV cache", "EEG", "brain-computer interface", "retrieval",
+    "agents", "pruning", "Mamba", "graph", "attention", "speech", "benchmark", "image",
+]  # fmt: skip
+NOISE = ["pancake", "violin", "harbour", "tulip", "granite", "saxophone", "meadow"]
+AUTHORS = ["Mira Okafor", "José Núñez", "Lea Hoffmann"]
+NOISE_AUTHORS = ["Nobody Noise"]
+
+text = st.lists(st.sampled_from(RELEVANT + NOISE), max_size=8).map(" ".join)
+
+
+@st.composite
+def papers(draw: st.DrawFn) -> list[Paper]:
+    count = draw(st.integers(0, 12))
+    out = [
+        Paper(
+            id=f"p{i}",
+            title=draw(text),
+            abstract=draw(text),
+            keywords=tuple(draw(st.lists(st.sampled_from(RELEVANT + NOISE), max_size=3))),
+            authors=tuple(draw(st.lists(st.sampled_from(AUTHORS), max_size=2, unique=True))),
+            upvotes=draw(st.integers(0, 500)),
+            source_format="hf_api",
+        )
+        for i in range(count)
+    ]
+    # Papers with nothing a profile could ask for, and enormous popularity.
+    noise = st.lists(st.sampled_from(NOISE), min_size=1, max_size=6).map(" ".join)
+    out += [
+        Paper(
+            id=f"noise{i}",
+            title=draw(noise),
+            abstract=draw(noise),
+            authors=tuple(NOISE_AUTHORS),
+            upvotes=100_000,
+            source_format="hf_api",
+        )
+        for i in range(draw(st.integers(0, 3)))
+    ]
+    return out
+
+
+profiles = st.builds(
+    Profile,
+    topics=st.lists(st.sampled_from([*list(CATALOG), "no-such-topic"]), max_size=3).map(tuple),
+    interests=st.lists(st.sampled_from(RELEVANT), max_size=4).map(", ".join),
+    authors=st.lists(st.sampled_from(AUTHORS), max_size=1).map(tuple),
+    exclude=st.lists(st.sampled_from(RELEVANT), max_size=2).map(tuple),
+    min_upvotes=st.sampled_from([0, 0, 10, 200]),
+    max_papers=st.integers(1, 5),
+    liked_terms=st.lists(st.sampled_from(RELEVANT + NOISE), max_size=2).map(tuple),
+    disliked_terms=st.lists(st.sampled_from(RELEVANT + NOISE), max_size=2).map(tuple),
+)
+weights = st.builds(
+    Match,
+    trending_weight=st.sampled_from([0.0, 0.35, 2.0]),
+    author_boost=st.sampled_from([0.0, 1.0]),
+    feedback_weight=st.sampled_from([0.0, 0.3, 2.0]),
+    min_relevance=st.sampled_from([0.0, 0.1, 0.5]),
+)
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> tuple[list[Paper], list[Subscriber], dict[int, set[str]], Match]:
+    batch = draw(papers())
+    subs = [
+        Subscriber(id=i, email=f"s{i}@example.org", profile=p, created_at=CREATED)
+        for i, p in enumerate(draw(st.lists(profiles, min_size=1, max_size=6)))
+    ]
+    all_ids = [p.id for p in batch]
+    sent = {
+        s.id: set(draw(st.lists(st.sampled_from(all_ids), max_size=4))) if all_ids else set()
+        for s in subs
+        if draw(st.booleans())
+    }
+    return batch, subs, sent, draw(weights)
+
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def run(case: tuple[list[Paper], list[Subscriber], dict[int, set[str]], Match]) -> list[Selection]:
+    batch, subs, sent, w = case
+    return select(batch, subs, CATALOG, w, edition_date=EDITION, sent=sent)
+
+
+def stems_of(paper: Paper) -> set[str]:
+    fields = [paper.title, paper.abstract, "; ".join(paper.keywords)]
+    return {term for f in fields for term in analyze(f).terms()}
+
+
+@SETTINGS
+@given(cases())
+def test_scores_are_finite_and_deterministic(case) -> None:  # type: ignore[no-untyped-def]
+    """The same input gives the same selections, whatever the order of the papers."""
+    first = run(case)
+    batch, subs, sent, w = case
+    shuffled = run((list(reversed(batch)), subs, sent, w))
+    assert first == run(case) == shuffled
+    for selection in first:
+        assert all(math.isfinite(sp.score) and sp.score > 0 for sp in selection.papers)
+        scores = [sp.score for sp in selection.papers]
+        assert scores == sorted(scores, reverse=True)
+
+
+@SETTINGS
+@given(cases())
+def test_selection_rules_always_hold(case) -> None:  # type: ignore[no-untyped-def]
+    """One selection per subscriber; no duplicate, sent, excluded or surplus paper in it."""
+    _, subs, sent, _ = case
+    selections = run(case)
+    assert [s.subscriber_id for s in selections] == [s.id for s in subs]
+    for sub, selection in zip(subs, selections, strict=True):
+        picked = [sp.paper for sp in selection.papers]
+        assert len({p.id for p in picked}) == len(picked)
+        assert len(picked) <= sub.profile.max_papers
+        assert selection.more_count >= 0
+        assert not {p.id for p in picked} & sent.get(sub.id, set())
+        for p in picked:
+            assert p.upvotes >= sub.profile.min_upvotes
+            for word in sub.profile.exclude:
+                required = set(analyze(word).bigrams or analyze(word).unigrams)
+                assert not required <= stems_of(p), (word, p.title)
+
+
+@SETTINGS
+@given(cases())
+def test_popular_but_irrelevant_is_never_selected(case) -> None:  # type: ignore[no-untyped-def]
+    """Papers that share no term with any profile are never picked, at 100,000 upvotes."""
+    for selection in run(case):
+        assert not [sp for sp in selection.papers if sp.paper.id.startswith("noise")]
+
+
+@SETTINGS
+@given(cases())
+def test_select_is_the_head_of_rank_minus_sent(case) -> None:  # type: ignore[no-untyped-def]
+    """Each edition is rank()'s order with sent papers removed, cut at max_papers."""
+    batch, subs, sent, w = case
+    for sub, selection in zip(subs, run(case), strict=True):
+        known = Profile(
+            **{
+                **sub.profile.model_dump(),
+                "topics": tuple(t for t in sub.profile.topics if t in CATALOG),
+            }
+        )
+        ranked = [
+            sp
+            for sp in rank(batch, known, CATALOG, w)
+            if sp.paper.id not in sent.get(sub.id, set())
+        ]
+        assert [sp.paper.id for sp in selection.papers] == [
+            sp.paper.id for sp in ranked[: sub.profile.max_papers]
+        ]
+        assert selection.more_count == max(0, len(ranked) - sub.profile.max_papers)
