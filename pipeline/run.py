@@ -6,6 +6,8 @@ due subscribers ──deliver_due──▶ match → render → ledger → send
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
 import os
 import shutil
@@ -13,12 +15,18 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.config import Config
 from pipeline.errors import IngestError, StoreError
 from pipeline.ingest import read_dump
 from pipeline.models import IngestOutcome
 from pipeline.store import Store, open_store
+
+if TYPE_CHECKING:
+    from pipeline.deliver import Composer, Engine, Outcome, SelectFn, Tally
+    from pipeline.models import Delivery
+    from pipeline.send import Sender
 
 log = logging.getLogger("paperboy.run")
 
@@ -136,3 +144,200 @@ def using_store(config: Config, store: Store | None) -> Iterator[Store]:
     else:
         with open_store(config) as opened:
             yield opened
+
+
+# --- delivery ---------------------------------------------------------------------------------
+
+
+def deliver_due(
+    config: Config,
+    now: dt.datetime | None = None,
+    *,
+    store: Store | None = None,
+    sender: Sender | None = None,
+    select: SelectFn | None = None,
+    dry_run: bool = False,
+    on_total: Callable[[int], None] | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> Tally:
+    """Queue the editions due at ``now`` and send them, then every other due ledger row.
+
+    due subscribers ──match──▶ selections ──render──▶ queued rows ──claim/send/mark──▶ ledger
+    New editions go batch by batch (``delivery.batch_size``), so memory stays bounded.
+    Deferred rows whose time has come and rows stuck in ``sending`` after a crash go out too.
+    One runner at a time: the ``deliver`` lease.
+    """
+    from pipeline.deliver import Composer, Engine, Tally
+    from pipeline.render import Renderer
+    from pipeline.send import SmtpSender, sender_for
+    from subscribers.links import Links
+
+    now = now or dt.datetime.now(dt.UTC)
+    started = time.monotonic()
+
+    def clock() -> dt.datetime:  # ``now`` moving on at wall-clock speed
+        return now + dt.timedelta(seconds=time.monotonic() - started)
+
+    with using_store(config, store) as opened:
+        # The lease lasts as long as a claim: after a crash, the next runner takes over exactly
+        # when the rows the dead one was sending become due again.
+        stale = dt.timedelta(minutes=config.delivery.sending_stale_minutes)
+        lease = _Lease(opened, stale, clock)
+        if not dry_run and not lease.renew(force=True):
+            return Tally(busy=True)
+        try:
+            tally = Tally()
+            composer = Composer(config, opened, Renderer(config), Links.for_config(config))
+            batches = queue_editions(config, opened, composer, select, now, clock, tally, dry_run)
+            if dry_run:
+                for _ in batches:
+                    pass
+                tally.due = tally.queued + len(opened.due_deliveries(now, stale))
+                return tally
+            sender = sender or sender_for(config)
+            engine = Engine(
+                config,
+                opened,
+                sender,
+                composer,
+                clock,
+                concurrency=config.smtp.pool_size if isinstance(sender, SmtpSender) else 1,
+                keep_lease=lease.renew,
+                on_outcome=on_outcome,
+            )
+            engine.tally = tally
+            asyncio.run(_send_all(engine, sender, batches, now, stale, config, on_total))
+            return tally
+        finally:
+            if not dry_run:
+                lease.release()
+
+
+def queue_editions(
+    config: Config,
+    store: Store,
+    composer: Composer,
+    select: SelectFn | None,
+    now: dt.datetime,
+    clock: Callable[[], dt.datetime],
+    tally: Tally,
+    dry_run: bool,
+) -> Iterator[list[Delivery]]:
+    """Match, render and queue the due editions; yield each batch of queued rows to send.
+
+    The rendered messages wait in ``composer.ready`` until their batch is sent.
+    """
+    from pipeline.deliver import match_selector, plan_editions, select_editions
+    from pipeline.errors import RenderError
+    from pipeline.models import Delivery, DeliveryStatus
+    from pipeline.render import message_id_for
+
+    plan = plan_editions(store, now)
+    if not plan:
+        return
+    select = select or match_selector(config)
+    size = config.delivery.batch_size
+    for edition, subscribers in sorted(plan.items()):
+        by_id = {sub.id: sub for sub in subscribers}
+        selections = select_editions(store, select, subscribers, edition, now)
+        for start in range(0, len(selections), size):
+            queued: list[Delivery] = []
+            failed: list[tuple[Delivery, str]] = []
+            for selection in selections[start : start + size]:
+                sub = by_id[selection.subscriber_id]
+                if not selection.papers:
+                    if not dry_run:
+                        store.record_skipped(sub.id, edition, "no new papers matched", now)
+                    tally.skipped += 1
+                    continue
+                row = Delivery(
+                    subscriber_id=sub.id,
+                    edition_date=edition,
+                    status=DeliveryStatus.QUEUED,
+                    message_id=message_id_for(sub.id, edition, config),
+                    paper_ids=tuple(sp.paper.id for sp in selection.papers),
+                )
+                try:
+                    message, shown = composer.render(selection, sub, clock(), row.message_id)
+                except RenderError as e:
+                    failed.append((row, f"could not render: {e}"))
+                    continue
+                queued.append(row.model_copy(update={"paper_ids": shown}))
+                if not dry_run:
+                    composer.ready[(sub.id, edition)] = message
+            tally.queued += len(queued)
+            for row, error in failed:
+                tally.failed += 1
+                tally.failures.append(f"{row.subscriber_id} {edition}: {error}")
+            if dry_run:
+                continue
+            store.queue_deliveries(
+                [
+                    (r.subscriber_id, edition, r.message_id, r.paper_ids)
+                    for r in queued + [f for f, _ in failed]
+                ],
+                now,
+            )
+            for row, error in failed:
+                store.mark_failed(row.subscriber_id, edition, error, now=now)
+            if queued:
+                yield queued
+
+
+async def _send_all(
+    engine: Engine,
+    sender: Sender,
+    batches: Iterator[list[Delivery]],
+    now: dt.datetime,
+    stale: dt.timedelta,
+    config: Config,
+    on_total: Callable[[int], None] | None,
+) -> None:
+    """This run's new editions batch by batch, then whatever else is due (retries, crashes).
+
+    Due means due at the run's start, so a row deferred during this run waits for the next.
+    """
+    try:
+        for batch in batches:
+            if on_total is not None:
+                on_total(len(batch))
+            await engine.run(batch)
+            if engine.stopped:
+                return
+        while not engine.stopped:
+            rows = [
+                row
+                for row in engine.store.due_deliveries(now, stale, limit=config.delivery.batch_size)
+                if (row.subscriber_id, row.edition_date) not in engine.attempted
+            ]
+            if not rows:
+                break
+            if on_total is not None:
+                on_total(len(rows))
+            await engine.run(rows)
+    finally:
+        await sender.close()
+
+
+class _Lease:
+    """The ``deliver`` lease: taken at the start, renewed as the run goes, released at the end."""
+
+    def __init__(self, store: Store, ttl: dt.timedelta, clock: Callable[[], dt.datetime]) -> None:
+        import socket
+        import uuid
+
+        self.store = store
+        self.ttl = ttl
+        self.clock = clock
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.renewed_at = 0.0
+
+    def renew(self, force: bool = False) -> bool:
+        if not force and time.monotonic() - self.renewed_at < self.ttl.total_seconds() / 3:
+            return True
+        ok = self.store.acquire_lease("deliver", self.holder, self.ttl, now=self.clock())
+        self.renewed_at = time.monotonic()
+        return ok
+
+    def release(self) -> None:
+        self.store.release_lease("deliver", self.holder)

@@ -566,6 +566,100 @@ class Store:
                 ).rowcount
             )
 
+    def claim_confirmation(
+        self, subscriber_id: int, every: dt.timedelta, now: dt.datetime | None = None
+    ) -> bool:
+        """Take the right to mail this subscriber a confirmation now; False if one went out
+        within ``every``. One UPDATE, so concurrent sign-ups of one address claim it once."""
+        now = now or utcnow()
+        c = s.subscribers.c
+        with self._tx() as conn:
+            taken = conn.execute(
+                update(s.subscribers)
+                .where(
+                    c.id == subscriber_id,
+                    or_(c.confirmation_sent_at.is_(None), c.confirmation_sent_at <= now - every),
+                )
+                .values(confirmation_sent_at=now)
+            ).rowcount
+        return bool(taken)
+
+    def change_status(
+        self,
+        subscriber_id: int,
+        status: SubscriberStatus,
+        *,
+        only_from: Sequence[SubscriberStatus],
+        now: dt.datetime | None = None,
+    ) -> bool:
+        """Set ``status`` only if the current one is in ``only_from`` (one conditional UPDATE,
+        so a confirmation racing an unsubscribe cannot undo it); False if nothing changed."""
+        now = now or utcnow()
+        c = s.subscribers.c
+        extra: dict[str, Any] = {}
+        if status == SubscriberStatus.ACTIVE:
+            extra["confirmed_at"] = func.coalesce(c.confirmed_at, now)
+        if status == SubscriberStatus.UNSUBSCRIBED:
+            extra["unsubscribed_at"] = now
+        with self._tx() as conn:
+            done = conn.execute(
+                update(s.subscribers)
+                .where(c.id == subscriber_id, c.status.in_([x.value for x in only_from]))
+                .values(status=status.value, **extra)
+            ).rowcount
+        return bool(done)
+
+    def add_subscribers(
+        self, entries: Sequence[dict[str, Any]], now: dt.datetime | None = None
+    ) -> list[int]:
+        """Create many subscribers in one transaction (all or none); each entry takes
+        ``add_subscriber``'s keyword arguments. SubscriberError names the first refused address."""
+        now = now or utcnow()
+        rows = []
+        for entry in entries:
+            status = entry.get("status", SubscriberStatus.PENDING)
+            profile = entry.get("profile") or Profile()
+            rows.append(
+                {
+                    "email": entry["email"],
+                    "status": SubscriberStatus(status).value,
+                    "timezone": entry.get("timezone", "UTC"),
+                    "send_hour": entry.get("send_hour", 7),
+                    "frequency": Frequency(entry.get("frequency", Frequency.DAILY)).value,
+                    "weekly_day": entry.get("weekly_day", 0),
+                    "profile": profile.model_dump(mode="json"),
+                    "created_at": now,
+                    "confirmed_at": now if status == SubscriberStatus.ACTIVE else None,
+                    "consent": entry.get("consent") or {},
+                }
+            )
+        ids: list[int] = []
+        try:
+            with self.engine.begin() as conn:
+                for row in rows:
+                    if conn.execute(
+                        select(s.suppressions.c.email_hash).where(
+                            s.suppressions.c.email_hash == email_hash(row["email"])
+                        )
+                    ).first():
+                        raise SubscriberError(f"{row['email']} is suppressed")
+                    if conn.execute(
+                        select(s.subscribers.c.id).where(
+                            func.lower(s.subscribers.c.email) == row["email"].lower()
+                        )
+                    ).first():
+                        raise SubscriberError(f"{row['email']} is already a subscriber")
+                    ids.append(
+                        conn.execute(
+                            insert(s.subscribers).values(**row).returning(s.subscribers.c.id)
+                        ).scalar_one()
+                    )
+        except IntegrityError:
+            raise SubscriberError("an address in the batch is already a subscriber") from None
+        except SQLAlchemyError as e:
+            raise StoreError(f"database error: {e}") from e
+        return ids
+
     # --- deliveries ledger -------------------------------------------------------------------
 
     def queue_delivery(
@@ -595,6 +689,45 @@ class Store:
                 row = _delivery_row(conn, subscriber_id, edition)
         assert row is not None
         return _delivery_from(row)
+
+    def queue_deliveries(
+        self,
+        entries: Sequence[tuple[int, dt.date, str, Sequence[str]]],
+        now: dt.datetime | None = None,
+    ) -> int:
+        """``queue_delivery`` for many (subscriber, edition, message id, paper ids) in one
+        transaction; rows that exist are left alone. Returns how many were new."""
+        now = now or utcnow()
+        c = s.deliveries.c
+        new = 0
+        with self._tx() as conn:
+            for chunk in _chunks(list(entries)):
+                existing = {
+                    (r.subscriber_id, r.edition_date)
+                    for r in conn.execute(
+                        select(c.subscriber_id, c.edition_date).where(
+                            c.subscriber_id.in_([e[0] for e in chunk]),
+                            c.edition_date.in_(sorted({e[1] for e in chunk})),
+                        )
+                    )
+                }
+                rows = [
+                    {
+                        "subscriber_id": sid,
+                        "edition_date": edition,
+                        "status": DeliveryStatus.QUEUED.value,
+                        "message_id": message_id,
+                        "attempts": 0,
+                        "paper_ids": list(paper_ids),
+                        "updated_at": now,
+                    }
+                    for sid, edition, message_id, paper_ids in chunk
+                    if (sid, edition) not in existing
+                ]
+                if rows:
+                    conn.execute(insert(s.deliveries), rows)
+                    new += len(rows)
+        return new
 
     def record_skipped(
         self, subscriber_id: int, edition: dt.date, reason: str, now: dt.datetime | None = None
@@ -849,6 +982,29 @@ class Store:
                         row.at if row.at.tzinfo else row.at.replace(tzinfo=dt.UTC)
                     )
         return out
+
+    def cancel_deliveries(
+        self, subscriber_id: int, reason: str, now: dt.datetime | None = None
+    ) -> int:
+        """Mark this subscriber's queued and deferred editions skipped, so none is sent."""
+        now = now or utcnow()
+        c = s.deliveries.c
+        with self._tx() as conn:
+            return int(
+                conn.execute(
+                    update(s.deliveries)
+                    .where(
+                        c.subscriber_id == subscriber_id,
+                        c.status.in_([DeliveryStatus.QUEUED.value, DeliveryStatus.DEFERRED.value]),
+                    )
+                    .values(
+                        status=DeliveryStatus.SKIPPED.value,
+                        last_error=reason[:1000],
+                        next_attempt_at=None,
+                        updated_at=now,
+                    )
+                ).rowcount
+            )
 
     # --- feedback, tokens, leases, rate limits -----------------------------------------------
 

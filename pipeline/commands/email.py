@@ -1,7 +1,177 @@
-"""Placeholder until this command group lands."""
+"""``paperboy preview`` and ``paperboy send``: look at a digest, deliver what is due."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 
 def register(app: typer.Typer) -> None:
-    """Nothing to register yet."""
+    app.command("preview")(preview)
+    app.command("send")(send)
+
+
+def parse_now(value: str | None) -> dt.datetime:
+    """``--now``: an ISO date-time; without an offset it is UTC."""
+    from pipeline.cli import fail
+
+    if value is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"--now {value!r} is not an ISO date-time (example: 2026-07-03T07:30:00+02:00)")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def preview(
+    email: Annotated[str, typer.Argument(help="A subscriber's address.")],
+    date: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Edition date (default: today, their time)."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write FILE.html (the HTML part) or FILE.eml (all)."),
+    ] = None,
+) -> None:
+    """Render a subscriber's digest without sending it or touching the ledger.
+
+    Without --out the subject and the text part are printed. An edition already in the
+    ledger is shown with its recorded papers; otherwise the papers are matched now.
+
+    Example: paperboy preview reader@example.org --out /tmp/digest.html
+    """
+    from pipeline.cli import fail, load
+    from pipeline.deliver import (
+        digest_links,
+        local_now,
+        match_selector,
+        select_editions,
+    )
+    from pipeline.models import ScoredPaper, Selection
+    from pipeline.render import Renderer, build_message, message_bytes, message_id_for
+    from pipeline.store import open_store
+    from subscribers.links import Links
+
+    if out is not None and out.suffix.lower() not in (".html", ".htm", ".eml"):
+        fail(f"--out {str(out)!r}: the file must end in .html or .eml")
+    config = load()
+    now = dt.datetime.now(dt.UTC)
+    with open_store(config) as store:
+        sub = store.find_subscriber(email)
+        if sub is None:
+            fail(f"no subscriber with address {email!r}; see `paperboy subscribers list`")
+        edition = date.date() if date else local_now(sub, now).date()
+        if date:  # match as of that edition's send time, not as of today
+            local = local_now(sub, now).tzinfo
+            now = dt.datetime.combine(edition, dt.time(sub.send_hour), local).astimezone(dt.UTC)
+        row = store.get_delivery(sub.id, edition)
+        if row is not None and row.paper_ids:
+            papers = store.papers_by_id(row.paper_ids)
+            selection = Selection(
+                subscriber_id=sub.id,
+                edition_date=edition,
+                papers=tuple(
+                    ScoredPaper(paper=papers[i], score=0.0) for i in row.paper_ids if i in papers
+                ),
+            )
+        else:
+            selection = select_editions(store, match_selector(config), [sub], edition, now)[0]
+    renderer = Renderer(config)
+    ids = [sp.paper.id for sp in selection.papers]
+    links = digest_links(Links.for_config(config), sub.id, edition, ids)
+    rendered = renderer.digest(selection, sub, links)
+    err = Console(stderr=True)
+    if not selection.papers:
+        err.print(f"nothing new matched {email} for {edition}; this is the empty digest")
+    if out is None:
+        typer.echo(f"Subject: {rendered.subject}\n")
+        typer.echo(rendered.text, nl=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".eml":
+        message = build_message(
+            rendered,
+            to=sub.email,
+            config=config,
+            message_id=message_id_for(sub.id, edition, config),
+            unsubscribe_url=links.unsubscribe,
+            date=now,
+        )
+        out.write_bytes(message_bytes(message))
+    else:
+        out.write_text(rendered.html, encoding="utf-8")
+    err.print(f"wrote {out} ({len(selection.papers)} papers, subject: {rendered.subject})")
+
+
+def send(
+    now: Annotated[
+        str | None,
+        typer.Option("--now", help="Act as if it were this ISO time (default: now)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what is due; queue and send nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Deliver every digest that is due: new editions, retries, and sends a crash cut short.
+
+    Prints sent / deferred / failed / skipped. Exit 1 if any delivery failed or the run was
+    aborted (e.g. SMTP authentication or TLS failed; nothing is marked then).
+
+    Example: paperboy send --dry-run
+    """
+    from pipeline.cli import load
+    from pipeline.deliver import Outcome
+    from pipeline.run import deliver_due
+
+    config = load()
+    when = parse_now(now)
+    err = Console(stderr=True)
+    progress = Progress(
+        TextColumn("sending"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=as_json or dry_run,
+    )
+    task = progress.add_task("sending", total=0)
+
+    def on_total(n: int) -> None:
+        progress.update(task, total=(progress.tasks[0].total or 0) + n)
+
+    def on_outcome(outcome: Outcome) -> None:
+        progress.advance(task)
+
+    with progress:
+        tally = deliver_due(config, when, dry_run=dry_run, on_total=on_total, on_outcome=on_outcome)
+    if as_json:
+        typer.echo(json.dumps(tally.as_dict(), indent=2))
+    elif tally.busy:
+        err.print("another paperboy is delivering right now (the lease is taken); nothing done")
+    elif dry_run:
+        typer.echo(
+            f"dry run: {tally.queued} new editions to queue, {tally.skipped} with nothing new, "
+            f"{tally.due} due to send now"
+        )
+    else:
+        typer.echo(
+            f"sent {tally.sent}, deferred {tally.deferred}, failed {tally.failed}, "
+            f"skipped {tally.skipped} ({tally.queued} new editions queued)"
+        )
+        for line in tally.failures:
+            typer.echo(f"  failed: {line}", err=True)
+    if tally.aborted:
+        typer.echo(f"paperboy: error: {tally.aborted}", err=True)
+    if tally.aborted or tally.failed:
+        sys.exit(1)

@@ -1,0 +1,302 @@
+"""The delivery engine over the ledger, on SQLite and PostgreSQL, against a real SMTP server.
+
+Each named fault of the SMTP conversation has a test here; each checks what the server got
+(nothing lost, duplicates only where SMTP makes them unavoidable) and what the ledger says.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trustme
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipeline.config import Config
+from pipeline.config import Delivery as DeliveryConfig
+from pipeline.deliver import due_edition, retry_delay
+from pipeline.models import DeliveryStatus, Frequency, Subscriber, SubscriberStatus
+from pipeline.render import message_id_for
+from pipeline.run import deliver_due
+from pipeline.store import Store
+from tests.delivery_world import (
+    EDITION,
+    NOW,
+    add_readers,
+    reader,
+    seed_papers,
+    smtp_config,
+    stub_select,
+)
+from tests.smtp_server import SmtpServer, free_port
+
+LATER = NOW + dt.timedelta(hours=1)
+
+
+@pytest.fixture
+def server() -> Iterator[SmtpServer]:
+    with SmtpServer() as running:
+        yield running
+
+
+def run(config: Config, store: Store, now: dt.datetime = NOW, **kw: object):  # type: ignore[no-untyped-def]
+    return deliver_due(config, now, store=store, select=stub_select, **kw)  # type: ignore[arg-type]
+
+
+def statuses(store: Store) -> dict[str, str]:
+    emails = {s.id: s.email for s in store.list_subscribers()}
+    return {emails[d.subscriber_id]: d.status.value for d in store.list_deliveries()}
+
+
+def world(store: Store, readers: int = 3) -> list[Subscriber]:
+    seed_papers(store)
+    return add_readers(store, readers)
+
+
+# --- who is due (pure) ------------------------------------------------------------------------
+
+
+def test_due_at_the_local_send_hour_on_the_right_days() -> None:
+    """Local time via zoneinfo, past send_hour, and frequency daily / weekdays / weekly day."""
+    friday_8_utc = NOW
+    assert due_edition(reader(send_hour=7), friday_8_utc) == EDITION
+    assert due_edition(reader(send_hour=9), friday_8_utc) is None
+    # 08:00 UTC is 17:00 in Tokyo: due there at 16h; not yet in Los Angeles (01:00).
+    assert due_edition(reader(timezone="Asia/Tokyo", send_hour=16), friday_8_utc) == EDITION
+    assert due_edition(reader(timezone="America/Los_Angeles", send_hour=7), friday_8_utc) is None
+    # 14:00 UTC Friday is already Saturday 02:00 in Auckland in July (UTC+12).
+    auckland = reader(timezone="Pacific/Auckland", send_hour=1, frequency=Frequency.WEEKDAYS)
+    assert due_edition(auckland, friday_8_utc + dt.timedelta(hours=6)) is None
+    daily = reader(timezone="Pacific/Auckland", send_hour=1)
+    assert due_edition(daily, friday_8_utc + dt.timedelta(hours=6)) == dt.date(2026, 7, 4)
+    assert due_edition(reader(frequency=Frequency.WEEKDAYS), friday_8_utc) == EDITION
+    assert due_edition(reader(frequency=Frequency.WEEKLY, weekly_day=4), friday_8_utc) == EDITION
+    assert due_edition(reader(frequency=Frequency.WEEKLY, weekly_day=0), friday_8_utc) is None
+    for status in (
+        SubscriberStatus.PENDING,
+        SubscriberStatus.PAUSED,
+        SubscriberStatus.UNSUBSCRIBED,
+    ):
+        assert due_edition(reader(status=status), friday_8_utc) is None
+
+
+@given(attempts=st.integers(1, 60), seed=st.integers(0, 2**32))
+def test_backoff_grows_exponentially_with_jitter_and_a_cap(attempts: int, seed: int) -> None:
+    """retry n waits between half and all of min(base·2^(n-1), max)."""
+    config = DeliveryConfig(retry_base_seconds=300, retry_max_seconds=21_600)
+    delay = retry_delay(attempts, config, random.Random(seed)).total_seconds()
+    full = min(300 * 2 ** (attempts - 1), 21_600)
+    assert full / 2 <= delay <= full
+
+
+# --- the happy path ---------------------------------------------------------------------------
+
+
+def test_due_editions_go_to_the_outbox_once(instance: Config, store: Store) -> None:
+    """By default editions land in var/outbox; sent papers are recorded; a rerun sends nothing."""
+    readers = world(store)
+    tally = run(instance, store)
+    assert (tally.queued, tally.sent, tally.failed) == (3, 3, 0)
+    files = sorted(instance.paths.outbox.iterdir())
+    assert len(files) == 3
+    assert set(statuses(store).values()) == {"sent"}
+    sent = store.sent_paper_ids([r.id for r in readers])
+    assert all(len(sent[r.id]) == 3 for r in readers)
+    assert store.get_subscriber(readers[0].id).last_edition == EDITION  # type: ignore[union-attr]
+    again = run(instance, store, LATER)
+    assert (again.queued, again.sent) == (0, 0) and len(list(instance.paths.outbox.iterdir())) == 3
+
+
+def test_nothing_new_is_recorded_as_skipped_and_not_reconsidered(
+    instance: Config, store: Store
+) -> None:
+    """No eligible papers: a skipped row, no email, and the next run leaves it alone."""
+    add_readers(store, 1)
+    assert run(instance, store).skipped == 1
+    assert statuses(store) == {"reader0@example.org": "skipped"}
+    assert run(instance, store, LATER).skipped == 0
+    assert not instance.paths.outbox.exists() or not list(instance.paths.outbox.iterdir())
+
+
+def test_a_bad_address_fails_alone(instance: Config, store: Store) -> None:
+    """A subscriber whose address cannot be mailed is a failed row; the others still go."""
+    world(store, 2)
+    store.add_subscriber(
+        "broken address@", status=SubscriberStatus.ACTIVE, now=NOW - dt.timedelta(days=3)
+    )
+    tally = run(instance, store)
+    assert (tally.sent, tally.failed) == (2, 1)
+    assert "could not render" in tally.failures[0]
+
+
+def test_dry_run_changes_nothing(instance: Config, store: Store) -> None:
+    """--dry-run counts what is due but writes no ledger row and sends nothing."""
+    world(store)
+    tally = run(instance, store, dry_run=True)
+    assert (tally.queued, tally.due, tally.sent) == (3, 3, 0)
+    assert store.list_deliveries() == []
+
+
+def test_a_second_runner_waits_for_the_lease(instance: Config, store: Store) -> None:
+    """While another runner holds the delivery lease, nothing is queued or sent."""
+    world(store)
+    assert store.acquire_lease("deliver", "someone-else", dt.timedelta(minutes=10), now=NOW)
+    tally = run(instance, store)
+    assert tally.busy and store.list_deliveries() == []
+
+
+# --- SMTP faults ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", ["450 4.2.0", "451 4.3.0", "452 4.2.2", "552 5.2.2"])
+def test_4xx_and_552_at_rcpt_defer_then_deliver(
+    instance: Config, store: Store, server: SmtpServer, code: str
+) -> None:
+    """Deferred with a retry time, the others unaffected, and delivered on a later run."""
+    config = smtp_config(instance, server.port)
+    world(store)
+    server.inject("rcpt", f"{code} try again later", rcpt="reader0@example.org")
+    first = run(config, store)
+    assert (first.sent, first.deferred, first.failed) == (2, 1, 0)
+    row = next(d for d in store.list_deliveries() if d.status == DeliveryStatus.DEFERRED)
+    assert row.last_error is not None and code[:3] in row.last_error
+    assert row.next_attempt_at is not None and NOW < row.next_attempt_at <= NOW + dt.timedelta(
+        minutes=6
+    )
+    second = run(config, store, LATER)
+    assert (second.sent, second.deferred) == (1, 0)
+    assert sorted(server.recipients()) == [f"reader{i}@example.org" for i in range(3)]
+    assert set(statuses(store).values()) == {"sent"}
+
+
+@pytest.mark.parametrize("code", ["550 5.1.1", "553 5.1.3"])
+def test_5xx_at_rcpt_fails_and_suppresses_only_that_address(
+    instance: Config, store: Store, server: SmtpServer, code: str
+) -> None:
+    """The refused address is failed and suppressed; everyone else gets their edition."""
+    config = smtp_config(instance, server.port)
+    readers = world(store)
+    server.inject("rcpt", f"{code} no such user", rcpt="reader0@example.org")
+    tally = run(config, store)
+    assert (tally.sent, tally.failed) == (2, 1) and "suppressed" in tally.failures[0]
+    assert store.is_suppressed("reader0@example.org")
+    assert store.get_subscriber(readers[0].id).status == SubscriberStatus.SUPPRESSED  # type: ignore[union-attr]
+    assert store.sent_paper_ids([readers[0].id]) == {}
+    seed_papers(store, 5, at=NOW + dt.timedelta(hours=20), start=100)
+    tomorrow = run(config, store, NOW + dt.timedelta(days=1))
+    assert tomorrow.queued == 2 and "reader0@example.org" not in server.recipients()
+
+
+def test_421_and_a_dropped_session_lose_nothing(
+    instance: Config, store: Store, server: SmtpServer
+) -> None:
+    """421 and a hang-up mid-session defer those two; the rest go on new sessions; all arrive."""
+    config = smtp_config(instance, server.port, pool_size=1)
+    world(store, 4)
+    server.inject("rcpt", "421 4.3.2 service shutting down", rcpt="reader0@example.org")
+    server.inject("rcpt", "drop", rcpt="reader1@example.org")
+    first = run(config, store)
+    assert (first.sent, first.deferred) == (2, 2)
+    run(config, store, LATER)
+    assert sorted(server.recipients()) == [f"reader{i}@example.org" for i in range(4)]
+
+
+def test_drop_after_data_resends_once_with_the_same_message_id(
+    instance: Config, store: Store, server: SmtpServer
+) -> None:
+    """The server kept the message but the 250 never came: retried, at most one duplicate."""
+    config = smtp_config(instance, server.port)
+    readers = world(store)
+    server.inject("data", "drop-after-data", rcpt="reader0@example.org")
+    assert run(config, store).deferred == 1
+    assert run(config, store, LATER).sent == 1
+    copies = [m for m in server.messages if m.rcpt_tos == ["reader0@example.org"]]
+    assert len(copies) == 2
+    expected = message_id_for(readers[0].id, EDITION, config)
+    assert copies[0].message_id == copies[1].message_id == expected
+    assert len(server.messages) == 4  # one duplicate in all, nothing else twice
+
+
+def test_server_down_at_start_defers_then_delivers_when_back(
+    instance: Config, store: Store
+) -> None:
+    """Nobody listening: every edition is deferred; once the server is up, all are delivered."""
+    port = free_port()
+    config = smtp_config(instance, port)
+    world(store)
+    first = run(config, store)
+    assert (first.sent, first.deferred, first.failed) == (0, 3, 0)
+    with SmtpServer(port) as server:
+        second = run(config, store, LATER)
+        assert second.sent == 3 and len(server.messages) == 3
+
+
+def test_gives_up_after_the_configured_period(instance: Config, store: Store) -> None:
+    """Still failing after delivery.give_up_after_hours: failed, but not suppressed."""
+    config = smtp_config(instance, free_port())
+    world(store, 1)
+    run(config, store)
+    tally = run(config, store, NOW + dt.timedelta(hours=73))
+    assert tally.failed == 1 and "gave up after 72 h" in tally.failures[0]
+    assert not store.is_suppressed("reader0@example.org")
+
+
+def test_auth_failure_aborts_the_run_and_marks_nothing(
+    instance: Config, store: Store, tmp_path: Path
+) -> None:
+    """535: the run stops with a clear message, every row stays queued, attempts unchanged."""
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    with SmtpServer(starttls=context, auth=("paperboy", "right")) as server:
+        tls = {"security": "starttls", "ca_file": tmp_path / "ca.pem", "username": "paperboy"}
+        wrong = smtp_config(instance, server.port, password="wrong", **tls)
+        world(store)
+        tally = run(wrong, store)
+        assert tally.aborted is not None and "authentication failed" in tally.aborted
+        assert (tally.sent, tally.deferred, tally.failed) == (0, 0, 0)
+        rows = store.list_deliveries()
+        assert len(rows) == 3
+        assert all(r.status == DeliveryStatus.QUEUED and r.attempts == 0 for r in rows)
+        assert server.count() == 0
+        right = smtp_config(instance, server.port, password="right", **tls)
+        assert run(right, store, LATER).sent == 3 and server.count() == 3
+
+
+def test_a_row_stuck_in_sending_is_resent_with_its_message_id(
+    instance: Config, store: Store, server: SmtpServer
+) -> None:
+    """A crash left a claimed row: after sending_stale_minutes it goes out, same Message-ID."""
+    config = smtp_config(instance, server.port)
+    [sub] = world(store, 1)
+    message_id = message_id_for(sub.id, EDITION, config)
+    store.queue_delivery(sub.id, EDITION, message_id, ["2607.00000", "2607.00001"], NOW)
+    stale = dt.timedelta(minutes=10)
+    assert store.claim(sub.id, EDITION, NOW, stale) is not None  # then the process died
+    assert run(config, store, NOW + dt.timedelta(minutes=5)).sent == 0
+    assert run(config, store, NOW + dt.timedelta(minutes=11)).sent == 1
+    [got] = server.messages
+    assert got.message_id == message_id
+    html = got.message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "part 0:" in html and "part 1:" in html and "part 2:" not in html
+
+
+def test_unsubscribed_after_queueing_is_never_sent(
+    instance: Config, store: Store, server: SmtpServer
+) -> None:
+    """An edition queued before the reader left is skipped at send time."""
+    config = smtp_config(instance, server.port)
+    readers = world(store, 2)
+    server.inject("rcpt", "450 busy", rcpt="reader0@example.org")
+    run(config, store)
+    store.set_status(readers[0].id, SubscriberStatus.UNSUBSCRIBED)
+    tally = run(config, store, LATER)
+    assert (tally.sent, tally.skipped) == (0, 1)
+    assert server.recipients() == ["reader1@example.org"]
+    assert statuses(store)["reader0@example.org"] == "skipped"

@@ -1,0 +1,146 @@
+"""`paperboy preview` and `paperboy send` as an admin runs them, with the real matcher."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import Config, load_config
+from pipeline.models import Profile, SubscriberStatus
+from pipeline.store import open_store
+from tests.conftest import write_config
+from tests.delivery_world import NOW, add_readers, seed_papers
+from tests.smtp_server import SmtpServer
+
+PAPERBOY = [sys.executable, "-c", "from pipeline.cli import app; app()"]
+
+
+def paperboy(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*PAPERBOY, "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def server() -> Iterator[SmtpServer]:
+    with SmtpServer() as running:
+        yield running
+
+
+@pytest.fixture
+def instance(tmp_path: Path, server: SmtpServer) -> tuple[Path, Config]:
+    """An SQLite instance mailing to the test server: 2 SNN readers, 1 robotics reader."""
+    path = write_config(
+        tmp_path,
+        "sqlite:///var/paperboy.db",
+        f"""
+[delivery]
+backend = "smtp"
+[smtp]
+host = "127.0.0.1"
+port = {server.port}
+security = "none"
+rate_per_second = 1000.0
+[web]
+base_url = "https://papers.example.org"
+secret_key = "{"k" * 32}"
+""",
+    )
+    config = load_config(path, env={})
+    with open_store(config) as store:
+        seed_papers(store, 6)
+        add_readers(store, 2)
+        store.add_subscriber(
+            "robots@example.org",
+            status=SubscriberStatus.ACTIVE,
+            profile=Profile(topics=("robotics",)),
+            send_hour=7,
+        )
+    return path, config
+
+
+def test_preview_prints_the_digest_and_changes_nothing(instance: tuple[Path, Config]) -> None:
+    """Subject and text part on stdout; no ledger row, nothing sent."""
+    path, config = instance
+    result = paperboy(path, "preview", "reader0@example.org", "--date", "2026-07-03")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Subject: Fri 3 Jul: Sparse spiking transformers")
+    assert "Unsubscribe: https://papers.example.org/u/" in result.stdout
+    with open_store(config) as store:
+        assert store.list_deliveries() == []
+
+
+def test_preview_writes_html_or_eml(instance: tuple[Path, Config], tmp_path: Path) -> None:
+    """--out FILE.html writes the HTML part, --out FILE.eml the whole message."""
+    path, _ = instance
+    html, eml = tmp_path / "d.html", tmp_path / "d.eml"
+    assert paperboy(path, "preview", "reader1@example.org", "--out", str(html)).returncode == 0
+    assert html.read_text().startswith("<!doctype html>")
+    assert paperboy(path, "preview", "reader1@example.org", "-o", str(eml)).returncode == 0
+    message = message_from_bytes(eml.read_bytes(), policy=policy.default)
+    assert message["To"] == "reader1@example.org" and message["List-Unsubscribe-Post"]
+
+
+def test_preview_of_an_unknown_address_is_a_usage_error(instance: tuple[Path, Config]) -> None:
+    """An address that is not a subscriber: exit 2 and one line saying so."""
+    path, _ = instance
+    result = paperboy(path, "preview", "nobody@example.org")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "paperboy: error: no subscriber with address 'nobody@example.org'; "
+        "see `paperboy subscribers list`"
+    ]
+
+
+def test_send_delivers_matched_editions_and_summarises(
+    instance: tuple[Path, Config], server: SmtpServer
+) -> None:
+    """Matched readers get their digest; the robotics reader's empty edition is skipped."""
+    path, _ = instance
+    dry = paperboy(path, "send", "--now", NOW.isoformat(), "--dry-run")
+    assert dry.returncode == 0 and "2 new editions to queue, 1 with nothing new" in dry.stdout
+    assert server.count() == 0
+    result = paperboy(path, "send", "--now", NOW.isoformat())
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stdout.strip() == "sent 2, deferred 0, failed 0, skipped 1 (2 new editions queued)"
+    )
+    assert sorted(server.recipients()) == ["reader0@example.org", "reader1@example.org"]
+    again = paperboy(path, "send", "--now", NOW.isoformat(), "--json")
+    assert json.loads(again.stdout)["sent"] == 0
+
+
+def test_send_exits_1_when_a_delivery_fails(
+    instance: tuple[Path, Config], server: SmtpServer
+) -> None:
+    """A refused address is reported and the exit code is 1; the others are still sent."""
+    path, _ = instance
+    server.inject("rcpt", "550 5.1.1 no such user", rcpt="reader0@example.org")
+    result = paperboy(path, "send", "--now", NOW.isoformat(), "--json")
+    assert result.returncode == 1
+    summary = json.loads(result.stdout)
+    assert (summary["sent"], summary["failed"]) == (1, 1)
+    assert "550 5.1.1" in summary["failures"][0]
+
+
+def test_send_aborts_on_a_bad_config_with_one_line(
+    instance: tuple[Path, Config], tmp_path: Path
+) -> None:
+    """A server that refuses the session aborts the run: exit 1, one error line, nothing marked."""
+    path, config = instance
+    path.write_text(path.read_text().replace('security = "none"', 'security = "starttls"'))
+    result = paperboy(path, "send", "--now", NOW.isoformat())
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("paperboy: error")]
+    assert errors and "STARTTLS" in errors[0]
+    with open_store(config) as store:
+        assert {d.status.value for d in store.list_deliveries()} == {"queued", "skipped"}
