@@ -126,6 +126,8 @@ subscribers = Table(
     Column("last_edition", Date),
     Column("consent", JSON, nullable=False),  # time, ip, form version, method
     Column("confirmation_sent_at", UTCDateTime),
+    # Never reuse an erased subscriber's id: links mailed to them carry it and never expire.
+    sqlite_autoincrement=True,
 )
 
 suppressions = Table(

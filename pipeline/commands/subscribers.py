@@ -1,7 +1,409 @@
-"""Placeholder until this command group lands."""
+"""``paperboy subscribers add|list|show|remove|import|export``: manage readers by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import getpass
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from pipeline.models import Frequency, SubscriberStatus
+
+if TYPE_CHECKING:
+    from pipeline.config import Config
+    from pipeline.models import Subscriber
+    from pipeline.store import Store
+    from subscribers.roster import Format
+    from subscribers.signup import Notice
+
+subscribers_app = typer.Typer(
+    help="Add, list, show, remove, import and export subscribers.", no_args_is_help=True
+)
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+FormatOption = Annotated[
+    str | None, typer.Option("--format", help="csv or json (default: from the file name).")
+]
+
 
 def register(app: typer.Typer) -> None:
-    """Nothing to register yet."""
+    app.add_typer(subscribers_app, name="subscribers")
+
+
+@subscribers_app.command("add")
+def add(
+    email: Annotated[str, typer.Argument(help="The reader's address.")],
+    topic: Annotated[
+        list[str] | None, typer.Option("--topic", "-t", help="A topic slug; repeat for more.")
+    ] = None,
+    interests: Annotated[str, typer.Option(help="Interests in the reader's words.")] = "",
+    timezone: Annotated[str, typer.Option(help="IANA time zone, e.g. Europe/Berlin.")] = "UTC",
+    hour: Annotated[int, typer.Option(help="Local send hour, 0-23.")] = 7,
+    frequency: Annotated[Frequency, typer.Option(help="daily, weekdays or weekly.")] = (
+        Frequency.DAILY
+    ),
+    weekly_day: Annotated[int, typer.Option(help="0 = Monday … 6 = Sunday, when weekly.")] = 0,
+    no_opt_in: Annotated[
+        bool,
+        typer.Option(
+            "--no-opt-in",
+            help="Activate at once without a confirmation mail (recorded as admin-entered).",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Add one subscriber: pending with a confirmation mail, or active with --no-opt-in.
+
+    Example: paperboy subscribers add reader@example.org --topic llm-inference --hour 8
+    """
+    from pipeline.cli import fail
+    from pipeline.store import open_store
+    from subscribers.roster import check_rows
+
+    config = _config()
+    fields = {
+        "email": email,
+        "status": "active" if no_opt_in else "pending",
+        "topics": topic or [],
+        "interests": interests,
+        "timezone": timezone,
+        "send_hour": str(hour),
+        "frequency": frequency.value,
+        "weekly_day": str(weekly_day),
+    }
+    with open_store(config) as store:
+        existing = _taken(store, [email])
+        entries, errors = check_rows(
+            [(1, fields)],
+            known_topics=_topic_slugs(config),
+            opt_in_skipped=no_opt_in,
+            existing=existing,
+            consent=_consent(no_opt_in, "cli add"),
+        )
+        if errors:
+            fail("; ".join(e.message for e in errors), code=1)
+        (new_id,) = store.add_subscribers(entries)
+        sub = store.get_subscriber(new_id)
+        assert sub is not None
+        sent = _confirm([sub], config, store) if not no_opt_in else []
+    _report_subscriber(sub, as_json, mailed=bool(sent))
+
+
+@subscribers_app.command("list")
+def list_(
+    status: Annotated[
+        list[SubscriberStatus] | None, typer.Option("--status", "-s", help="Only these statuses.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List subscribers with their status, topics and schedule.
+
+    Example: paperboy subscribers list --status active --json
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipeline.store import open_store
+    from subscribers.roster import export_rows
+
+    with open_store(_config()) as store:
+        subs = store.list_subscribers(status or None)
+    if as_json:
+        typer.echo(json.dumps(export_rows(subs), indent=2, ensure_ascii=False))
+        return
+    table = Table(show_edge=False)
+    for column in ("id", "email", "status", "topics", "schedule", "since"):
+        table.add_column(column, justify="right" if column == "id" else "left")
+    for sub in subs:
+        table.add_row(
+            str(sub.id),
+            sub.email,
+            sub.status.value,
+            ", ".join(sub.profile.topics) or "-",
+            _schedule(sub),
+            f"{sub.created_at:%Y-%m-%d}",
+        )
+    Console(soft_wrap=True).print(table)
+    typer.echo(f"{len(subs)} subscriber{'' if len(subs) == 1 else 's'}")
+
+
+@subscribers_app.command("show")
+def show(
+    who: Annotated[str, typer.Argument(help="Email address or subscriber id.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show everything stored about one subscriber, consent record included.
+
+    Example: paperboy subscribers show reader@example.org --json
+    """
+    from pipeline.store import open_store
+    from subscribers.signup import jsonable
+
+    with open_store(_config()) as store:
+        sub = _find(store, who)
+        record = jsonable(store.subscriber_record(sub.id) or {})
+    if as_json:
+        typer.echo(json.dumps(record, indent=2, ensure_ascii=False))
+        return
+    deliveries = record.pop("deliveries", [])
+    votes = record.pop("feedback", [])
+    for key, value in record.items():
+        shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
+        typer.echo(f"{key:>20}: {shown}")
+    sent = sum(1 for d in deliveries if d["status"] == "sent")
+    typer.echo(f"{'deliveries':>20}: {len(deliveries)} ({sent} sent)")
+    up = sum(1 for v in votes if v["vote"] > 0)
+    typer.echo(f"{'votes':>20}: {up} up, {len(votes) - up} down")
+
+
+@subscribers_app.command("remove")
+def remove(
+    who: Annotated[str, typer.Argument(help="Email address or subscriber id.")],
+    erase: Annotated[
+        bool,
+        typer.Option(
+            "--erase", help="Delete the row and its history; keep only a suppression hash."
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Unsubscribe a reader (nothing more is sent), or erase them for good with --erase.
+
+    Example: paperboy subscribers remove reader@example.org --erase
+    """
+    from pipeline.store import open_store
+
+    with open_store(_config()) as store:
+        sub = _find(store, who)
+        if erase:
+            store.delete_subscriber(sub.id, "erased by an admin")
+            outcome = "erased"
+        else:
+            store.change_status(
+                sub.id,
+                SubscriberStatus.UNSUBSCRIBED,
+                only_from=(
+                    SubscriberStatus.PENDING,
+                    SubscriberStatus.ACTIVE,
+                    SubscriberStatus.PAUSED,
+                ),
+            )
+            store.cancel_deliveries(sub.id, "unsubscribed by an admin")
+            outcome = "unsubscribed"
+    if as_json:
+        typer.echo(json.dumps({"id": sub.id, "email": sub.email, "outcome": outcome}))
+    else:
+        typer.echo(f"{sub.email}: {outcome}")
+
+
+@subscribers_app.command("import")
+def import_(
+    path: Annotated[Path, typer.Argument(help="A .csv or .json file ('-' for stdin).")],
+    fmt: FormatOption = None,
+    no_opt_in: Annotated[
+        bool,
+        typer.Option(
+            "--no-opt-in",
+            help="Take each row's status as given (default active) without confirmation mails.",
+        ),
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row; store nothing.")] = (
+        False
+    ),
+    as_json: JsonOption = False,
+) -> None:
+    """Import subscribers; every row is checked first and a single bad row imports nothing.
+
+    Columns: email, status, topics, interests, authors, exclude, timezone, send_hour,
+    frequency, weekly_day, max_papers (lists separated by ';' in CSV). Pending rows get a
+    confirmation mail. Exit 1 with one line per bad row.
+
+    Example: paperboy subscribers import readers.csv --dry-run
+    """
+    from pipeline.cli import fail
+    from pipeline.store import open_store
+    from subscribers.roster import check_rows, read_rows
+
+    config = _config()
+    kind = _format(fmt, path)
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        fail(f"{path}: cannot read ({e})")
+    try:
+        rows = read_rows(text, kind)
+    except ValueError as e:
+        fail(f"{path}: {e}; nothing imported", code=1)
+    if not no_opt_in:
+        rows = [(line, {"status": "pending", **row}) for line, row in rows]
+    else:
+        rows = [(line, {**row, "status": row.get("status") or "active"}) for line, row in rows]
+    with open_store(config) as store:
+        emails = [str(row.get("email") or "") for _, row in rows]
+        entries, errors = check_rows(
+            rows,
+            known_topics=_topic_slugs(config),
+            opt_in_skipped=no_opt_in,
+            existing=_taken(store, emails),
+            consent=_consent(no_opt_in, f"cli import of {path.name}"),
+        )
+        if errors:
+            for error in errors:
+                typer.echo(f"{path}:{error.line}: {error.message}", err=True)
+            if as_json:
+                problems = [{"line": e.line, "message": e.message} for e in errors]
+                typer.echo(json.dumps({"imported": 0, "errors": problems}, indent=2))
+            typer.echo(
+                f"paperboy: error: {len({e.line for e in errors})} bad row(s) in {path}; "
+                "nothing imported",
+                err=True,
+            )
+            raise typer.Exit(1)
+        ids: list[int] = [] if dry_run else store.add_subscribers(entries)
+        pending = [s for i in ids if (s := store.get_subscriber(i)) and s.status == "pending"]
+        mailed = _confirm(pending, config, store) if pending else []
+    summary = {
+        "rows": len(entries),
+        "imported": len(ids),
+        "confirmations_sent": len(mailed),
+        "dry_run": dry_run,
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    elif dry_run:
+        typer.echo(f"{len(entries)} rows are valid; dry run, nothing imported")
+    else:
+        typer.echo(f"imported {len(ids)} subscribers; {len(mailed)} confirmation mails sent")
+
+
+@subscribers_app.command("export")
+def export(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")
+    ] = None,
+    fmt: FormatOption = None,
+    status: Annotated[
+        list[SubscriberStatus] | None, typer.Option("--status", "-s", help="Only these statuses.")
+    ] = None,
+) -> None:
+    """Export subscribers as CSV or JSON, in the columns that import reads back.
+
+    Example: paperboy subscribers export --format csv --out readers.csv
+    """
+    from pipeline.store import open_store
+    from subscribers.roster import dump_rows, export_rows
+
+    kind = _format(fmt, out) if (fmt or out) else "csv"
+    with open_store(_config()) as store:
+        rows = export_rows(store.list_subscribers(status or None))
+    text = dump_rows(rows, kind)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"{len(rows)} subscribers written to {out}", err=True)
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _config() -> Config:
+    from pipeline.cli import load
+
+    return load()
+
+
+def _topic_slugs(config: Config) -> list[str]:
+    from pipeline.topics import load_catalog
+
+    return list(load_catalog(config.topics))
+
+
+def _format(fmt: str | None, path: Path | None) -> Format:
+    from pipeline.cli import fail
+
+    kind = (fmt or (path.suffix.lstrip(".") if path else "") or "").lower()
+    if kind == "csv":
+        return "csv"
+    if kind == "json":
+        return "json"
+    fail(f"say --format csv or --format json (cannot tell from {str(path)!r})")
+
+
+def _taken(store: Store, emails: list[str]) -> set[str]:
+    """The given addresses that exist or are suppressed, lowercased and normalised."""
+    from subscribers.forms import AddressError, normalize_email
+
+    taken = set()
+    for raw in emails:
+        try:
+            email = normalize_email(raw)
+        except AddressError:
+            continue
+        if store.find_subscriber(email) is not None or store.is_suppressed(email):
+            taken.add(email.lower())
+    return taken
+
+
+def _consent(no_opt_in: bool, source: str) -> dict[str, Any]:
+    return {
+        "method": "admin entry without opt-in" if no_opt_in else "double opt-in",
+        "source": source,
+        "by": getpass.getuser(),
+        "at": dt.datetime.now(dt.UTC).isoformat(),
+    }
+
+
+def _confirm(subs: list[Subscriber], config: Config, store: Store) -> list[Notice]:
+    """Mail each pending subscriber a confirmation (within the resend limit); report failures."""
+    from subscribers.links import Links
+    from subscribers.notices import send_all
+    from subscribers.signup import SubscriberService
+
+    service = SubscriberService(config, store, Links.for_config(config))
+    every = dt.timedelta(hours=config.web.confirmation_resend_hours)
+    notices = [service.confirm_notice(s) for s in subs if store.claim_confirmation(s.id, every)]
+    results = asyncio.run(send_all(config, notices))
+    sent = []
+    for notice, error in zip(notices, results, strict=True):
+        if error is None:
+            sent.append(notice)
+        else:
+            service.release_confirmation(notice.subscriber_id)
+            typer.echo(f"paperboy: error: confirmation to {notice.to} not sent: {error}", err=True)
+    return sent
+
+
+def _find(store: Store, who: str) -> Subscriber:
+    from pipeline.cli import fail
+    from subscribers.forms import AddressError, normalize_email
+
+    if who.isdigit():
+        sub = store.get_subscriber(int(who))
+    else:
+        try:
+            sub = store.find_subscriber(normalize_email(who))
+        except AddressError as e:
+            fail(f"{who!r}: {e}")
+    if sub is None:
+        fail(f"no subscriber {who!r} (see `paperboy subscribers list`)", code=1)
+    return sub
+
+
+def _schedule(sub: Subscriber) -> str:
+    when = {"daily": "daily", "weekdays": "weekdays", "weekly": f"weekly/{sub.weekly_day}"}
+    return f"{when[sub.frequency.value]} {sub.send_hour:02d}:00 {sub.timezone}"
+
+
+def _report_subscriber(sub: Subscriber, as_json: bool, *, mailed: bool) -> None:
+    if as_json:
+        from subscribers.roster import export_rows
+
+        typer.echo(json.dumps({**export_rows([sub])[0], "confirmation_sent": mailed}, indent=2))
+        return
+    note = " (confirmation mail sent)" if mailed else ""
+    typer.echo(f"added {sub.email} as {sub.status.value}, id {sub.id}{note}")

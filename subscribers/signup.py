@@ -1,0 +1,319 @@
+"""The subscriber side's rules over the store: sign up, confirm, change, vote, leave.
+
+No I/O but the store: a step that should mail someone returns a ``Notice`` and the caller
+(the web app or the CLI) sends it, so sending stays off the request's critical path and the
+rules are tested without a mail server. Every token problem is the same ``TokenError``
+message, whatever the cause, so a link never reveals whether an address is subscribed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pipeline.config import Config
+from pipeline.errors import SubscriberError, TokenError
+from pipeline.models import (
+    DeliveryStatus,
+    Frozen,
+    Paper,
+    Profile,
+    ScoredPaper,
+    Selection,
+    Subscriber,
+    SubscriberStatus,
+)
+from pipeline.render import DigestLinks, FeedbackLinks
+from pipeline.store import Store, utcnow
+from subscribers.feedback import apply_vote
+from subscribers.forms import FORM_VERSION, PreferencesData, SignupData
+from subscribers.links import Links
+from subscribers.tokens import Purpose, Tokens
+
+INVALID_LINK = "This link is invalid, has expired or was already used."
+S = SubscriberStatus
+NoticeKind = Literal["confirm", "welcome", "goodbye"]
+
+
+class Notice(Frozen):
+    """A mail the caller should send: what kind, to whom, and its signed links."""
+
+    kind: NoticeKind
+    subscriber_id: int
+    to: str
+    links: dict[str, str]
+    unsubscribe_url: str | None = None
+
+
+class SubscriberService:
+    """Sign-up, double opt-in, preferences, feedback and leaving, for one deployment."""
+
+    def __init__(self, config: Config, store: Store, links: Links) -> None:
+        self.config = config
+        self.store = store
+        self.links = links
+        self.tokens: Tokens = links.tokens
+
+    # --- signing up --------------------------------------------------------------------------
+
+    def sign_up(
+        self, data: SignupData, *, ip: str, now: dt.datetime | None = None
+    ) -> Notice | None:
+        """Record a sign-up; the mail to send, if any. The caller answers the same either way.
+
+        New or unsubscribed addresses become pending and get a confirmation; a pending one gets
+        it again; a subscribed one gets the welcome mail with its preferences link (a lost-link
+        recovery). At most one such mail per address per ``web.confirmation_resend_hours``.
+        """
+        now = now or utcnow()
+        consent = {
+            "method": "double opt-in",
+            "form_version": FORM_VERSION,
+            "ip": ip,
+            "signed_up_at": now.isoformat(),
+        }
+        sub = self.store.find_subscriber(data.email)
+        if sub is None:
+            if self.store.is_suppressed(data.email):
+                return None
+            try:
+                sub = self.store.add_subscriber(
+                    data.email,
+                    profile=Profile(topics=data.topics, interests=data.interests),
+                    status=S.PENDING,
+                    timezone=data.timezone,
+                    send_hour=data.send_hour,
+                    frequency=data.frequency,
+                    weekly_day=data.weekly_day,
+                    consent=consent,
+                    now=now,
+                )
+            except SubscriberError:
+                # Another request created it a moment ago (or it is suppressed): carry on
+                # with that row, so the resend limit below still decides.
+                sub = self.store.find_subscriber(data.email)
+                if sub is None:
+                    return None
+        elif sub.status in (S.PENDING, S.UNSUBSCRIBED):
+            profile = sub.profile.model_copy(
+                update={"topics": data.topics, "interests": data.interests}
+            )
+            sub = self.store.update_subscriber(
+                sub.id,
+                status=S.PENDING,
+                profile=profile,
+                timezone=data.timezone,
+                send_hour=data.send_hour,
+                frequency=data.frequency,
+                weekly_day=data.weekly_day,
+                consent=consent,
+            )
+        if sub.status == S.SUPPRESSED:
+            return None
+        every = dt.timedelta(hours=self.config.web.confirmation_resend_hours)
+        if not self.store.claim_confirmation(sub.id, every, now):
+            return None
+        if sub.status == S.PENDING:
+            return self.confirm_notice(sub)
+        return self.welcome_notice(sub)
+
+    def confirm_notice(self, sub: Subscriber) -> Notice:
+        return Notice(
+            kind="confirm",
+            subscriber_id=sub.id,
+            to=sub.email,
+            links={"confirm": self.links.confirm(sub.id)},
+            unsubscribe_url=self.links.unsubscribe(sub.id),
+        )
+
+    def welcome_notice(self, sub: Subscriber) -> Notice:
+        unsubscribe = self.links.unsubscribe(sub.id)
+        return Notice(
+            kind="welcome",
+            subscriber_id=sub.id,
+            to=sub.email,
+            links={"preferences": self.links.preferences(sub.id), "unsubscribe": unsubscribe},
+            unsubscribe_url=unsubscribe,
+        )
+
+    def release_confirmation(self, subscriber_id: int) -> None:
+        """The mail could not be handed over: let the next sign-up post try again at once."""
+        if self.store.get_subscriber(subscriber_id) is not None:
+            self.store.update_subscriber(subscriber_id, confirmation_sent_at=None)
+
+    # --- tokens ------------------------------------------------------------------------------
+
+    def subscriber_for(
+        self, purpose: Purpose, token: str, max_age: float | None = None
+    ) -> tuple[Subscriber, dict[str, Any]]:
+        """The subscriber a valid token names, and its payload; TokenError otherwise."""
+        try:
+            payload = self.tokens.read(purpose, token, max_age=max_age)
+        except TokenError:
+            raise TokenError(INVALID_LINK) from None
+        sid = payload.get("s")
+        if type(sid) is not int:
+            raise TokenError(INVALID_LINK)
+        sub = self.store.get_subscriber(sid)
+        if sub is None:
+            raise TokenError(INVALID_LINK)
+        return sub, payload
+
+    def csrf_token(self, sub: Subscriber) -> str:
+        return self.tokens.make("csrf", s=sub.id)
+
+    def check_csrf(self, sub: Subscriber, token: str, max_age: float) -> bool:
+        try:
+            payload = self.tokens.read("csrf", token, max_age=max_age)
+        except TokenError:
+            return False
+        return payload.get("s") == sub.id
+
+    # --- double opt-in -----------------------------------------------------------------------
+
+    def confirmable(self, token: str) -> Subscriber:
+        """The pending subscriber a confirmation link is for; TokenError if it confirms nothing."""
+        max_age = self.config.web.confirm_token_days * 86400
+        sub, _ = self.subscriber_for("confirm", token, max_age=max_age)
+        if sub.status != S.PENDING:
+            raise TokenError(INVALID_LINK)
+        return sub
+
+    def confirm(
+        self, token: str, *, ip: str, now: dt.datetime | None = None
+    ) -> tuple[Subscriber, Notice]:
+        """Spend the link and activate the subscriber; the welcome mail to send."""
+        now = now or utcnow()
+        sub = self.confirmable(token)
+        if not self.store.use_token(Tokens.digest(token), "confirm", now):
+            raise TokenError(INVALID_LINK)
+        # Conditional: an unsubscribe that landed since the check above wins.
+        if not self.store.change_status(sub.id, S.ACTIVE, only_from=(S.PENDING,), now=now):
+            raise TokenError(INVALID_LINK)
+        record = self.store.subscriber_record(sub.id) or {}
+        consent = {**(record.get("consent") or {}), "confirmed_at": now.isoformat()}
+        consent["confirm_ip"] = ip
+        sub = self.store.update_subscriber(sub.id, consent=consent)
+        return sub, self.welcome_notice(sub)
+
+    # --- preferences -------------------------------------------------------------------------
+
+    def save_preferences(self, sub: Subscriber, data: PreferencesData) -> Subscriber:
+        profile = Profile.model_validate(
+            {
+                **sub.profile.model_dump(),
+                "topics": data.topics,
+                "interests": data.interests,
+                "authors": data.authors,
+                "exclude": data.exclude,
+                "max_papers": data.max_papers,
+            }
+        )
+        return self.store.update_subscriber(
+            sub.id,
+            profile=profile,
+            timezone=data.timezone,
+            send_hour=data.send_hour,
+            frequency=data.frequency,
+            weekly_day=data.weekly_day,
+        )
+
+    def pause(self, sub: Subscriber, now: dt.datetime | None = None) -> bool:
+        changed = self.store.change_status(sub.id, S.PAUSED, only_from=(S.ACTIVE,), now=now)
+        self.store.cancel_deliveries(sub.id, "paused before sending", now)
+        return changed
+
+    def resume(self, sub: Subscriber, now: dt.datetime | None = None) -> bool:
+        """Back to active from paused or unsubscribed (the link proves the mailbox is theirs)."""
+        return self.store.change_status(
+            sub.id, S.ACTIVE, only_from=(S.PAUSED, S.UNSUBSCRIBED), now=now
+        )
+
+    def unsubscribe(self, sub: Subscriber, now: dt.datetime | None = None) -> Notice | None:
+        """Idempotent; nothing queued is sent afterwards. The goodbye mail, if configured."""
+        changed = self.store.change_status(
+            sub.id, S.UNSUBSCRIBED, only_from=(S.PENDING, S.ACTIVE, S.PAUSED), now=now
+        )
+        self.store.cancel_deliveries(sub.id, "unsubscribed before sending", now)
+        if changed and self.config.web.goodbye_mail:
+            return Notice(
+                kind="goodbye",
+                subscriber_id=sub.id,
+                to=sub.email,
+                links={"home": self.links.home()},
+            )
+        return None
+
+    def export(self, sub: Subscriber) -> dict[str, Any]:
+        """Everything stored about the subscriber, as JSON-ready data."""
+        record = self.store.subscriber_record(sub.id) or {}
+        record.pop("confirmation_sent_at", None)
+        data: dict[str, Any] = jsonable(record)
+        return data
+
+    def erase(self, sub: Subscriber) -> None:
+        self.store.delete_subscriber(sub.id, "erased on request")
+
+    # --- feedback ----------------------------------------------------------------------------
+
+    def vote_target(self, token: str) -> tuple[Subscriber, Paper, int]:
+        """Who votes, on which paper, which way; TokenError for anything else."""
+        sub, payload = self.subscriber_for("feedback", token)
+        vote, paper_id = payload.get("v"), payload.get("p")
+        if vote not in (1, -1) or type(vote) is not int or not isinstance(paper_id, str):
+            raise TokenError(INVALID_LINK)
+        paper = self.store.get_paper(paper_id)
+        if paper is None:
+            raise TokenError(INVALID_LINK)
+        return sub, paper, vote
+
+    def vote(self, token: str, now: dt.datetime | None = None) -> tuple[Subscriber, Paper, int]:
+        """Count the vote for the admin and teach the voter's profile its terms."""
+        sub, paper, vote = self.vote_target(token)
+        self.store.record_vote(sub.id, paper.id, vote, now)
+        sub = self.store.update_subscriber(sub.id, profile=apply_vote(sub.profile, paper, vote))
+        return sub, paper, vote
+
+    # --- the web view ------------------------------------------------------------------------
+
+    def edition(self, token: str) -> tuple[Subscriber, Selection, DigestLinks]:
+        """What the edition link shows: the papers the ledger says were sent, in order."""
+        sub, payload = self.subscriber_for("edition", token)
+        try:
+            day = dt.date.fromisoformat(str(payload.get("d")))
+        except ValueError:
+            raise TokenError(INVALID_LINK) from None
+        delivery = self.store.get_delivery(sub.id, day)
+        if delivery is None or delivery.status == DeliveryStatus.SKIPPED:
+            raise TokenError(INVALID_LINK)
+        found = self.store.papers_by_id(delivery.paper_ids)
+        papers = [found[i] for i in delivery.paper_ids if i in found]
+        selection = Selection(
+            subscriber_id=sub.id,
+            edition_date=day,
+            papers=tuple(ScoredPaper(paper=p, score=0.0) for p in papers),
+        )
+        lk = self.links
+        links = DigestLinks(
+            web=lk.edition(sub.id, day),
+            preferences=lk.preferences(sub.id),
+            unsubscribe=lk.unsubscribe(sub.id),
+            feedback={
+                p.id: FeedbackLinks(
+                    up=lk.feedback(sub.id, p.id, 1), down=lk.feedback(sub.id, p.id, -1)
+                )
+                for p in papers
+            },
+        )
+        return sub, selection, links
+
+
+def jsonable(value: Any) -> Any:
+    """Dates as ISO strings, tuples as lists: what json.dumps takes."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return value
