@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import signal
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from pipeline.models import IngestOutcome
 from pipeline.schedule import LiveConfig
+
+if TYPE_CHECKING:
+    from pipeline.config import Config
+    from pipeline.deliver import Tally
 
 
 def register(app: typer.Typer) -> None:
@@ -31,6 +36,19 @@ def print_outcome(console: Console, outcome: IngestOutcome) -> None:
         )
     for warning in outcome.warnings:
         console.print(f"  warning: {warning}", markup=False)
+
+
+def print_tally(console: Console, tally: Tally) -> None:
+    """One line per delivery run that did something; quiet runs stay quiet."""
+    if tally.aborted:
+        console.print(f"[red]delivery aborted[/red]: {tally.aborted}", highlight=False)
+    if tally.sent or tally.deferred or tally.failed:
+        console.print(
+            f"delivered: sent {tally.sent}, deferred {tally.deferred}, failed {tally.failed}",
+            highlight=False,
+        )
+    for line in tally.failures:
+        console.print(f"  failed: {line}", markup=False)
 
 
 def run(
@@ -60,8 +78,10 @@ def run(
     def ingest(cfg: object) -> None:
         steps.ingest_inbox(live.config, on_file=lambda o: print_outcome(console, o))
 
-    deliver_step = getattr(steps, "deliver_due", None) if deliver else None
-    scheduler = build_scheduler(live, ingest, deliver_step)
+    def deliver_step(cfg: Config, now: dt.datetime) -> None:
+        print_tally(console, steps.deliver_due(cfg, now))
+
+    scheduler = build_scheduler(live, ingest, deliver_step if deliver else None)
     scheduler.start()
     stop = threading.Event()
     try:
