@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	@mkdir -p var/inbox
 	@# First start: seed the inbox with the bundled sample dumps.
-	@if [ ! -e var/.seeded ]; then cp examples/inbox/* var/inbox/ && touch var/.seeded; fi
+	@if [ ! -e var/.seeded ]; then cp -p examples/inbox/* var/inbox/ && touch var/.seeded; fi
 	$(BIN)/paperboy run
 
 test: $(STAMP)

@@ -96,12 +96,14 @@ def build_scheduler(
         "interval",
         seconds=schedule.config_reload_seconds,
         id="reload",
+        name="config reload",
     )
     scheduler.add_job(
         _guarded("ingest", lambda: ingest(live.config)),
         "interval",
         seconds=schedule.ingest_every_seconds,
         id="ingest",
+        name="ingest",
         next_run_time=now,
     )
     if deliver is not None:
@@ -110,6 +112,7 @@ def build_scheduler(
             "interval",
             seconds=schedule.deliver_every_seconds,
             id="deliver",
+            name="deliver",
             next_run_time=now + dt.timedelta(seconds=5),
         )
     return scheduler

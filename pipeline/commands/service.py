@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import signal
+import socket
 import threading
 from typing import TYPE_CHECKING, Annotated
 
@@ -66,13 +67,16 @@ def run(
     from pipeline.config import default_config_path
     from pipeline.schedule import build_scheduler
 
-    load()  # exit 2 with the problems before starting anything
+    config = load()  # exit 2 with the problems before starting anything
+    if web:
+        _check_port(config.web.host, config.web.port)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # APScheduler logs every job run at INFO; the steps report what they did themselves.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     live = LiveConfig(state.config_path or default_config_path())
     console = Console()
-    config = live.config
     console.print(f"paperboy: inbox {config.paths.inbox}, store {config.storage.url}")
 
     def ingest(cfg: object) -> None:
@@ -82,19 +86,37 @@ def run(
         print_tally(console, steps.deliver_due(cfg, now))
 
     scheduler = build_scheduler(live, ingest, deliver_step if deliver else None)
+    # SIGTERM stops like Ctrl-C: the web app drains, the scheduler finishes its running job.
+    # (uvicorn re-raises the signal it caught once it has shut down; this handler takes it.)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     scheduler.start()
     stop = threading.Event()
     try:
         if web:
             _serve_web(live, console)
         else:
-            signal.signal(signal.SIGTERM, lambda *_: stop.set())
             stop.wait()
     except KeyboardInterrupt:
         pass
     finally:
         scheduler.shutdown(wait=True)
         console.print("paperboy: stopped")
+
+
+def _check_port(host: str, port: int) -> None:
+    """Exit with one line, before anything starts, when the web app could not listen."""
+    from pipeline.cli import fail
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            fail(
+                f"cannot listen on {host}:{port} ({e.strerror}); is another paperboy running? "
+                "Set web.port, or use --no-web"
+            )
 
 
 def _serve_web(live: LiveConfig, console: Console) -> None:

@@ -1,0 +1,159 @@
+"""`paperboy run`: ingests, delivers, serves, survives bad config edits, stops cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import load_config
+from pipeline.models import Profile, SubscriberStatus
+from pipeline.schedule import LiveConfig
+from pipeline.store import open_store
+from tests.conftest import write_config
+from tests.test_inbox import PAGE
+
+PAPERBOY = [sys.executable, "-c", "from pipeline.cli import app; app()"]
+ROOT = Path(__file__).resolve().parents[1]
+FAST = """
+[schedule]
+ingest_every_seconds = 0.5
+deliver_every_seconds = 0.5
+config_reload_seconds = 0.3
+[ingest]
+settle_seconds = 0
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def health(port: int) -> dict[str, object] | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+            return dict(json.load(r))
+    except OSError:
+        return None
+
+
+def start(config: Path, *args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOY_")}
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.Popen(
+        [*PAPERBOY, "--config", str(config), "run", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[tuple[Path, int, list[subprocess.Popen[str]]]]:
+    """An instance folder with a free web port; any daemon started is stopped afterwards."""
+    port = free_port()
+    config = write_config(tmp_path, "sqlite:///var/paperboy.db", FAST + f"[web]\nport = {port}\n")
+    procs: list[subprocess.Popen[str]] = []
+    yield config, port, procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+
+
+def test_live_config_keeps_the_last_good_config_after_a_bad_edit(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "sqlite:///var/paperboy.db", "[smtp]\nport = 2525\n")
+    live = LiveConfig(path)
+    assert live.reload() is False  # unchanged file: nothing to do
+
+    path.write_text(path.read_text().replace("2525", "99999"), encoding="utf-8")
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10_000_000))
+    assert live.reload() is False
+    assert live.config.smtp.port == 2525
+    assert live.last_error is not None and "smtp.port = 99999" in live.last_error
+
+    path.write_text(path.read_text().replace("99999", "2626"), encoding="utf-8")
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 20_000_000))
+    assert live.reload() is True
+    assert live.config.smtp.port == 2626
+    assert live.last_error is None
+
+
+def test_run_ingests_delivers_serves_and_survives_a_bad_edit(
+    daemon: tuple[Path, int, list[subprocess.Popen[str]]],
+) -> None:
+    config_path, port, procs = daemon
+    config = load_config(config_path, env={})
+    config.paths.inbox.mkdir(parents=True)
+    (config.paths.inbox / "hf_daily_papers_2026-07-03.txt").write_text(PAGE, encoding="utf-8")
+    with open_store(config) as store:
+        store.add_subscriber(
+            "reader@example.org",
+            profile=Profile(interests="keyword spotting, hearing aids"),
+            status=SubscriberStatus.ACTIVE,
+            send_hour=0,
+        )
+
+    proc = start(config_path)
+    procs.append(proc)
+    wait_for(lambda: health(port) == {"status": "ok", "db": "ok", "schema_version": 1}, "web")
+    wait_for(lambda: any(config.paths.archive.glob("*.txt")), "the dump to be archived")
+    wait_for(lambda: any(config.paths.outbox.glob("digest.*.eml")), "the digest")
+
+    # A bad edit is reported; the service keeps running on the last good config.
+    config_path.write_text(config_path.read_text() + "\n[smtp]\nport = 99999\n", "utf-8")
+    time.sleep(1.5)
+    assert proc.poll() is None
+    assert health(port) is not None
+
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "hf_daily_papers_2026-07-03.txt (hf_page):" in out
+    assert "delivered: sent 1, deferred 0, failed 0" in out
+    assert "config error, keeping the last good config" in out
+    assert "smtp.port = 99999" in out
+    assert out.rstrip().endswith("paperboy: stopped")
+
+
+def test_run_refuses_a_taken_port_before_touching_the_inbox(
+    daemon: tuple[Path, int, list[subprocess.Popen[str]]],
+) -> None:
+    config_path, port, procs = daemon
+    config = load_config(config_path, env={})
+    config.paths.inbox.mkdir(parents=True)
+    dump = config.paths.inbox / "hf_daily_papers_2026-07-03.txt"
+    dump.write_text(PAGE, encoding="utf-8")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        proc = start(config_path)
+        procs.append(proc)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert out.strip().splitlines() == [
+        f"paperboy: error: cannot listen on 127.0.0.1:{port} (Address already in use); "
+        "is another paperboy running? Set web.port, or use --no-web"
+    ]
+    assert dump.exists()
