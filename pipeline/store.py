@@ -407,30 +407,17 @@ class Store:
         now: dt.datetime | None = None,
     ) -> Subscriber:
         """Create a subscriber; SubscriberError if the address exists or is suppressed."""
-        now = now or utcnow()
-        if self.is_suppressed(email):
-            raise SubscriberError(f"{email} is suppressed (it bounced or asked to be erased)")
-        values = {
+        entry = {
             "email": email,
-            "status": status.value,
+            "profile": profile,
+            "status": status,
             "timezone": timezone,
             "send_hour": send_hour,
-            "frequency": frequency.value,
+            "frequency": frequency,
             "weekly_day": weekly_day,
-            "profile": (profile or Profile()).model_dump(mode="json"),
-            "created_at": now,
-            "confirmed_at": now if status == SubscriberStatus.ACTIVE else None,
-            "consent": consent or {},
+            "consent": consent,
         }
-        try:
-            with self.engine.begin() as conn:
-                new_id = conn.execute(
-                    insert(s.subscribers).values(**values).returning(s.subscribers.c.id)
-                ).scalar_one()
-        except IntegrityError:
-            raise SubscriberError(f"{email} is already a subscriber") from None
-        except SQLAlchemyError as e:
-            raise StoreError(f"database error: {e}") from e
+        [new_id] = self.add_subscribers([entry], now)
         sub = self.get_subscriber(new_id)
         assert sub is not None
         return sub
@@ -617,17 +604,16 @@ class Store:
         now = now or utcnow()
         rows = []
         for entry in entries:
-            status = entry.get("status", SubscriberStatus.PENDING)
-            profile = entry.get("profile") or Profile()
+            status = SubscriberStatus(entry.get("status") or SubscriberStatus.PENDING)
             rows.append(
                 {
                     "email": entry["email"],
-                    "status": SubscriberStatus(status).value,
+                    "status": status.value,
                     "timezone": entry.get("timezone", "UTC"),
                     "send_hour": entry.get("send_hour", 7),
-                    "frequency": Frequency(entry.get("frequency", Frequency.DAILY)).value,
+                    "frequency": Frequency(entry.get("frequency") or Frequency.DAILY).value,
                     "weekly_day": entry.get("weekly_day", 0),
-                    "profile": profile.model_dump(mode="json"),
+                    "profile": (entry.get("profile") or Profile()).model_dump(mode="json"),
                     "created_at": now,
                     "confirmed_at": now if status == SubscriberStatus.ACTIVE else None,
                     "consent": entry.get("consent") or {},
@@ -642,7 +628,9 @@ class Store:
                             s.suppressions.c.email_hash == email_hash(row["email"])
                         )
                     ).first():
-                        raise SubscriberError(f"{row['email']} is suppressed")
+                        raise SubscriberError(
+                            f"{row['email']} is suppressed (it bounced or asked to be erased)"
+                        )
                     if conn.execute(
                         select(s.subscribers.c.id).where(
                             func.lower(s.subscribers.c.email) == row["email"].lower()
@@ -655,6 +643,7 @@ class Store:
                         ).scalar_one()
                     )
         except IntegrityError:
+            # Lost a race with another writer between the check and the insert.
             raise SubscriberError("an address in the batch is already a subscriber") from None
         except SQLAlchemyError as e:
             raise StoreError(f"database error: {e}") from e
