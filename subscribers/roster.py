@@ -66,9 +66,26 @@ def _read_csv(text: str) -> list[tuple[int, dict[str, Any]]]:
     rows = []
     start = reader.line_num + 1
     for row in reader:
-        rows.append((start, dict(row)))
+        rows.append((start, {k: _unguard(v) for k, v in row.items()}))
         start = reader.line_num + 1
     return rows
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection), so
+# export quotes such cells with a leading ' (OWASP's advice) and import takes it off again.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _guard(value: object) -> object:
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _unguard(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
+        return value[1:]
+    return value
 
 
 def _read_json(text: str) -> list[tuple[int, dict[str, Any]]]:
@@ -238,7 +255,7 @@ def dump_rows(rows: list[dict[str, Any]], fmt: Format) -> str:
     writer.writeheader()
     for row in rows:
         flat = {k: "; ".join(v) if isinstance(v, list) else v for k, v in row.items()}
-        writer.writerow({k: "" if v is None else v for k, v in flat.items()})
+        writer.writerow({k: "" if v is None else _guard(v) for k, v in flat.items()})
     return out.getvalue()
 
 

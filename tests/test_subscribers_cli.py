@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -225,3 +226,22 @@ def test_export_imports_back_into_a_fresh_instance(
 
     assert strip(after) == strip(before)
     assert [r["status"] for r in json.loads(after)] == ["active", "unsubscribed"]
+
+
+def test_csv_export_never_starts_a_cell_with_a_formula(admin: Admin, tmp_path: Path) -> None:
+    """Reader-chosen text like `=HYPERLINK(…)` is quoted with ' so a spreadsheet shows it as text;
+    importing the file takes the quote off again (the round trip above)."""
+    admin(
+        "add",
+        "a@example.org",
+        "--no-opt-in",
+        "--interests",
+        '=HYPERLINK("http://evil.example","x")',
+    )
+    out_file = tmp_path / "export.csv"
+    code, _out, err = admin("export", "--out", str(out_file))
+    assert code == 0, err
+    with out_file.open(newline="", encoding="utf-8") as f:
+        [row] = list(csv.DictReader(f))
+    assert row["interests"] == '\'=HYPERLINK("http://evil.example","x")'
+    assert not any(v.startswith(("=", "+", "-", "@")) for v in row.values())
