@@ -1092,6 +1092,12 @@ class Store:
                 insert(s.signup_events).values(ip=ip, at=now or utcnow(), accepted=accepted)
             )
 
+    def prune_signup_events(self, before: dt.datetime) -> int:
+        """Delete sign-up events older than ``before``; returns how many went."""
+        with self._tx() as conn:
+            gone = conn.execute(delete(s.signup_events).where(s.signup_events.c.at < before))
+            return int(gone.rowcount or 0)
+
     def signups_since(self, ip: str, since: dt.datetime) -> int:
         c = s.signup_events.c
         with self._tx() as conn:

@@ -250,3 +250,17 @@ def test_naive_datetimes_are_refused(store: Store) -> None:
     sub = store.add_subscriber("j@example.org")
     with pytest.raises((StoreError, ValueError)):
         store.queue_delivery(sub.id, DAY2, "<m@x>", [], dt.datetime(2026, 7, 3, 6, 0))
+
+
+def test_the_signup_limiter_prunes_events_older_than_a_day(store: Store) -> None:
+    """The rate-limit window counts the last hour; events past a day are deleted as it goes."""
+    from subscribers.ratelimit import SignupLimiter
+
+    now = dt.datetime(2026, 7, 3, 12, tzinfo=dt.UTC)
+    for hours in (50, 30, 23, 0.5):
+        store.record_signup("192.0.2.1", True, now - dt.timedelta(hours=hours))
+    limiter = SignupLimiter(store, per_hour=5)
+    limiter.record("192.0.2.1", True, now)
+    assert store.signups_since("192.0.2.1", now - dt.timedelta(days=3)) == 3  # 23 h, 0.5 h, now
+    assert store.signups_since("192.0.2.1", now - dt.timedelta(hours=1)) == 2
+    assert limiter.allow("192.0.2.1", now)
