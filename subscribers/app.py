@@ -1,7 +1,8 @@
 """The subscriber web app: ``create_app(config)`` is its one composition root.
 
 Routes: ``/`` sign-up, ``/c/T`` confirm, ``/p/T`` preferences, ``/u/T`` unsubscribe (RFC 8058
-one-click POST), ``/f/T`` feedback, ``/e/T`` web view of an edition, ``/healthz``. Every GET
+one-click POST), ``/f/T`` feedback, ``/e/T`` web view of an edition, ``/healthz``, and
+``/outbox`` (local requests only, while mail goes to the outbox folder). Every GET
 only shows a page; state changes on POST. Handlers are plain functions run in the thread
 pool (the store is synchronous); mails go out after the response, on the event loop.
 """
@@ -32,6 +33,7 @@ from pipeline.render import Renderer
 from pipeline.send import sender_for
 from pipeline.store import Store, open_store, utcnow
 from pipeline.topics import load_catalog
+from subscribers import outbox
 from subscribers.forms import (
     WEEKDAYS,
     TopicChoice,
@@ -399,6 +401,29 @@ def create_app(config: Config) -> FastAPI:
         titles = {t.slug: t.title for t in r.topics}
         html = r.renderer.digest(selection, sub, links, topics=titles).html
         return HTMLResponse(html, headers={"Content-Security-Policy": EDITION_CSP})
+
+    @app.get("/outbox", response_class=HTMLResponse)
+    def outbox_list(request: Request) -> Response:
+        if not outbox.allowed(request, config.delivery.backend):
+            raise StarletteHTTPException(404)
+        folder = config.paths.outbox
+        return page("outbox.html", folder=str(folder), entries=outbox.entries(folder))
+
+    @app.get("/outbox/{name}", response_class=HTMLResponse)
+    def outbox_message(name: str, request: Request) -> Response:
+        path = outbox.find(config.paths.outbox, name)
+        if not outbox.allowed(request, config.delivery.backend) or path is None:
+            raise StarletteHTTPException(404)
+        message = outbox.read(path)
+        html = outbox.body_html(message)
+        if html is not None:
+            return HTMLResponse(html, headers={"Content-Security-Policy": EDITION_CSP})
+        return page(
+            "outbox_text.html",
+            subject=str(message.get("Subject", "")),
+            to=str(message.get("To", "")),
+            text=outbox.body_text(message),
+        )
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
