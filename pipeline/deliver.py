@@ -40,6 +40,7 @@ from pipeline.models import (
     Delivery,
     Frequency,
     Paper,
+    Pick,
     ScoredPaper,
     Selection,
     Subscriber,
@@ -376,11 +377,49 @@ def select_editions(
     return select(subscribers, [p for p, _ in seen], edition, sent, eligible)
 
 
+def recorded(row: Delivery, selection: Selection, shown: Sequence[str]) -> Delivery:
+    """``row`` as the ledger keeps it: the papers the first rendering showed (the size budget
+    may have cut some), each one's score and reasons, and how many more matched."""
+    picked = {sp.paper.id: sp for sp in selection.papers}
+    return row.model_copy(
+        update={
+            "paper_ids": tuple(shown),
+            "picks": tuple(
+                Pick(paper_id=i, score=picked[i].score, reasons=picked[i].reasons)
+                for i in shown
+                if i in picked
+            ),
+            "more_count": selection.more_count + len(selection.papers) - len(shown),
+        }
+    )
+
+
+def recorded_selection(row: Delivery, papers: Mapping[str, Paper]) -> Selection:
+    """The selection a ledger row was rendered from, as far as ``papers`` still has them."""
+    picks = {pick.paper_id: pick for pick in row.picks}
+    scored = []
+    for i in row.paper_ids:
+        if i not in papers:
+            continue
+        pick = picks.get(i)
+        scored.append(
+            ScoredPaper(paper=papers[i], score=pick.score, reasons=pick.reasons)
+            if pick is not None
+            else ScoredPaper(paper=papers[i], score=0.0)  # queued before picks were kept
+        )
+    return Selection(
+        subscriber_id=row.subscriber_id,
+        edition_date=row.edition_date,
+        papers=tuple(scored),
+        more_count=row.more_count,
+    )
+
+
 class Composer:
     """Ledger row → EmailMessage: from this run's rendering, else rebuilt from the ledger.
 
-    A retried or crash-recovered edition is rebuilt from its recorded papers with the same
-    Message-ID; the match reasons and "N more" line of the first rendering are not kept.
+    A retried or crash-recovered edition is rendered again from what its row recorded at
+    queue time (``recorded``): the same papers, reasons and "N more" line, the same Message-ID.
     """
 
     def __init__(self, config: Config, store: Store, renderer: Renderer, links: Links) -> None:
@@ -408,14 +447,7 @@ class Composer:
         return message, rendered.paper_ids
 
     def from_ledger(self, row: Delivery, subscriber: Subscriber, now: dt.datetime) -> EmailMessage:
-        papers = self.store.papers_by_id(row.paper_ids)
-        selection = Selection(
-            subscriber_id=row.subscriber_id,
-            edition_date=row.edition_date,
-            papers=tuple(
-                ScoredPaper(paper=papers[i], score=0.0) for i in row.paper_ids if i in papers
-            ),
-        )
+        selection = recorded_selection(row, self.store.papers_by_id(row.paper_ids))
         if not selection.papers:
             raise RenderError("none of this edition's papers is in the store any more")
         return self.render(selection, subscriber, now, row.message_id)[0]

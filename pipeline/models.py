@@ -154,8 +154,20 @@ class DeliveryStatus(StrEnum):
     SKIPPED = "skipped"  # nothing matched: recorded so the edition is not reconsidered
 
 
+class Pick(Frozen):
+    """One paper of a queued edition as it was picked, kept so that a resend shows the same."""
+
+    paper_id: str
+    score: float
+    reasons: tuple[str, ...] = ()
+
+
 class Delivery(Frozen):
-    """A row of the deliveries ledger: one edition for one subscriber."""
+    """A row of the deliveries ledger: one edition for one subscriber.
+
+    ``paper_ids`` are the papers the first rendering showed, ``picks`` their scores and
+    reasons, and ``more_count`` how many more matched: what a resend is rendered from.
+    """
 
     subscriber_id: int
     edition_date: dt.date
@@ -167,4 +179,6 @@ class Delivery(Frozen):
     last_error: str | None = None
     server_reply: str | None = None
     paper_ids: tuple[str, ...] = ()
+    picks: tuple[Pick, ...] = ()
+    more_count: int = 0
     updated_at: dt.datetime | None = None

@@ -51,6 +51,7 @@ NOTICE_LINKS: dict[str, tuple[str, ...]] = {
 # Headers are written pre-folded (set_raw) and must go out as written: the default policy would
 # RFC 2047-encode a long List-Unsubscribe URL, which breaks it.
 POLICY = email.policy.SMTP.clone(refold_source="none")
+POLICY_UTF8 = POLICY.clone(utf8=True)  # for a message to or from a non-ASCII address
 DKIM_HEADERS = (
     b"from", b"to", b"subject", b"date", b"message-id", b"reply-to", b"list-id",
     b"list-unsubscribe", b"list-unsubscribe-post", b"mime-version", b"content-type",
@@ -441,7 +442,23 @@ def compile_mjml(source: str) -> str:
         html: str = mjml.mjml2html(source, fonts={})
     except Exception as e:  # MRML raises plain exceptions with the parser's message
         raise RenderError(f"MJML did not compile: {e}") from e
-    return html
+    return _title_as_label(html)
+
+
+_TITLE = re.compile(r"<title>(.*?)</title>", re.S)
+_BODY_LABEL = re.compile(r'(<div aria-label=")((?:[^"\\]|\\.)*)(" aria-roledescription="email")')
+
+
+def _title_as_label(html: str) -> str:
+    """MRML copies <mj-title> verbatim into <title> but through Rust's debug escaping into the
+    body's aria-label (``\\`` doubled, combining marks and joiners as ``\\u{…}``), which
+    mangles Devanagari, emoji sequences and backslashes; label the body with the title as
+    written instead. The title is escaped text, so it is safe in the attribute too."""
+    title = _TITLE.search(html)
+    if title is None:
+        return html
+    label = title.group(1).replace('"', "&#34;")
+    return _BODY_LABEL.sub(lambda m: m.group(1) + label + m.group(3), html, count=1)
 
 
 def source_environment(folder: Path) -> jinja2.Environment:
@@ -591,7 +608,7 @@ class Renderer:
         subject = self._subject(cards, more, day)
         return DigestView(
             subject=subject,
-            title=html_title(subject),
+            title=subject,
             preheader=self._preheader(cards, more),
             brand=self.brand,
             kicker=long_date(day),
@@ -660,7 +677,7 @@ class Renderer:
         }[kind]
         return NoticeView(
             subject=subject,
-            title=html_title(subject),
+            title=subject,
             preheader=preheader,
             brand=b,
             kicker=self.site,
@@ -672,27 +689,6 @@ class Renderer:
 
     def notice_html_reference(self, kind: NoticeKind, view: NoticeView) -> str:
         return reference_html(self.env, f"{kind}.mjml.j2", view)
-
-
-def html_title(subject: str) -> str:
-    """The subject as the HTML title. MRML copies the title into an aria-label through Rust's
-    debug escaping (``\\`` doubled, combining marks as ``\\u{…}``), so keep only what that
-    leaves alone: printable characters that do not extend a grapheme."""
-    if subject.isascii():
-        return subject.replace("\\", "∖")
-    return "".join(
-        "∖" if c == "\\" else c
-        for c in subject
-        if c.isprintable() and unicodedata.category(c) not in ("Mn", "Me") and c not in _EXTEND
-    )
-
-
-# Spacing marks and others with the Unicode property Other_Grapheme_Extend.
-_EXTEND = frozenset(
-    "\u09be\u09d7\u0b3e\u0b57\u0bbe\u0bd7\u0cc2\u0cd5\u0cd6\u0d3e\u0d57\u0dcf\u0ddf"
-    "\u1b35\u200c\u302e\u302f\uff9e\uff9f\U0001d165\U0001d16e\U0001d16f\U0001d170"
-    "\U0001d171\U0001d172"
-)
 
 
 def greeting(send_hour: int) -> str:
@@ -762,7 +758,10 @@ def build_message(
     if unsubscribe_url is not None:
         targets = [f"<{_require_url(unsubscribe_url, 'unsubscribe')}>"]
         if e.unsubscribe_mailto:
-            targets.append(f"<mailto:{address(e.unsubscribe_mailto)}?subject=unsubscribe>")
+            mailbox = address(e.unsubscribe_mailto)
+            if not mailbox.isascii():  # a URL carries UTF-8 percent-encoded (RFC 6068)
+                mailbox = quote(mailbox, safe="@")
+            targets.append(f"<mailto:{mailbox}?subject=unsubscribe>")
         msg.set_raw("List-Unsubscribe", ",\r\n ".join(targets))
         msg.set_raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
     msg.set_raw("MIME-Version", "1.0")
@@ -832,11 +831,15 @@ def base64_lines(data: bytes) -> str:
 def message_bytes(message: EmailMessage) -> bytes:
     """The message as it goes on the wire: CRLF line ends, headers exactly as written.
 
-    The same bytes as ``message.as_bytes(policy=POLICY)`` (a test holds them equal), written
-    directly for the shape ``build_message`` makes; anything else goes through the generator.
+    The same bytes as ``message.as_bytes(policy=POLICY)`` (``POLICY_UTF8`` for a non-ASCII
+    address; a test holds them equal), written directly for the shape ``build_message`` makes;
+    anything else goes through the generator.
     """
     fast = _flat(message, top=True)
-    return fast if fast is not None else message.as_bytes(policy=POLICY)
+    if fast is not None:
+        return fast
+    utf8 = any(isinstance(v, str) and not v.isascii() for _, v in message.raw_items())
+    return message.as_bytes(policy=POLICY_UTF8 if utf8 else POLICY)
 
 
 _BOUNDARY = re.compile(r'boundary="([^"\r\n]+)"')
@@ -847,7 +850,7 @@ def _flat(part: MIMEPart, top: bool = False) -> bytes | None:
     headers = []
     content_type = ""
     for name, value in raw:
-        if not isinstance(value, str) or not value.isascii():
+        if not isinstance(value, str):
             return None
         if name.lower() == "content-type":
             content_type = value
@@ -878,7 +881,8 @@ def _flat(part: MIMEPart, top: bool = False) -> bytes | None:
         return None
     if part.preamble is not None or part.epilogue is not None:
         return None
-    return "".join(headers).encode("ascii") + b"\r\n" + body
+    # Headers are ASCII but for an internationalised address (RFC 6532), sent as UTF-8.
+    return "".join(headers).encode("utf-8") + b"\r\n" + body
 
 
 def encode_header(name: str, value: str) -> str:
@@ -927,8 +931,9 @@ def address(value: str) -> str:
     if not _ADDRESS.fullmatch(text):
         raise RenderError(f"invalid email address {value!r}")
     local, _, domain = text.rpartition("@")
-    if not local.isascii():
-        raise RenderError(f"{value!r} needs SMTPUTF8 (non-ASCII local part), not supported")
+    if not local.isascii() and any(unicodedata.category(c) in _INVISIBLE for c in local):
+        raise RenderError(f"invalid email address {value!r} (invisible characters)")
+    # A non-ASCII local part (jörg@…) stays as it is (RFC 6532): the sender then needs SMTPUTF8.
     return f"{local}@{_ascii_domain(domain)}"
 
 

@@ -227,7 +227,7 @@ def queue_editions(
 
     The rendered messages wait in ``composer.ready`` until their batch is sent.
     """
-    from pipeline.deliver import match_selector, plan_editions, select_editions
+    from pipeline.deliver import match_selector, plan_editions, recorded, select_editions
     from pipeline.errors import RenderError
     from pipeline.models import Delivery, DeliveryStatus
     from pipeline.render import message_id_for
@@ -262,7 +262,7 @@ def queue_editions(
                 except RenderError as e:
                     failed.append((row, f"could not render: {e}"))
                     continue
-                queued.append(row.model_copy(update={"paper_ids": shown}))
+                queued.append(recorded(row, selection, shown))
                 if not dry_run:
                     composer.ready[(sub.id, edition)] = message
             tally.queued += len(queued)
@@ -271,13 +271,7 @@ def queue_editions(
                 tally.failures.append(f"{row.subscriber_id} {edition}: {error}")
             if dry_run:
                 continue
-            store.queue_deliveries(
-                [
-                    (r.subscriber_id, edition, r.message_id, r.paper_ids)
-                    for r in queued + [f for f, _ in failed]
-                ],
-                now,
-            )
+            store.queue_deliveries(queued + [f for f, _ in failed], now)
             for row, error in failed:
                 store.mark_failed(row.subscriber_id, edition, error, now=now)
             if queued:

@@ -151,7 +151,9 @@ deliveries = Table(
     Column("claimed_at", UTCDateTime),
     Column("last_error", Text),
     Column("server_reply", Text),
-    Column("paper_ids", JSON, nullable=False),
+    Column("paper_ids", JSON, nullable=False),  # the papers the first rendering showed
+    Column("picks", JSON, nullable=False),  # [{paper_id, score, reasons}]: rendered again on retry
+    Column("more_count", Integer, nullable=False),  # "N more papers matched"
     Column("updated_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("subscriber_id", "edition_date"),
     Index("ix_deliveries_status_next", "status", "next_attempt_at"),

@@ -10,6 +10,8 @@ the ledger:
                          nothing can be sent with this configuration
 
 TLS is never downgraded: ``security = "starttls"`` fails when the server does not offer it.
+A message to or from a non-ASCII address (``jörg@example.org``, RFC 6531) goes with SMTPUTF8;
+a server that does not offer it gets nothing, and the edition fails with a message saying so.
 """
 
 from __future__ import annotations
@@ -165,10 +167,19 @@ class SmtpSender:
         self, conn: aiosmtplib.SMTP, rcpt: str, data: bytes, reused: bool
     ) -> str:
         stage: Stage = "mail"
+        utf8 = needs_smtputf8(self.mail_from, rcpt, data)
+        if utf8 and not conn.supports_extension("smtputf8"):
+            self._idle.append(conn)  # nothing was said: the connection stays good for others
+            who = next((a for a in (rcpt, self.mail_from) if not a.isascii()), rcpt)
+            raise PermanentSendError(
+                f"{self.where} does not offer SMTPUTF8, which the non-ASCII address {who!r} "
+                "needs; nothing was sent (use a mail server that offers SMTPUTF8)"
+            )
+        options, encoding = (["SMTPUTF8"], "utf-8") if utf8 else ([], "ascii")
         try:
-            await conn.mail(self.mail_from)
+            await conn.mail(self.mail_from, options=options, encoding=encoding)
             stage = "rcpt"
-            await conn.rcpt(rcpt)
+            await conn.rcpt(rcpt, encoding=encoding)
             stage = "data"
             reply = await conn.data(data)
         except aiosmtplib.SMTPServerDisconnected as e:
@@ -241,6 +252,9 @@ class SmtpSender:
                         "check smtp.security (most servers offer AUTH only over TLS)"
                     )
                 await conn.login(s.username, s.password.get_secret_value())
+            if conn.is_ehlo_or_helo_needed:
+                # Greet now rather than at the first MAIL, to know the extensions (SMTPUTF8).
+                await _greet(conn)
         except SendError:
             conn.close()
             raise
@@ -284,6 +298,22 @@ class SmtpSender:
                     await conn.quit(timeout=min(self.smtp.timeout_seconds, 5.0))
                 except (aiosmtplib.SMTPException, OSError):
                     conn.close()
+
+
+async def _greet(conn: aiosmtplib.SMTP) -> None:
+    """EHLO, or HELO for a server that does not speak ESMTP (as aiosmtplib does at MAIL)."""
+    try:
+        await conn.ehlo()
+    except aiosmtplib.SMTPHeloError:
+        if not conn.is_connected:
+            raise
+        await conn.helo()
+
+
+def needs_smtputf8(mail_from: str, rcpt: str, data: bytes) -> bool:
+    """Whether an envelope address or a header is not ASCII (RFC 6531, 6532)."""
+    head = data.split(b"\r\n\r\n", 1)[0]
+    return not (mail_from.isascii() and rcpt.isascii() and head.isascii())
 
 
 class _StaleConnection(Exception):

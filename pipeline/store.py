@@ -16,7 +16,9 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Text,
     and_,
+    cast,
     create_engine,
     delete,
     event,
@@ -39,6 +41,7 @@ from pipeline.models import (
     Frequency,
     IngestOutcome,
     Paper,
+    Pick,
     Profile,
     Subscriber,
     SubscriberStatus,
@@ -350,6 +353,7 @@ class Store:
         conn.execute(update(s.papers).where(s.papers.c.id == old_id).values(id=new_id))
         for table in (s.dump_papers, s.sent_papers, s.feedback):
             conn.execute(update(table).where(table.c.paper_id == old_id).values(paper_id=new_id))
+        _rekey_deliveries(conn, old_id, new_id)
 
     def get_paper(self, paper_id: str) -> Paper | None:
         with self._tx() as conn:
@@ -658,8 +662,13 @@ class Store:
         message_id: str,
         paper_ids: Sequence[str],
         now: dt.datetime | None = None,
+        *,
+        picks: Sequence[Pick] = (),
+        more_count: int = 0,
     ) -> Delivery:
-        """The ledger row for this edition, created as queued if new (idempotent)."""
+        """The ledger row for this edition, created as queued if new (idempotent).
+
+        ``picks`` (score and reasons per paper) and ``more_count`` are what a resend renders."""
         now = now or utcnow()
         with self._tx() as conn:
             row = _delivery_row(conn, subscriber_id, edition)
@@ -672,6 +681,8 @@ class Store:
                         message_id=message_id,
                         attempts=0,
                         paper_ids=list(paper_ids),
+                        picks=_picks_json(picks),
+                        more_count=more_count,
                         updated_at=now,
                     )
                 )
@@ -681,37 +692,40 @@ class Store:
 
     def queue_deliveries(
         self,
-        entries: Sequence[tuple[int, dt.date, str, Sequence[str]]],
+        entries: Sequence[Delivery | tuple[int, dt.date, str, Sequence[str]]],
         now: dt.datetime | None = None,
     ) -> int:
-        """``queue_delivery`` for many (subscriber, edition, message id, paper ids) in one
-        transaction; rows that exist are left alone. Returns how many were new."""
+        """``queue_delivery`` for many rows in one transaction; rows that exist are left alone.
+        Returns how many were new. An entry is a ``Delivery`` (its picks and more_count are
+        kept for resends) or a bare (subscriber, edition, message id, paper ids)."""
         now = now or utcnow()
         c = s.deliveries.c
         new = 0
         with self._tx() as conn:
-            for chunk in _chunks(list(entries)):
+            for chunk in _chunks([_as_queued(e) for e in entries]):
                 existing = {
                     (r.subscriber_id, r.edition_date)
                     for r in conn.execute(
                         select(c.subscriber_id, c.edition_date).where(
-                            c.subscriber_id.in_([e[0] for e in chunk]),
-                            c.edition_date.in_(sorted({e[1] for e in chunk})),
+                            c.subscriber_id.in_([d.subscriber_id for d in chunk]),
+                            c.edition_date.in_(sorted({d.edition_date for d in chunk})),
                         )
                     )
                 }
                 rows = [
                     {
-                        "subscriber_id": sid,
-                        "edition_date": edition,
+                        "subscriber_id": d.subscriber_id,
+                        "edition_date": d.edition_date,
                         "status": DeliveryStatus.QUEUED.value,
-                        "message_id": message_id,
+                        "message_id": d.message_id,
                         "attempts": 0,
-                        "paper_ids": list(paper_ids),
+                        "paper_ids": list(d.paper_ids),
+                        "picks": _picks_json(d.picks),
+                        "more_count": d.more_count,
                         "updated_at": now,
                     }
-                    for sid, edition, message_id, paper_ids in chunk
-                    if (sid, edition) not in existing
+                    for d in chunk
+                    if (d.subscriber_id, d.edition_date) not in existing
                 ]
                 if rows:
                     conn.execute(insert(s.deliveries), rows)
@@ -733,6 +747,8 @@ class Store:
                         message_id="",
                         attempts=0,
                         paper_ids=[],
+                        picks=[],
+                        more_count=0,
                         last_error=reason,
                         updated_at=now,
                     )
@@ -1166,8 +1182,51 @@ def _delivery_from(row: Any) -> Delivery:
         last_error=m["last_error"],
         server_reply=m["server_reply"],
         paper_ids=tuple(m["paper_ids"]),
+        picks=tuple(Pick.model_validate(p) for p in m["picks"] or ()),
+        more_count=m["more_count"] or 0,
         updated_at=m["updated_at"],
     )
+
+
+def _rekey_deliveries(conn: Connection, old_id: str, new_id: str) -> None:
+    """Editions that list ``old_id`` list ``new_id`` instead: a resend still finds the paper,
+    ``mark_sent`` records it under the id matching looks up, and the web view still shows it."""
+    c = s.deliveries.c
+    # LIKE only narrows the scan (paper ids are [0-9a-z:.]); the lists are checked below.
+    query = select(c.subscriber_id, c.edition_date, c.paper_ids, c.picks).where(
+        cast(c.paper_ids, Text).like(f'%"{old_id}"%')
+    )
+    for row in conn.execute(query).all():
+        if old_id not in row.paper_ids:
+            continue
+        conn.execute(
+            update(s.deliveries)
+            .where(c.subscriber_id == row.subscriber_id, c.edition_date == row.edition_date)
+            .values(
+                paper_ids=[new_id if p == old_id else p for p in row.paper_ids],
+                picks=[
+                    {**pick, "paper_id": new_id} if pick["paper_id"] == old_id else pick
+                    for pick in row.picks or ()
+                ],
+            )
+        )
+
+
+def _as_queued(entry: Delivery | tuple[int, dt.date, str, Sequence[str]]) -> Delivery:
+    if isinstance(entry, Delivery):
+        return entry
+    sid, edition, message_id, paper_ids = entry
+    return Delivery(
+        subscriber_id=sid,
+        edition_date=edition,
+        status=DeliveryStatus.QUEUED,
+        message_id=message_id,
+        paper_ids=tuple(paper_ids),
+    )
+
+
+def _picks_json(picks: Sequence[Pick]) -> list[dict[str, Any]]:
+    return [p.model_dump(mode="json") for p in picks]
 
 
 def _update_delivery(

@@ -1,6 +1,6 @@
 """A real aiosmtpd server on a free loopback port, with an injectable queue of faults.
 
-    server = SmtpServer().start()
+    server = SmtpServer().start()          # SmtpServer(smtputf8=True) offers SMTPUTF8
     server.inject("rcpt", "450 4.2.0 mailbox busy", rcpt="bob@example.org")
     server.inject("data", "drop-after-data")       # store the message, hang up before the 250
     ...
@@ -70,6 +70,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    smtputf8: bool = False  # MAIL FROM carried the SMTPUTF8 parameter
 
     @property
     def message(self) -> EmailMessage:
@@ -143,7 +144,10 @@ class _Handler:
         with self.server.lock:
             self.server.messages.append(
                 Received(
-                    str(envelope.mail_from), list(envelope.rcpt_tos), envelope.original_content
+                    str(envelope.mail_from),
+                    list(envelope.rcpt_tos),
+                    envelope.original_content,
+                    bool(envelope.smtp_utf8),
                 )
             )
         if fault == "drop-after-data":
@@ -162,6 +166,7 @@ class SmtpServer:
         implicit_tls: ssl.SSLContext | None = None,
         auth: tuple[str, str] | None = None,
         data_delay: float = 0.0,
+        smtputf8: bool = False,
     ) -> None:
         self.port = port or free_port()
         self.host = "127.0.0.1"
@@ -183,6 +188,7 @@ class SmtpServer:
             ssl_context=implicit_tls,
             server_hostname="localhost",
             ready_timeout=5.0,
+            enable_SMTPUTF8=smtputf8,
             **kwargs,
         )
         self.running = False

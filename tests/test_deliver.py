@@ -300,3 +300,35 @@ def test_unsubscribed_after_queueing_is_never_sent(
     assert (tally.sent, tally.skipped) == (0, 1)
     assert server.recipients() == ["reader1@example.org"]
     assert statuses(store)["reader0@example.org"] == "skipped"
+
+
+@pytest.mark.parametrize("smtputf8", [True, False], ids=["offered", "not-offered"])
+def test_a_non_ascii_address_gets_its_edition_over_smtputf8(
+    instance: Config, store: Store, smtputf8: bool
+) -> None:
+    """jörg@example.org is sent with SMTPUTF8; a server without it fails that edition with a
+    reason, suppresses nothing, and everyone else is delivered."""
+    world(store, 1)
+    jorg = store.add_subscriber(
+        "jörg@example.org", status=SubscriberStatus.ACTIVE, now=NOW - dt.timedelta(days=3)
+    )
+    with SmtpServer(smtputf8=smtputf8) as server:
+        tally = run(smtp_config(instance, server.port), store)
+        if smtputf8:
+            assert (tally.sent, tally.failed) == (2, 0)
+            [got] = [m for m in server.messages if m.rcpt_tos == ["jörg@example.org"]]
+            assert got.smtputf8 and got.message["To"] == "jörg@example.org"
+        else:
+            assert (tally.sent, tally.failed) == (1, 1)
+            assert "SMTPUTF8" in tally.failures[0]
+            assert server.recipients() == ["reader0@example.org"]
+            assert not store.is_suppressed(jorg.email)
+
+
+def test_a_non_ascii_address_gets_its_edition_in_the_outbox(instance: Config, store: Store) -> None:
+    """The outbox sender writes jörg@example.org's edition like any other."""
+    seed_papers(store)
+    store.add_subscriber("jörg@example.org", status=SubscriberStatus.ACTIVE, now=NOW)
+    assert run(instance, store).sent == 1
+    [eml] = instance.paths.outbox.iterdir()
+    assert "To: jörg@example.org\r\n".encode() in eml.read_bytes()

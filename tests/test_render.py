@@ -207,6 +207,56 @@ def test_hostile_titles_stay_literal_text(renderer: Renderer) -> None:
     assert "{{ 7*7 }}" in rendered.text and "javascript:" not in rendered.text.lower()
 
 
+class Title(HTMLParser):
+    """The <title> text and the body's aria-label, as a mail client or screen reader reads them."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.title: list[str] = []
+        self.labels: list[str] = []
+        self.tags: set[str] = set()
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        self._in_title = tag == "title"
+        self.labels += [value or "" for name, value in attrs if name == "aria-label"]
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_title = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title.append(data)
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "हिन्दी भाषा मॉडल",  # virama and vowel signs: combining marks
+        "C:\\models\\new & <b>bold</b> \"quoted\" 'single'",
+        "Café ünïcode 🚀 — Zürich",
+        "Vie\u0301t Nam, composed by NFC; e\u0308\u0301 is not",
+        "</title><script>alert(1)</script> breakout",
+    ],
+)
+def test_the_html_title_is_the_subject_as_written(renderer: Renderer, title: str) -> None:
+    """<title> and the body's aria-label read exactly as the subject: no character dropped,
+    replaced or shown as an escape sequence, and no markup; both render paths agree."""
+    papers = [make_paper(0, title=title)]
+    links = links_for(42, [papers[0].id])
+    out = renderer.digest(selection(papers), reader(), links)
+    parsed = Title()
+    parsed.feed(out.html)
+    parsed.close()
+    assert out.subject == f"Fri 3 Jul: {one_line(title)}"
+    assert "".join(parsed.title) == out.subject
+    assert parsed.labels == [out.subject]
+    assert "script" not in parsed.tags
+    view = renderer.digest_view(selection(papers), reader(), links)
+    assert out.html == renderer.digest_html_reference(view)
+
+
 def test_ten_paper_digest_is_under_60_kb(renderer: Renderer) -> None:
     """A full 10-paper digest (every field and link present) stays well below Gmail's clip."""
     papers = [make_paper(i, abstract="word " * 400) for i in range(10)]

@@ -18,6 +18,7 @@ from pipeline.errors import RenderError
 from pipeline.models import Selection
 from pipeline.render import (
     POLICY,
+    POLICY_UTF8,
     RenderedEmail,
     Renderer,
     build_message,
@@ -151,6 +152,8 @@ def test_fast_serialisation_equals_the_email_generator() -> None:
         message(cfg, Renderer(cfg).notice("goodbye", to="a@b.org", links={"home": UNSUB})),
     ):
         assert message_bytes(msg) == msg.as_bytes(policy=POLICY)
+    international = message(cfg, to="jörg@bücher.example")
+    assert message_bytes(international) == international.as_bytes(policy=POLICY_UTF8)
 
 
 @pytest.mark.parametrize(
@@ -187,6 +190,18 @@ def test_a_hostile_recipient_is_refused(to: str) -> None:
     cfg = config()
     with pytest.raises(RenderError):
         message(cfg, to=to)
+
+
+def test_a_non_ascii_local_part_is_kept_in_a_utf8_header() -> None:
+    """jörg@example.org is addressed as written (RFC 6532), with no encoded-word or escape;
+    in a mailto: URL it is percent-encoded (RFC 6068)."""
+    cfg = config(unsubscribe_mailto="désabonner@lab.example")
+    wire = message_bytes(message(cfg, to="jörg@example.org"))
+    assert "To: jörg@example.org\r\n".encode() in wire
+    assert b"<mailto:d%C3%A9sabonner@lab.example?subject=unsubscribe>" in wire
+    assert message_from_bytes(wire, policy=policy.default)["To"] == "jörg@example.org"
+    with pytest.raises(RenderError, match="invisible"):
+        message(config(), to="jo\u200brg@example.org")
 
 
 def test_idn_domains_are_punycoded() -> None:
