@@ -313,8 +313,19 @@ SelectFn = Callable[
 ]
 
 
+# Further matches kept per edition for its web view ("N more papers matched your interests"):
+# enough to browse past the email, while a ledger row grows by ~10 KB at most (a pick is
+# ~200 bytes) and matching explains at most this many more papers per subscriber (the reasons
+# are most of the extra matching time).
+MORE_KEPT = 50
+
+
 def match_selector(config: Config) -> SelectFn:
-    """``pipeline.match.select`` bound to the configured catalog and weights."""
+    """``pipeline.match.select`` bound to the configured catalog and weights.
+
+    Each selection also carries up to ``MORE_KEPT`` further matches (``more_papers``) with
+    their scores and reasons, for the web view.
+    """
     from pipeline import match  # numpy and the index: loaded only when matching is needed
 
     catalog = match.load_catalog(config.topics)
@@ -326,19 +337,48 @@ def match_selector(config: Config) -> SelectFn:
         sent: Mapping[int, set[str]],
         eligible: Mapping[int, set[str]],
     ) -> list[Selection]:
-        return list(
-            match.select(
-                papers,
-                subscribers,
-                catalog,
-                config.match,
-                edition_date=edition,
-                sent=sent,
-                eligible=eligible,
+        # match.select keeps each subscriber's top max_papers and only counts the rest. Asking
+        # it for MORE_KEPT more and splitting the ranking gives those further matches in the
+        # same pass, scored and explained alike (max_papers decides how many, never a score).
+        # model_copy skips validation on purpose: the widened max_papers is above Profile's
+        # limit and exists only for this call.
+        wide = [
+            sub.model_copy(
+                update={
+                    "profile": sub.profile.model_copy(
+                        update={"max_papers": sub.profile.max_papers + MORE_KEPT}
+                    )
+                }
             )
+            for sub in subscribers
+        ]
+        selections = match.select(
+            papers,
+            wide,
+            catalog,
+            config.match,
+            edition_date=edition,
+            sent=sent,
+            eligible=eligible,
         )
+        return [
+            split_more(selection, sub.profile.max_papers)
+            for selection, sub in zip(selections, subscribers, strict=True)
+        ]
 
     return select
+
+
+def split_more(selection: Selection, keep: int) -> Selection:
+    """``selection`` with its first ``keep`` papers to send and the rest as ``more_papers``."""
+    papers = selection.papers
+    return selection.model_copy(
+        update={
+            "papers": papers[:keep],
+            "more_papers": (*papers[keep:], *selection.more_papers)[:MORE_KEPT],
+            "more_count": selection.more_count + max(0, len(papers) - keep),
+        }
+    )
 
 
 def plan_editions(store: Store, now: dt.datetime) -> dict[dt.date, list[Subscriber]]:
@@ -379,23 +419,35 @@ def select_editions(
 
 def recorded(row: Delivery, selection: Selection, shown: Sequence[str]) -> Delivery:
     """``row`` as the ledger keeps it: the papers the first rendering showed (the size budget
-    may have cut some), each one's score and reasons, and how many more matched."""
+    may have cut some), each one's score and reasons, how many more matched, and the best of
+    those (papers the budget cut first, then ``selection.more_papers``; ``MORE_KEPT`` at most)
+    for the web view. Only ``paper_ids`` count as sent."""
     picked = {sp.paper.id: sp for sp in selection.papers}
+    shown_ids = set(shown)
+    cut = [sp for sp in selection.papers if sp.paper.id not in shown_ids]
     return row.model_copy(
         update={
             "paper_ids": tuple(shown),
-            "picks": tuple(
-                Pick(paper_id=i, score=picked[i].score, reasons=picked[i].reasons)
-                for i in shown
-                if i in picked
-            ),
+            "picks": tuple(_pick(picked[i]) for i in shown if i in picked),
             "more_count": selection.more_count + len(selection.papers) - len(shown),
+            "more_picks": tuple(_pick(sp) for sp in (*cut, *selection.more_papers)[:MORE_KEPT]),
         }
     )
 
 
+def _pick(scored: ScoredPaper) -> Pick:
+    return Pick(paper_id=scored.paper.id, score=scored.score, reasons=scored.reasons)
+
+
+def edition_paper_ids(row: Delivery) -> tuple[str, ...]:
+    """Every paper a ledger row names: those it showed, then its further matches."""
+    return (*row.paper_ids, *(pick.paper_id for pick in row.more_picks))
+
+
 def recorded_selection(row: Delivery, papers: Mapping[str, Paper]) -> Selection:
-    """The selection a ledger row was rendered from, as far as ``papers`` still has them."""
+    """The selection a ledger row was rendered from, as far as ``papers`` still has them:
+    the papers it showed with their recorded scores and reasons, the "N more" count, and the
+    further matches it kept (pass ``edition_paper_ids(row)``'s papers to get those too)."""
     picks = {pick.paper_id: pick for pick in row.picks}
     scored = []
     for i in row.paper_ids:
@@ -412,6 +464,11 @@ def recorded_selection(row: Delivery, papers: Mapping[str, Paper]) -> Selection:
         edition_date=row.edition_date,
         papers=tuple(scored),
         more_count=row.more_count,
+        more_papers=tuple(
+            ScoredPaper(paper=papers[p.paper_id], score=p.score, reasons=p.reasons)
+            for p in row.more_picks
+            if p.paper_id in papers
+        ),
     )
 
 

@@ -143,6 +143,9 @@ class Selection(Frozen):
     edition_date: dt.date
     papers: tuple[ScoredPaper, ...] = ()
     more_count: int = 0  # matched but cut by max_papers or the size budget
+    # The best of those ``more_count``, when the caller asked for them: shown on the edition's
+    # web view under "more papers", never in the email, never recorded as sent.
+    more_papers: tuple[ScoredPaper, ...] = ()
 
 
 class DeliveryStatus(StrEnum):
@@ -167,6 +170,8 @@ class Delivery(Frozen):
 
     ``paper_ids`` are the papers the first rendering showed, ``picks`` their scores and
     reasons, and ``more_count`` how many more matched: what a resend is rendered from.
+    ``more_picks`` are the best of those further matches (capped), for the web view only:
+    they were not sent, so ``mark_sent`` leaves them free for a later edition.
     """
 
     subscriber_id: int
@@ -181,4 +186,5 @@ class Delivery(Frozen):
     paper_ids: tuple[str, ...] = ()
     picks: tuple[Pick, ...] = ()
     more_count: int = 0
+    more_picks: tuple[Pick, ...] = ()
     updated_at: dt.datetime | None = None

@@ -118,19 +118,24 @@ def cut_words(text: str, limit: int) -> str:
     space = cut.rfind(" ")
     if space > limit * 0.6:
         cut = cut[:space]
-    return cut.rstrip(" ,;:.-–—") + "…"
+    return cut.rstrip(" ,;:.-–—\u200c\u200d") + "…"  # a joiner cut from its pair joins nothing
 
 
 def header_text(value: str, limit: int = 200) -> str:
     """A header-safe line: no CR/LF or other controls, no invisible format characters
-    (bidi overrides that fake a subject, soft hyphens, zero-width spaces)."""
+    (bidi overrides that fake a subject, soft hyphens, zero-width spaces), but the joiners
+    that emoji sequences (👩‍🔬) and Persian words need."""
     text = one_line(value, limit)
     if text.isascii():
         return text
-    return "".join(c for c in text if unicodedata.category(c) not in _INVISIBLE).strip()
+    kept = "".join(c for c in text if c in _JOINERS or unicodedata.category(c) not in _INVISIBLE)
+    return kept.strip(" " + "".join(_JOINERS))  # a joiner at either end joins nothing
 
 
 _INVISIBLE = frozenset(("Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"))
+# ZWNJ and ZWJ (both Cf) only say whether neighbouring characters join up; unlike bidi
+# overrides they cannot reorder or hide text, so a subject keeps them.
+_JOINERS = frozenset("\u200c\u200d")
 
 
 def safe_url(value: str | None) -> str | None:
@@ -192,6 +197,9 @@ class DigestView:
     cards: tuple[CardView, ...]
     more_text: str
     more_url: str
+    further_title: str  # the web view's "more papers" section; empty in the email
+    further_note: str
+    further: tuple[CardView, ...]
     why: str
     preferences_url: str
     unsubscribe_url: str
@@ -598,11 +606,24 @@ class Renderer:
         links: DigestLinks,
         *,
         topics: Mapping[str, str] = {},
+        web: bool = False,
     ) -> DigestView:
-        """Everything the digest templates print, computed (and cleaned) here."""
+        """Everything the digest templates print, computed (and cleaned) here.
+
+        ``web``: the edition's web view, which lists ``selection.more_papers`` under a heading
+        of their own where the email only links to them."""
         day = selection.edition_date
         cards = tuple(card_view(i, sp, links) for i, sp in enumerate(selection.papers, 1))
         more = selection.more_count
+        further = (
+            tuple(
+                card_view(i, sp, links)
+                for i, sp in enumerate(selection.more_papers, len(cards) + 1)
+            )
+            if web
+            else ()
+        )
+        more_text = f"{more} more paper{'s' if more != 1 else ''} matched your interests"
         names = topics or self.topic_titles
         chosen = [one_line(names.get(slug, slug), 80) for slug in subscriber.profile.topics]
         subject = self._subject(cards, more, day)
@@ -615,16 +636,30 @@ class Renderer:
             greeting=greeting(subscriber.send_hour),
             intro=intro(len(cards)),
             cards=cards,
-            more_text=f"{more} more paper{'s' if more != 1 else ''} matched your interests"
-            if more > 0
-            else "",
+            more_text=more_text if more > 0 and not web else "",
             more_url=_require_url(links.web, "web"),
+            further_title=more_text if more > 0 and web else "",
+            further_note=further_note(len(further), more),
+            further=further,
             why=why(self.site, chosen),
             preferences_url=_require_url(links.preferences, "preferences"),
             unsubscribe_url=_require_url(links.unsubscribe, "unsubscribe"),
             web_url=_require_url(links.web, "web"),
             postal_address=self.postal,
         )
+
+    def web_edition(
+        self,
+        selection: Selection,
+        subscriber: Subscriber,
+        links: DigestLinks,
+        *,
+        topics: Mapping[str, str] = {},
+    ) -> str:
+        """The edition's web view: the email's HTML, every paper it showed (no size budget),
+        then the further matches it counted in "N more", with their reasons."""
+        view = self.digest_view(selection, subscriber, links, topics=topics, web=True)
+        return self._html["digest"].render(v=view)
 
     def _subject(self, cards: Sequence[CardView], more: int, day: dt.date) -> str:
         if not cards:
@@ -702,6 +737,17 @@ def intro(count: int) -> str:
         return "No new trending papers matched your interests today."
     noun = "paper" if count == 1 else "papers"
     return f"{count} trending {noun} picked for you, best match first."
+
+
+def further_note(listed: int, more: int) -> str:
+    """The line under the web view's "N more papers matched" heading."""
+    if more <= 0:
+        return ""
+    if listed == 0:
+        return "They were not kept with this edition, so they cannot be listed here."
+    if listed < more:
+        return f"They did not fit in your email. Here are the best {listed}, best match first."
+    return "They did not fit in your email. Here they are, best match first."
 
 
 def why(site: str, topics: Sequence[str]) -> str:

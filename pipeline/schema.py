@@ -154,6 +154,8 @@ deliveries = Table(
     Column("paper_ids", JSON, nullable=False),  # the papers the first rendering showed
     Column("picks", JSON, nullable=False),  # [{paper_id, score, reasons}]: rendered again on retry
     Column("more_count", Integer, nullable=False),  # "N more papers matched"
+    # [{paper_id, score, reasons}]: the best of those more, for the web view; never "sent"
+    Column("more_picks", JSON, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("subscriber_id", "edition_date"),
     Index("ix_deliveries_status_next", "status", "next_attempt_at"),

@@ -665,10 +665,12 @@ class Store:
         *,
         picks: Sequence[Pick] = (),
         more_count: int = 0,
+        more_picks: Sequence[Pick] = (),
     ) -> Delivery:
         """The ledger row for this edition, created as queued if new (idempotent).
 
-        ``picks`` (score and reasons per paper) and ``more_count`` are what a resend renders."""
+        ``picks`` (score and reasons per paper) and ``more_count`` are what a resend renders;
+        ``more_picks`` the further matches the web view lists (never marked sent)."""
         now = now or utcnow()
         with self._tx() as conn:
             row = _delivery_row(conn, subscriber_id, edition)
@@ -683,6 +685,7 @@ class Store:
                         paper_ids=list(paper_ids),
                         picks=_picks_json(picks),
                         more_count=more_count,
+                        more_picks=_picks_json(more_picks),
                         updated_at=now,
                     )
                 )
@@ -697,7 +700,8 @@ class Store:
     ) -> int:
         """``queue_delivery`` for many rows in one transaction; rows that exist are left alone.
         Returns how many were new. An entry is a ``Delivery`` (its picks and more_count are
-        kept for resends) or a bare (subscriber, edition, message id, paper ids)."""
+        kept for resends, its more_picks for the web view) or a bare (subscriber, edition,
+        message id, paper ids)."""
         now = now or utcnow()
         c = s.deliveries.c
         new = 0
@@ -722,6 +726,7 @@ class Store:
                         "paper_ids": list(d.paper_ids),
                         "picks": _picks_json(d.picks),
                         "more_count": d.more_count,
+                        "more_picks": _picks_json(d.more_picks),
                         "updated_at": now,
                     }
                     for d in chunk
@@ -749,6 +754,7 @@ class Store:
                         paper_ids=[],
                         picks=[],
                         more_count=0,
+                        more_picks=[],
                         last_error=reason,
                         updated_at=now,
                     )
@@ -1184,32 +1190,38 @@ def _delivery_from(row: Any) -> Delivery:
         paper_ids=tuple(m["paper_ids"]),
         picks=tuple(Pick.model_validate(p) for p in m["picks"] or ()),
         more_count=m["more_count"] or 0,
+        more_picks=tuple(Pick.model_validate(p) for p in m["more_picks"] or ()),
         updated_at=m["updated_at"],
     )
 
 
 def _rekey_deliveries(conn: Connection, old_id: str, new_id: str) -> None:
     """Editions that list ``old_id`` list ``new_id`` instead: a resend still finds the paper,
-    ``mark_sent`` records it under the id matching looks up, and the web view still shows it."""
+    ``mark_sent`` records it under the id matching looks up, and the web view still shows it
+    (among the papers sent or the further matches)."""
     c = s.deliveries.c
     # LIKE only narrows the scan (paper ids are [0-9a-z:.]); the lists are checked below.
-    query = select(c.subscriber_id, c.edition_date, c.paper_ids, c.picks).where(
-        cast(c.paper_ids, Text).like(f'%"{old_id}"%')
+    quoted = f'%"{old_id}"%'
+    query = select(c.subscriber_id, c.edition_date, c.paper_ids, c.picks, c.more_picks).where(
+        or_(cast(c.paper_ids, Text).like(quoted), cast(c.more_picks, Text).like(quoted))
     )
     for row in conn.execute(query).all():
-        if old_id not in row.paper_ids:
+        more = row.more_picks or []
+        if old_id not in row.paper_ids and not any(p["paper_id"] == old_id for p in more):
             continue
         conn.execute(
             update(s.deliveries)
             .where(c.subscriber_id == row.subscriber_id, c.edition_date == row.edition_date)
             .values(
                 paper_ids=[new_id if p == old_id else p for p in row.paper_ids],
-                picks=[
-                    {**pick, "paper_id": new_id} if pick["paper_id"] == old_id else pick
-                    for pick in row.picks or ()
-                ],
+                picks=_rekeyed(row.picks or [], old_id, new_id),
+                more_picks=_rekeyed(more, old_id, new_id),
             )
         )
+
+
+def _rekeyed(picks: list[dict[str, Any]], old_id: str, new_id: str) -> list[dict[str, Any]]:
+    return [{**p, "paper_id": new_id} if p["paper_id"] == old_id else p for p in picks]
 
 
 def _as_queued(entry: Delivery | tuple[int, dt.date, str, Sequence[str]]) -> Delivery:

@@ -102,9 +102,7 @@ def create_app(config: Config) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         topics = topic_choices(load_catalog(config.topics))
-        # The web view shows every paper of an edition: no email size budget applies.
-        email = config.email.model_copy(update={"max_html_bytes": 10**9})
-        renderer = Renderer(config.model_copy(update={"email": email}))
+        renderer = Renderer(config)
         links = Links.for_config(config)
         sender = sender_for(config)
         with open_store(config) as store:
@@ -399,7 +397,7 @@ def create_app(config: Config) -> FastAPI:
         r = rt()
         sub, selection, links = r.service.edition(token)
         titles = {t.slug: t.title for t in r.topics}
-        html = r.renderer.digest(selection, sub, links, topics=titles).html
+        html = r.renderer.web_edition(selection, sub, links, topics=titles)
         return HTMLResponse(html, headers={"Content-Security-Policy": EDITION_CSP})
 
     @app.get("/outbox", response_class=HTMLResponse)

@@ -12,13 +12,13 @@ import datetime as dt
 from typing import Any, Literal
 
 from pipeline.config import Config
+from pipeline.deliver import edition_paper_ids, recorded_selection
 from pipeline.errors import SubscriberError, TokenError
 from pipeline.models import (
     DeliveryStatus,
     Frozen,
     Paper,
     Profile,
-    ScoredPaper,
     Selection,
     Subscriber,
     SubscriberStatus,
@@ -277,7 +277,8 @@ class SubscriberService:
     # --- the web view ------------------------------------------------------------------------
 
     def edition(self, token: str) -> tuple[Subscriber, Selection, DigestLinks]:
-        """What the edition link shows: the papers the ledger says were sent, in order."""
+        """What the edition link shows: the papers the email showed, in order, with their
+        recorded scores and reasons, then the further matches the ledger kept ("N more")."""
         sub, payload = self.subscriber_for("edition", token)
         try:
             day = dt.date.fromisoformat(str(payload.get("d")))
@@ -286,23 +287,19 @@ class SubscriberService:
         delivery = self.store.get_delivery(sub.id, day)
         if delivery is None or delivery.status == DeliveryStatus.SKIPPED:
             raise TokenError(INVALID_LINK)
-        found = self.store.papers_by_id(delivery.paper_ids)
-        papers = [found[i] for i in delivery.paper_ids if i in found]
-        selection = Selection(
-            subscriber_id=sub.id,
-            edition_date=day,
-            papers=tuple(ScoredPaper(paper=p, score=0.0) for p in papers),
-        )
+        ids = edition_paper_ids(delivery)
+        selection = recorded_selection(delivery, self.store.papers_by_id(ids))
         lk = self.links
         links = DigestLinks(
             web=lk.edition(sub.id, day),
             preferences=lk.preferences(sub.id),
             unsubscribe=lk.unsubscribe(sub.id),
             feedback={
-                p.id: FeedbackLinks(
-                    up=lk.feedback(sub.id, p.id, 1), down=lk.feedback(sub.id, p.id, -1)
+                sp.paper.id: FeedbackLinks(
+                    up=lk.feedback(sub.id, sp.paper.id, 1),
+                    down=lk.feedback(sub.id, sp.paper.id, -1),
                 )
-                for p in papers
+                for sp in (*selection.papers, *selection.more_papers)
             },
         )
         return sub, selection, links

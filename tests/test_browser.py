@@ -22,7 +22,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from pipeline.config import Config, load_config
 from pipeline.ids import dump_id
-from pipeline.models import Dump, Paper, SubscriberStatus
+from pipeline.models import Delivery, DeliveryStatus, Dump, Paper, Pick, SubscriberStatus
 from pipeline.store import Store, open_store
 from subscribers.app import create_app
 from subscribers.links import Links
@@ -121,14 +121,60 @@ def shoot(page: Page, viewport: str, step: str) -> None:
     assert overflow <= 0, f"{step}: the page is {overflow}px wider than the {viewport} screen"
 
 
+MORE = (
+    Paper(
+        id="2607.01020",
+        arxiv_id="2607.01020",
+        title="Event-driven vision transformers on a neuromorphic chip",
+        abstract="Spiking attention for event cameras, trained with surrogate gradients.",
+        authors=("Grace Hopper",),
+        source_format="hf_api",
+        upvotes=17,
+        url="https://huggingface.co/papers/2607.01020",
+    ),
+    Paper(
+        id="2607.01021",
+        arxiv_id="2607.01021",
+        title="Low-latency optical flow from spikes",
+        abstract="Optical flow from an event camera in under a millisecond per frame.",
+        organization="Example Lab",
+        source_format="hf_api",
+        upvotes=5,
+    ),
+)
+
+
 def seed_edition(store: Store, subscriber_id: int) -> None:
+    """A sent edition as deliver_due records it: PAPER mailed, 2 further matches kept."""
     store.ingest(
         Dump(
-            id=dump_id(b"browser"), name="d.json", format="hf_api", dump_date=DAY, papers=(PAPER,)
+            id=dump_id(b"browser"),
+            name="d.json",
+            format="hf_api",
+            dump_date=DAY,
+            papers=(PAPER, *MORE),
         ),
         NOW,
     )
-    store.queue_delivery(subscriber_id, DAY, "<m@x>", [PAPER.id], NOW)
+    reasons = ('topic: Spiking neural networks — "spiking"', "trending: 42 upvotes")
+    store.queue_deliveries(
+        [
+            Delivery(
+                subscriber_id=subscriber_id,
+                edition_date=DAY,
+                status=DeliveryStatus.QUEUED,
+                message_id="<m@x>",
+                paper_ids=(PAPER.id,),
+                picks=(Pick(paper_id=PAPER.id, score=0.9, reasons=reasons),),
+                more_count=len(MORE),
+                more_picks=tuple(
+                    Pick(paper_id=p.id, score=0.5, reasons=('interest: "event cameras"',))
+                    for p in MORE
+                ),
+            )
+        ],
+        NOW,
+    )
     store.claim(subscriber_id, DAY, NOW, dt.timedelta(minutes=10))
     store.mark_sent(subscriber_id, DAY, "250 ok", NOW)
 
@@ -202,7 +248,7 @@ def test_a_reader_signs_up_confirms_tunes_votes_and_leaves(
         assert sub.profile.authors == ("Ada Lovelace",) and sub.profile.max_papers == 5
         assert (sub.frequency.value, sub.weekly_day) == ("weekly", 4)
 
-        # 👍 a paper from a sent edition, then look at the web view.
+        # 👍 a paper from a sent edition.
         seed_edition(store, sub.id)
         links = Links.for_config(app.config)
         page.goto(links.feedback(sub.id, PAPER.id, 1))
@@ -212,8 +258,12 @@ def test_a_reader_signs_up_confirms_tunes_votes_and_leaves(
         assert page.get_by_role("heading", name="Thanks, noted").is_visible()
         shoot(page, viewport, "09-voted")
         assert store.vote_counts() == {PAPER.id: (1, 0)}
+        # The web view: the mailed paper, then the further matches the email only counted.
         page.goto(links.edition(sub.id, DAY))
         assert page.get_by_text(PAPER.title).first.is_visible()
+        assert page.get_by_role("heading", name="2 more papers matched your interests").is_visible()
+        for paper in MORE:
+            assert page.get_by_text(paper.title).first.is_visible()
         shoot(page, viewport, "10-web-view")
 
         # Unsubscribe with the page's one button …

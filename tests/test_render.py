@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -117,6 +118,15 @@ def test_fast_path_html_equals_compiling_each_email(renderer: Renderer) -> None:
         fast = renderer.digest(sel, sub, links_for(42, ids)).html
         view = renderer.digest_view(sel, sub, links_for(42, ids))
         assert fast == renderer.digest_html_reference(view)
+    # The web view, with further matches (hostile ones too) listed after the mailed papers.
+    further = selection([make_paper(1)], more=len(HOSTILE)).model_copy(
+        update={"more_papers": scored(hostile_papers())}
+    )
+    ids = [p.id for p in [make_paper(1), *hostile_papers()]]
+    web = renderer.web_edition(further, reader(), links_for(42, ids))
+    view = renderer.digest_view(further, reader(), links_for(42, ids), web=True)
+    assert web == renderer.digest_html_reference(view)
+    assert not audit(web).tags & {"script", "img", "iframe", "form"} and not audit(web).handlers
 
 
 def test_notice_fast_path_equals_compiling_each_email(renderer: Renderer) -> None:
@@ -328,6 +338,55 @@ def test_digest_has_greeting_date_footer_and_feedback_links(renderer: Renderer) 
     assert "<img" not in out.html  # nothing to block: it reads the same without images
     assert "fonts.googleapis.com" not in out.html  # and it fetches nothing when opened
     assert out.subject == "Fri 3 Jul: " + papers[0].title + " (+3 more)"
+
+
+def test_every_email_and_the_web_view_declare_one_language(renderer: Renderer) -> None:
+    """<html> and the body's role="article" element both say lang="en" (MRML writes "und"
+    on both when the template gives no language), in digests, the web view and notices."""
+    papers = [make_paper(0)]
+    links = links_for(42, [papers[0].id])
+    sel = selection(papers, more=1).model_copy(update={"more_papers": scored([make_paper(1)])})
+    pages = {
+        "digest": renderer.digest(sel, reader(), links).html,
+        "web view": renderer.web_edition(sel, reader(), links),
+    }
+    urls = {
+        k: f"https://papers.example.org/{k}"
+        for k in ("confirm", "preferences", "unsubscribe", "home")
+    }
+    for kind in ("confirm", "welcome", "goodbye"):
+        pages[kind] = renderer.notice(kind, to="a@example.org", links=urls).html  # type: ignore[arg-type]
+    for name, html in pages.items():
+        found = re.findall(r'<(html|div)\b[^>]*?\blang="([^"]*)"', html)
+        assert [tag for tag, _ in found] == ["html", "div"], name
+        assert {lang for _, lang in found} == {"en"}, name
+
+
+def test_the_web_view_lists_further_matches_the_email_only_counts(renderer: Renderer) -> None:
+    """The email says "2 more papers matched" and links to the web view; the web view shows
+    them as cards with reasons under that heading. Both render paths agree."""
+    papers = [make_paper(i) for i in range(3)]
+    ranked = scored(papers)
+    sel = Selection(
+        subscriber_id=42,
+        edition_date=EDITION,
+        papers=ranked[:1],
+        more_count=2,
+        more_papers=ranked[1:],
+    )
+    links = links_for(42, [p.id for p in papers])
+    mail = renderer.digest(sel, reader(), links)
+    assert "2 more papers matched your interests" in mail.html
+    assert papers[1].title not in mail.html and papers[1].title not in mail.text
+    web = renderer.web_edition(sel, reader(), links)
+    text = "".join(audit(web).text)
+    heading = text.index("2 more papers matched your interests")
+    assert text.index(papers[0].title) < heading < text.index(papers[1].title)
+    assert text.index(papers[1].title) < text.index(papers[2].title)
+    assert "trending: 198 upvotes" in text[heading:]
+    assert web.count(links.web) == 1 < mail.html.count(links.web)  # no "N more →" to itself
+    view = renderer.digest_view(sel, reader(), links, web=True)
+    assert web == renderer.digest_html_reference(view)
 
 
 def test_empty_selection_renders_a_nothing_new_digest(renderer: Renderer) -> None:

@@ -22,6 +22,7 @@ from pipeline.render import (
     RenderedEmail,
     Renderer,
     build_message,
+    header_text,
     html_7bit,
     message_bytes,
     message_id_for,
@@ -173,6 +174,36 @@ def test_cr_lf_in_values_never_reach_a_header(field: str) -> None:
     parsed = message_from_bytes(wire, policy=policy.default)
     assert parsed["Bcc"] is None
     assert parsed.get_content_type() == "multipart/alternative"
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "\U0001f469\u200d\U0001f52c Lab notes",  # 👩‍🔬: woman + ZWJ + microscope
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467 family-scale models",  # 👨‍👩‍👧
+        # Persian "I want models": ZWNJ stops the prefix می and the suffix ها joining the word
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 \u0645\u062f\u0644\u200c\u0647\u0627",
+    ],
+    ids=["emoji-zwj", "family-zwj", "persian-zwnj"],
+)
+def test_joiners_in_a_title_reach_the_subject_and_the_sender_name(title: str) -> None:
+    """ZWJ and ZWNJ are kept in Subject, From and the HTML <title>: without them an emoji
+    sequence falls apart into separate pictures and a Persian word changes its letters."""
+    cfg = config(from_name=f"{title} digest")
+    rendered = digest(cfg, title)
+    assert rendered.subject.startswith(f"Fri 3 Jul: {title} 0")
+    assert f"<title>{rendered.subject}</title>" in rendered.html
+    parsed = message_from_bytes(message_bytes(message(cfg, rendered)), policy=policy.default)
+    assert parsed["Subject"] == rendered.subject
+    assert parsed["From"].addresses[0].display_name == f"{title} digest"
+
+
+def test_header_text_still_drops_spoofing_and_invisible_characters() -> None:
+    """Bidi overrides and isolates, zero-width spaces, soft hyphens, controls and line breaks
+    go; joiners stay, except where they join nothing (at either end)."""
+    hostile = "\u200dInvoice\u202e fdp.exe\u202c\u2066 ok\u2069\u200b\u00ad\x07\r\nBcc: x\u200c"
+    assert header_text(hostile) == "Invoice fdp.exe ok Bcc: x"
+    assert header_text("a\u200db\u200cc") == "a\u200db\u200cc"
 
 
 @pytest.mark.parametrize(

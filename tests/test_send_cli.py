@@ -90,6 +90,31 @@ def test_preview_writes_html_or_eml(instance: tuple[Path, Config], tmp_path: Pat
     assert message["To"] == "reader1@example.org" and message["List-Unsubscribe-Post"]
 
 
+def test_preview_of_a_sent_edition_shows_what_was_mailed(
+    instance: tuple[Path, Config], server: SmtpServer
+) -> None:
+    """Previewing an edition in the ledger prints the reasons and the "N more" line the mail
+    had, from what was recorded when it was queued."""
+    path, _ = instance
+    assert paperboy(path, "send", "--now", NOW.isoformat()).returncode == 0
+    [mailed] = [m.message for m in server.messages if "reader0@" in str(m.message["To"])]
+    part = mailed.get_body(("plain",))
+    assert part is not None
+    sent_text = str(part.get_content())
+    result = paperboy(path, "preview", "reader0@example.org", "--date", "2026-07-03")
+    assert result.returncode == 0, result.stderr
+
+    def said(text: str) -> list[str]:
+        """The reasons and the "N more" line (without its freshly signed link)."""
+        lines = [line.strip() for line in text.splitlines()]
+        return [
+            line.split(": https://")[0] for line in lines if "Why:" in line or "more paper" in line
+        ]
+
+    assert said(sent_text) and "3 more papers matched your interests" in sent_text
+    assert said(result.stdout) == said(sent_text)
+
+
 def test_preview_of_an_unknown_address_is_a_usage_error(instance: tuple[Path, Config]) -> None:
     """An address that is not a subscriber: exit 2 and one line saying so."""
     path, _ = instance

@@ -7,13 +7,22 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable
+from html import unescape
 from typing import Any
 
 import pytest
 from itsdangerous import TimestampSigner
 
 from pipeline.ids import dump_id
-from pipeline.models import DeliveryStatus, Dump, Paper, Subscriber, SubscriberStatus
+from pipeline.models import (
+    Delivery,
+    DeliveryStatus,
+    Dump,
+    Paper,
+    Pick,
+    Subscriber,
+    SubscriberStatus,
+)
 from subscribers.links import Links
 from subscribers.tokens import Tokens
 from tests.test_web import SECRET, Site, link, make_site, site, text_of
@@ -456,6 +465,99 @@ def test_the_web_view_shows_the_edition(site: Site) -> None:
     assert "script-src" not in r.headers["content-security-policy"]
     feedback = re.findall(r"http://testserver(/f/[A-Za-z0-9._-]+)", r.text)
     assert feedback and site.client.get(feedback[0]).status_code == 200
+
+
+MORE = tuple(
+    Paper(
+        id=f"2607.0200{i}",
+        arxiv_id=f"2607.0200{i}",
+        title=f"Further match {i}: event cameras & <b>spikes</b>",
+        abstract="Spiking networks on event cameras, again.",
+        source_format="hf_api",
+        upvotes=10 - i,
+    )
+    for i in range(3)
+)
+
+
+def picked_edition(site: Site, sub: Subscriber, more: tuple[Paper, ...], more_count: int) -> None:
+    """A sent edition as deliver_due records it: PAPER mailed with its reasons, ``more`` kept
+    as further matches, ``more_count`` counted in the email's "N more"."""
+    site.store.ingest(
+        Dump(
+            id=dump_id(b"p"), name="p.json", format="hf_api", dump_date=DAY, papers=(PAPER, *more)
+        ),
+        NOW,
+    )
+    row = Delivery(
+        subscriber_id=sub.id,
+        edition_date=DAY,
+        status=DeliveryStatus.QUEUED,
+        message_id="<m@x>",
+        paper_ids=(PAPER.id,),
+        picks=(Pick(paper_id=PAPER.id, score=0.9, reasons=('interest: "mailed reason"',)),),
+        more_count=more_count,
+        more_picks=tuple(
+            Pick(paper_id=p.id, score=0.5 - i / 10, reasons=(f'interest: "further reason {i}"',))
+            for i, p in enumerate(more)
+        ),
+    )
+    assert site.store.queue_deliveries([row], NOW) == 1
+    site.store.claim(sub.id, DAY, NOW, dt.timedelta(minutes=10))
+    site.store.mark_sent(sub.id, DAY, "250 ok", NOW)
+
+
+def visible_text(html: str) -> str:
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
+def test_the_web_view_lists_the_further_matches_after_the_mailed_papers(site: Site) -> None:
+    """The email's "3 more papers matched" is kept: /e/TOKEN shows the mailed paper, then
+    under that heading the three further matches, best first, with their reasons and 👍/👎;
+    none of them counts as sent."""
+    sub = site.confirmed("reader@example.org")
+    picked_edition(site, sub, MORE, more_count=3)
+    r = site.client.get(links(site).edition(sub.id, DAY).removeprefix("http://testserver"))
+    assert r.status_code == 200
+    text = visible_text(r.text)
+    heading = text.index("3 more papers matched your interests")
+    assert text.index("Spiking Transformers") < heading
+    assert "Here they are, best match first" in text
+    spots = [text.index(f"Further match {i}: event cameras & <b>spikes</b>") for i in range(3)]
+    assert heading < spots[0] < spots[1] < spots[2]
+    for i in range(3):
+        assert f'further reason {i}"' in text[spots[i] :]
+    assert "<b>spikes</b>" not in r.text  # escaped
+    votes = set(re.findall(r"http://testserver(/f/[A-Za-z0-9._-]+)", r.text))
+    assert len(votes) == 2 * 4  # 👍 and 👎 for the mailed paper and each further match
+    assert site.store.sent_paper_ids([sub.id]) == {sub.id: {PAPER.id}}
+
+
+def test_the_web_view_shows_the_reasons_the_email_gave(site: Site) -> None:
+    """The mailed papers appear with the reasons recorded at queue time, as in the email."""
+    sub = site.confirmed("reader@example.org")
+    picked_edition(site, sub, (), more_count=0)
+    r = site.client.get(links(site).edition(sub.id, DAY).removeprefix("http://testserver"))
+    text = visible_text(r.text)
+    assert 'Why: interest: "mailed reason"' in text
+    assert "more paper" not in text  # nothing more matched: no heading
+
+
+def test_the_web_view_says_when_only_the_best_further_matches_were_kept(site: Site) -> None:
+    """More matched than the ledger keeps: the heading counts them all and says how many
+    are listed; an edition that kept none says so instead of showing an empty list."""
+    sub = site.confirmed("reader@example.org")
+    picked_edition(site, sub, MORE[:2], more_count=60)
+    r = site.client.get(links(site).edition(sub.id, DAY).removeprefix("http://testserver"))
+    text = visible_text(r.text)
+    assert "60 more papers matched your interests" in text
+    assert "Here are the best 2, best match first" in text
+    other = site.confirmed("other@example.org")
+    site.store.queue_delivery(other.id, DAY, "<o@x>", [PAPER.id], NOW, more_count=4)
+    r = site.client.get(links(site).edition(other.id, DAY).removeprefix("http://testserver"))
+    text = visible_text(r.text)
+    assert "4 more papers matched your interests" in text
+    assert "They were not kept with this edition" in text
 
 
 def test_the_web_view_of_an_edition_that_never_was_is_a_400(site: Site) -> None:

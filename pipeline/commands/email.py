@@ -45,7 +45,8 @@ def preview(
     """Render a subscriber's digest without sending it or touching the ledger.
 
     Without --out the subject and the text part are printed. An edition already in the
-    ledger is shown with its recorded papers; otherwise the papers are matched now.
+    ledger is shown as it was mailed (its papers, reasons and "N more"); otherwise the
+    papers are matched now.
 
     Example: paperboy preview reader@example.org --out /tmp/digest.html
     """
@@ -54,9 +55,9 @@ def preview(
         digest_links,
         local_now,
         match_selector,
+        recorded_selection,
         select_editions,
     )
-    from pipeline.models import ScoredPaper, Selection
     from pipeline.render import Renderer, build_message, message_bytes, message_id_for
     from pipeline.store import open_store
     from subscribers.links import Links
@@ -75,14 +76,7 @@ def preview(
             now = dt.datetime.combine(edition, dt.time(sub.send_hour), local).astimezone(dt.UTC)
         row = store.get_delivery(sub.id, edition)
         if row is not None and row.paper_ids:
-            papers = store.papers_by_id(row.paper_ids)
-            selection = Selection(
-                subscriber_id=sub.id,
-                edition_date=edition,
-                papers=tuple(
-                    ScoredPaper(paper=papers[i], score=0.0) for i in row.paper_ids if i in papers
-                ),
-            )
+            selection = recorded_selection(row, store.papers_by_id(row.paper_ids))
         else:
             selection = select_editions(store, match_selector(config), [sub], edition, now)[0]
     renderer = Renderer(config)
