@@ -206,6 +206,15 @@ signup_events = Table(
     Column("accepted", Boolean, nullable=False),
 )
 
+paper_aliases = Table(
+    # A title-keyed paper's old id, kept when it is re-keyed to its arXiv id, because links
+    # already mailed (👍/👎 feedback) still carry the old one.
+    "paper_aliases",
+    metadata,
+    Column("old_id", String(32), primary_key=True),
+    Column("new_id", String(32), nullable=False),
+)
+
 _V1_TABLES = [
     dumps,
     papers,
@@ -218,6 +227,7 @@ _V1_TABLES = [
     used_tokens,
     leases,
     signup_events,
+    paper_aliases,
 ]
 
 

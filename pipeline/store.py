@@ -354,10 +354,25 @@ class Store:
         for table in (s.dump_papers, s.sent_papers, s.feedback):
             conn.execute(update(table).where(table.c.paper_id == old_id).values(paper_id=new_id))
         _rekey_deliveries(conn, old_id, new_id)
+        conn.execute(
+            update(s.paper_aliases).where(s.paper_aliases.c.new_id == old_id).values(new_id=new_id)
+        )
+        conn.execute(insert(s.paper_aliases).values(old_id=old_id, new_id=new_id))
 
     def get_paper(self, paper_id: str) -> Paper | None:
         with self._tx() as conn:
             row = conn.execute(select(s.papers).where(s.papers.c.id == paper_id)).first()
+        return _paper_from(row) if row else None
+
+    def find_paper(self, paper_id: str) -> Paper | None:
+        """The paper by its id, or by an id it had before it was re-keyed."""
+        with self._tx() as conn:
+            row = conn.execute(select(s.papers).where(s.papers.c.id == paper_id)).first()
+            if row is None:
+                alias = select(s.paper_aliases.c.new_id).where(s.paper_aliases.c.old_id == paper_id)
+                row = conn.execute(
+                    select(s.papers).where(s.papers.c.id == alias.scalar_subquery())
+                ).first()
         return _paper_from(row) if row else None
 
     def papers_by_id(self, ids: Iterable[str]) -> dict[str, Paper]:

@@ -262,7 +262,7 @@ class SubscriberService:
         vote, paper_id = payload.get("v"), payload.get("p")
         if vote not in (1, -1) or type(vote) is not int or not isinstance(paper_id, str):
             raise TokenError(INVALID_LINK)
-        paper = self.store.get_paper(paper_id)
+        paper = self.store.find_paper(paper_id)  # a mailed link may hold a pre-re-key id
         if paper is None:
             raise TokenError(INVALID_LINK)
         return sub, paper, vote

@@ -98,6 +98,10 @@ def test_title_keyed_paper_takes_its_arxiv_id_when_learned(store: Store) -> None
     assert store.get_paper(page.id) is None
     assert store.get_paper("2607.04444") is not None
     assert store.votes_of(sub.id) == {"2607.04444": 1}
+    # Links mailed before the re-key still find the paper.
+    found = store.find_paper(page.id)
+    assert found is not None and found.id == "2607.04444"
+    assert store.find_paper("t:0000000000000000") is None
 
 
 def test_paper_listed_twice_in_one_dump_is_one_row(store: Store) -> None:

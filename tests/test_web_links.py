@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from itsdangerous import TimestampSigner
 
-from pipeline.ids import dump_id
+from pipeline.ids import dump_id, title_key
 from pipeline.models import (
     Delivery,
     DeliveryStatus,
@@ -453,6 +453,24 @@ def test_a_vote_is_one_post_that_counts_and_teaches_the_profile(site: Site) -> N
     assert site.store.vote_counts() == {PAPER.id: (0, 1)}
     assert "spiking neural networks" in profile.disliked_terms
     assert "spiking neural networks" not in profile.liked_terms
+
+
+def test_a_vote_link_mailed_before_a_re_key_still_counts(site: Site) -> None:
+    """A page-dump paper known by its title gets its arXiv id after the digest went out;
+    the 👍 link in that digest still carries the old id and must still work."""
+    sub = site.confirmed("reader@example.org")
+    titled = PAPER.model_copy(update={"id": title_key(PAPER.title), "arxiv_id": None})
+    titled = titled.model_copy(update={"source_format": "hf_page"})
+    sent_edition(site, sub, titled)
+    up = links(site).feedback(sub.id, titled.id, 1).removeprefix("http://testserver")
+    site.store.ingest(
+        Dump(id=dump_id(b"later"), name="l.json", format="hf_api", dump_date=DAY, papers=(PAPER,)),
+        NOW,
+    )
+    assert site.store.get_paper(titled.id) is None  # re-keyed
+    assert site.client.get(up).status_code == 200
+    assert site.client.post(up).status_code == 200
+    assert site.store.vote_counts() == {PAPER.id: (1, 0)}
 
 
 def test_the_web_view_shows_the_edition(site: Site) -> None:
