@@ -7,9 +7,14 @@ papers (duplicated with new ids past 88).
 
     reference   np.argpartition top-10 of a random 100k × 50 matrix: the floor of any top-k
     core        pipeline.match.top_papers over all chunks: index, components, profile
-                combination, filters and top-k as arrays (what the target is about)
+                combination, filters and top-k as arrays (what the target is about:
+                CORE_TARGET seconds for 100k × 50 on the 2-core reference machine, issue 3)
     select      pipeline.match.select end to end: core + Selection/ScoredPaper objects
     1M × 100    core over 1,000,000 subscribers streamed in chunks: time and peak RSS
+                (with the peak RSS the process had already reached before it)
+
+Wall-clock seconds vary with the machine and its load; the ratios to the reference measured
+in the same run are what compare across runs.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from pipeline.scoring import prepare
 from pipeline.topics import Catalog, load_catalog
 
 SEED = 20260703
+CORE_TARGET = 0.25  # seconds, issue 3
 MODIFIERS = ["", "efficient ", "scalable ", "robust ", "open ", "theory of "]
 CREATED = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -119,6 +125,7 @@ def core_seconds(
 
 def streamed_core(n: int, papers: Sequence[Paper], catalog: Catalog) -> dict[str, float]:
     """Core over ``n`` subscribers generated chunk by chunk; generation is not timed."""
+    before = peak_rss_mb()
     prepared = prepare(build_index(papers), catalog)
     stream = subscribers(n, catalog, papers, seed=SEED + 1)
     spent, done = 0.0, 0
@@ -129,7 +136,11 @@ def streamed_core(n: int, papers: Sequence[Paper], catalog: Catalog) -> dict[str
         top_papers(prepared, Match(), chunk, sent, None)
         spent += time.perf_counter() - started
         done += len(chunk)
-    return {"seconds": round(spent, 3), "peak_rss_mb": round(peak_rss_mb(), 1)}
+    return {
+        "seconds": round(spent, 3),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_rss_before_mb": round(before, 1),
+    }
 
 
 def peak_rss_mb() -> float:
@@ -147,7 +158,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     subs = list(subscribers(n, catalog, papers))
     sent = sent_for(subs, papers)
     reference = reference_seconds(n, p)
-    core = min(core_seconds(papers, subs, sent, catalog) for _ in range(3))
+    core = min(core_seconds(papers, subs, sent, catalog) for _ in range(5))
     started = time.perf_counter()
     selections = select(papers, subs, catalog, Match(), edition_date=dt.date(2026, 7, 3), sent=sent)
     end_to_end = time.perf_counter() - started
@@ -157,6 +168,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "reference_seconds": round(reference, 4),
         "core_seconds": round(core, 3),
         "core_ratio": round(core / reference, 1),
+        "core_target_seconds": CORE_TARGET,
         "select_seconds": round(end_to_end, 3),
         "select_ratio": round(end_to_end / reference, 1),
         "papers_selected": sum(len(s.papers) for s in selections),
@@ -167,6 +179,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             "reference_seconds": round(big_reference, 4),
             "core_ratio": round(big["seconds"] / big_reference, 1),
             "peak_rss_mb": big["peak_rss_mb"],
+            "peak_rss_before_mb": big["peak_rss_before_mb"],
         },
     }
 

@@ -6,8 +6,9 @@
 
 A paper is eligible for a profile only if its relevance is positive and ≥ min_relevance, it has
 no excluded keyword, enough upvotes and a positive score: popularity multiplies relevance, it
-never creates it. Components are computed once per distinct topic, interest text and profile;
-subscribers are handled in chunks of NumPy arrays, never scored one by one.
+never creates it. Components are computed once per distinct topic, topic set and interest
+text (kept from chunk to chunk, within bounds); subscribers are handled in chunks of NumPy
+arrays, never scored one by one, and a chunk builds one ScoredPaper per distinct profile and paper.
 """
 
 from __future__ import annotations
@@ -46,10 +47,11 @@ def rank(
     catalog.check(profile.topics)
     index = build_index(papers, tuning)
     scored = score_profiles(prepare(index, catalog), [profile], weights)
-    row = scored.final[0]
-    cols = [int(c) for c in np.flatnonzero(np.isfinite(row))]
+    row = scored.final[0].tolist()
+    cols = [int(c) for c in np.flatnonzero(~scored.ineligible[0])]
     cols.sort(key=lambda c: (-row[c], index.papers[c].id))
-    return list(ReasonMaker(index, scored, catalog, weights).scored_papers(0, cols))
+    make = ReasonMaker(index, scored, catalog, weights)
+    return [make.scored_paper(0, col, row[col]) for col in cols]
 
 
 def select(
@@ -129,63 +131,71 @@ def top_papers(
     """
     index = prepared.index
     scored = score_profiles(prepared, [s.profile for s in chunk], weights)
-    n_papers = index.size
-    scores = scored.final
+    ineligible = scored.ineligible
     if sent or eligible:
-        _mask_per_subscriber(scores, index, chunk, sent, eligible)
-    counts = np.isfinite(scores).sum(axis=1)
-    k = min(int(scored.limits.max(initial=0)), n_papers)
+        _mask_per_subscriber(ineligible, index, chunk, sent, eligible)
+    counts = index.size - np.count_nonzero(ineligible, axis=1)
+    k = min(int(scored.limits.max(initial=0)), index.size)
     if k == 0:
         return scored, np.zeros((len(chunk), 0), dtype=np.intp), np.zeros_like(counts), counts
-    return scored, _top_k(scores, k), np.minimum(counts, scored.limits), counts
+    return scored, _top_k(scored.final, ineligible, k), np.minimum(counts, scored.limits), counts
 
 
-def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of each row's k best scores, best first; equal scores in column order.
+def _top_k(scores: np.ndarray, ineligible: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of each row's k best eligible scores, best first, then ineligible ones.
 
-    Columns are papers sorted by id, so ties always break by paper id.
+    Equal scores come in column order; columns are papers sorted by id, so ties always break
+    by paper id. Eligible scores are positive float32, whose bit patterns order like their
+    values: each becomes an int64 key, score bits above the column's rank, 0 if ineligible.
+    Keys are distinct, so one partition and a sort of k keys per row give the exact order.
     """
     n_papers = scores.shape[1]
+    keys = scores.view(np.int32).astype(np.int64)
+    keys *= ~ineligible  # branch-free, unlike masked assignment
+    keys <<= 32
+    keys |= np.arange(n_papers - 1, -1, -1, dtype=np.int64)  # of equal scores, lower column
     if k < n_papers:
-        part = np.argpartition(scores, n_papers - k, axis=1)[:, n_papers - k :]
-        part.sort(axis=1)
-        # argpartition picks arbitrarily among scores equal to the k-th: redo those rare rows.
-        kth = np.take_along_axis(scores, part, axis=1).min(axis=1)
-        in_part = (np.take_along_axis(scores, part, axis=1) == kth[:, None]).sum(axis=1)
-        in_row = (scores == kth[:, None]).sum(axis=1)
-        for row in np.flatnonzero((in_row > in_part) & np.isfinite(kth)):
-            part[row] = np.sort(np.argsort(-scores[row], kind="stable")[:k])
-    else:
-        part = np.broadcast_to(np.arange(n_papers), scores.shape)
-    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1)
+        keys.partition(n_papers - k, axis=1)
+        keys = keys[:, n_papers - k :]
+    keys.sort(axis=1)
+    columns: np.ndarray = (n_papers - 1) - (keys[:, ::-1] & 0xFFFFFFFF)
+    return columns
 
 
 def _mask_per_subscriber(
-    scores: np.ndarray,
+    ineligible: np.ndarray,
     index: Index,
     chunk: Sequence[Subscriber],
     sent: Mapping[int, Collection[str]],
     eligible: Mapping[int, Collection[str]] | None,
 ) -> None:
-    """Set -inf where a subscriber was already sent a paper or it is not new for them."""
-    row_of = {paper.id: row for row, paper in enumerate(index.papers)}
-    ids = row_of.keys()
+    """Mark papers a subscriber was already sent, or that are not new for them, ineligible."""
+    col_of = {paper.id: col for col, paper in enumerate(index.papers)}
+    ids = col_of.keys()
     subscriber_ids = [s.id for s in chunk]
     rows: list[int] = []
     cols: list[int] = []
-    for i, already in enumerate(map(sent.get, subscriber_ids)):
-        if already:
-            hit = [row_of[x] for x in ids & already]
-            rows += [i] * len(hit)
-            cols += hit
-    for i, new in enumerate(map((eligible or {}).get, subscriber_ids)):
-        if new is not None:
-            fresh = ids & new
-            old = [row for x, row in row_of.items() if x not in fresh]
-            rows += [i] * len(old)
-            cols += old
-    scores[rows, cols] = -np.inf
+    if sent:
+        for i, already in enumerate(map(sent.get, subscriber_ids)):
+            if already:
+                hit = [col_of[x] for x in ids & already]
+                rows += [i] * len(hit)
+                cols += hit
+    ineligible[rows, cols] = True
+    if eligible:
+        # Subscribers whose last edition went out together have equal sets: one mask each.
+        masks: dict[frozenset[str], int] = {}
+        restricted: list[int] = []
+        mask_of: list[int] = []
+        for i, new in enumerate(map(eligible.get, subscriber_ids)):
+            if new is not None:
+                restricted.append(i)
+                mask_of.append(masks.setdefault(frozenset(new), len(masks)))
+        if restricted:
+            old = np.ones((len(masks), index.size), dtype=bool)
+            for m, new in enumerate(masks):
+                old[m, [col_of[x] for x in ids & new]] = False
+            ineligible[restricted] |= old[mask_of]
 
 
 def _select_chunk(
@@ -199,13 +209,30 @@ def _select_chunk(
 ) -> Iterator[Selection]:
     scored, top, take, counts = top_papers(prepared, weights, chunk, sent, eligible)
     make = ReasonMaker(prepared.index, scored, catalog, weights)
+    # Every picked (row, paper) in row order; rows that score alike share one ScoredPaper,
+    # so each distinct one is built once and the rest are gathered by index.
+    picked = np.arange(top.shape[1]) < take[:, None]
+    rows, cols = np.repeat(np.arange(len(chunk)), take), top[picked]
+    keys = make.row_keys[rows] * prepared.index.size + cols
+    _, first, which = np.unique(keys, return_index=True, return_inverse=True)
+    made = [
+        make.scored_paper(row, col, score)
+        for row, col, score in zip(
+            rows[first].tolist(),
+            cols[first].tolist(),
+            scored.final[rows[first], cols[first]].tolist(),
+            strict=True,
+        )
+    ]
+    papers = [made[i] for i in which.tolist()]
     # Plain lists: iterating NumPy scalars one by one costs more than the objects built here.
-    tops, takes, totals = top.tolist(), take.tolist(), counts.tolist()
-    for i, subscriber in enumerate(chunk):
-        picked = make.scored_papers(i, tops[i][: takes[i]]) if takes[i] else ()
+    ends, totals = np.cumsum(take).tolist(), counts.tolist()
+    start = 0
+    for subscriber, end, total in zip(chunk, ends, totals, strict=True):
         yield Selection(
             subscriber_id=subscriber.id,
             edition_date=edition_date,
-            papers=picked,
-            more_count=totals[i] - len(picked),
+            papers=tuple(papers[start:end]),
+            more_count=total - (end - start),
         )
+        start = end

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from pipeline import scoring
 from pipeline.config import Match, Topic
 from pipeline.errors import MatchError
 from pipeline.match import iter_select, load_catalog, rank, select
@@ -323,3 +324,39 @@ def test_chunking_does_not_change_selections() -> None:
         iter_select(BATCH, iter(subs), CATALOG, WEIGHTS, edition_date=EDITION, chunk_size=2)
     )
     assert streamed == whole
+
+
+def test_tables_kept_between_chunks_do_not_change_selections(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Topic sets, texts and exclusions kept between chunks, and emptied when full, change
+    nothing: each chunk selects what one big chunk does."""
+    profiles = [
+        {"topics": ("spiking-neural-networks",), "interests": "quantization"},
+        {"topics": ("model-compression", "spiking-neural-networks"), "exclude": ("image",)},
+        {"interests": "image compression", "liked_terms": ("robots",)},
+        {"topics": ("model-compression",), "interests": "spiking", "authors": ("Ada Lovelace",)},
+        {"interests": "SNN, quantization", "exclude": ("benchmark",), "min_upvotes": 5},
+    ]
+    subs = [subscriber(i, max_papers=2, **profiles[i % 5]) for i in range(15)]
+    whole = select(BATCH, subs, CATALOG, WEIGHTS, edition_date=EDITION, sent={3: {"snn"}})
+    monkeypatch.setattr(scoring, "SETS_KEPT", 1)
+    monkeypatch.setattr(scoring, "TEXTS_KEPT", 1)
+    streamed = iter_select(
+        BATCH, iter(subs), CATALOG, WEIGHTS, edition_date=EDITION, sent={3: {"snn"}}, chunk_size=4
+    )
+    assert list(streamed) == whole
+
+
+def test_equal_scores_keep_paper_id_order_at_the_cut() -> None:
+    """Papers that score exactly alike are picked and listed by paper id, also at max_papers."""
+    twins = [paper(pid, "Spiking neural networks", upvotes=7) for pid in ("t3", "t1", "t2")]
+    (selection,) = select(
+        twins,
+        [subscriber(1, interests="spiking", max_papers=2)],
+        CATALOG,
+        WEIGHTS,
+        edition_date=EDITION,
+    )
+    assert [sp.paper.id for sp in selection.papers] == ["t1", "t2"]
+    assert selection.more_count == 1
