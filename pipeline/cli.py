@@ -16,7 +16,7 @@ import typer
 from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError, PaperboyError
 
-COMMAND_MODULES = ("config", "ingest", "match", "email", "subscribers", "service")
+COMMAND_MODULES = ("config", "ingest", "match", "email", "subscribers", "service", "demo")
 
 
 class PaperboyApp(typer.Typer):
