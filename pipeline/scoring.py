@@ -7,7 +7,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import chain, islice, repeat
+from itertools import islice
 
 import numpy as np
 import numpy.typing as npt
@@ -164,23 +164,16 @@ def _set_relevance(
     sets = list(islice(ids, start, None))
     if not sets:
         return set_of, table.rows
-    # Sets × topics as CSR with sorted, unique columns (a slug listed twice counts once;
-    # unknown slugs are ignored, rank() checks them), built without a loop per slug.
-    slugs = list(chain.from_iterable(sets))
-    flat = np.fromiter(map(prepared.slugs.get, slugs, repeat(-1)), dtype=np.intp, count=len(slugs))
-    set_rows = np.repeat(np.arange(len(sets)), list(map(len, sets)))
-    known = flat >= 0
-    set_rows, flat = set_rows[known], flat[known]
-    order = np.lexsort((flat, set_rows))
-    set_rows, flat = set_rows[order], flat[order]
-    first = np.ones(len(flat), dtype=bool)
-    first[1:] = (set_rows[1:] != set_rows[:-1]) | (flat[1:] != flat[:-1])
-    set_rows, flat = set_rows[first], flat[first]
-    indptr = np.zeros(len(sets) + 1, dtype=np.intp)
-    np.cumsum(np.bincount(set_rows, minlength=len(sets)), out=indptr[1:])
+    cols = prepared.slugs
+    flat = np.array([cols.get(slug, -1) for slugs in sets for slug in slugs], dtype=np.intp)
+    set_rows = np.repeat(np.arange(len(sets)), [len(slugs) for slugs in sets])
+    known = flat >= 0  # unknown slugs are ignored; rank() checks them
     combo = sparse.csr_matrix(
-        (np.ones(len(flat)), flat, indptr), shape=(len(sets), len(prepared.slugs))
+        (np.ones(int(known.sum())), (set_rows[known], flat[known])),
+        shape=(len(sets), len(cols)),
     )
+    combo.sum_duplicates()
+    combo.data[:] = 1.0  # a slug listed twice still counts once
     # float32 from here on: rows × papers is the big array, and 7 digits rank papers fine.
     fresh = np.asarray(combo @ prepared.topics.scores.T, dtype=np.float32)
     if start == 0:
@@ -270,7 +263,8 @@ def score_profiles(
         keys.setdefault(("interest", (t,)), len(keys)) if t.strip() else -1 for t in c.texts
     ]
     feedback: list[tuple[int, int, float]] = []
-    for i in c.special if weights.feedback_weight else ():
+    voted = [i for i in c.special if profiles[i].liked_terms or profiles[i].disliked_terms]
+    for i in voted if weights.feedback_weight else ():
         p = profiles[i]
         for kind, terms, sign in (
             ("liked", p.liked_terms, 1.0),
