@@ -23,8 +23,9 @@ import numpy as np
 from pipeline import config
 from pipeline.errors import MatchError
 from pipeline.models import Paper, Profile, ScoredPaper, Selection, Subscriber
+from pipeline.reasons import ReasonMaker
 from pipeline.relevance import TUNING, Index, Tuning, build_index
-from pipeline.scoring import Prepared, ReasonMaker, Scored, prepare, score_profiles
+from pipeline.scoring import Prepared, Scored, prepare, score_profiles
 from pipeline.topics import Catalog, load_catalog
 
 __all__ = ["Catalog", "MatchError", "iter_select", "load_catalog", "rank", "select"]
