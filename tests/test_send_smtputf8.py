@@ -7,11 +7,12 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
-from pipeline.config import Config, Smtp
+from pipeline.config import Config
 from pipeline.errors import PermanentSendError
 from pipeline.render import Renderer, build_message, message_bytes
-from pipeline.send import OutboxSender, RecipientRefused, SmtpSender
+from pipeline.send import OutboxSender, RecipientRefused
 from tests.smtp_server import SmtpServer
+from tests.test_send import send_all, smtp
 
 CONFIG = Config()
 RENDERER = Renderer(CONFIG)
@@ -30,26 +31,11 @@ def mail(to: str, n: int = 0) -> EmailMessage:
     )
 
 
-async def send_all(port: int, messages: list[EmailMessage]) -> list[str | Exception]:
-    smtp = Smtp(host="127.0.0.1", port=port, security="none", rate_per_second=10_000.0)
-    sender = SmtpSender(smtp, "paperboy@example.org", "client.test")
-    out: list[str | Exception] = []
-    try:
-        for message in messages:
-            try:
-                out.append(await sender.send(message))
-            except Exception as e:
-                out.append(e)
-    finally:
-        await sender.close()
-    return out
-
-
 async def test_a_non_ascii_address_goes_with_smtputf8_when_offered() -> None:
     """MAIL carries SMTPUTF8, RCPT and To carry the address as UTF-8; ASCII mail is unchanged."""
     with SmtpServer(smtputf8=True) as server:
         message = mail(JOERG, 1)
-        replies = await send_all(server.port, [message, mail("anna@example.org", 2)])
+        replies = await send_all(smtp(server.port), [message, mail("anna@example.org", 2)])
         assert all(isinstance(r, str) and r.startswith("250") for r in replies), replies
         utf8, plain = server.messages
     assert utf8.rcpt_tos == [JOERG] and utf8.smtputf8
@@ -62,7 +48,9 @@ async def test_without_smtputf8_it_fails_clearly_and_the_session_goes_on() -> No
     """A server without SMTPUTF8 gets nothing for that address (a failure, not a refusal of
     the address); the next message still goes over the same session."""
     with SmtpServer() as server:
-        failed, sent = await send_all(server.port, [mail(JOERG, 1), mail("anna@example.org", 2)])
+        failed, sent = await send_all(
+            smtp(server.port), [mail(JOERG, 1), mail("anna@example.org", 2)]
+        )
         assert isinstance(failed, PermanentSendError)
         assert not isinstance(failed, RecipientRefused)  # the address is fine: not suppressed
         assert "SMTPUTF8" in str(failed) and repr(JOERG) in str(failed)
