@@ -14,8 +14,8 @@ from pipeline.deliver import (
     recorded,
     recorded_selection,
 )
-from pipeline.ids import dump_id, title_key
-from pipeline.models import Delivery, DeliveryStatus, Dump, Paper, Pick, Profile, Selection
+from pipeline.ids import title_key
+from pipeline.models import Delivery, DeliveryStatus, Pick, Profile, Selection
 from pipeline.run import deliver_due
 from pipeline.store import Store
 from tests.delivery_world import (
@@ -27,6 +27,7 @@ from tests.delivery_world import (
     scored,
     seed_papers,
 )
+from tests.test_deliver_resend import ingest
 
 
 def queued_row(sid: int = 42) -> Delivery:
@@ -137,7 +138,7 @@ def test_a_further_match_rekeyed_after_queueing_keeps_its_place(store: Store) ->
     [sub] = add_readers(store, 1)
     title = "Neuromorphic chips learn on the fly without backpropagation"
     page = make_paper(50, id=title_key(title), arxiv_id=None, title=title, source_format="hf_page")
-    _ingest(store, "page", page, NOW - dt.timedelta(hours=2))
+    ingest(store, "page", page, NOW - dt.timedelta(hours=2))
     row = queued_row(sub.id).model_copy(
         update={
             "paper_ids": ("2607.00000",),
@@ -149,7 +150,7 @@ def test_a_further_match_rekeyed_after_queueing_keeps_its_place(store: Store) ->
     arxiv = page.model_copy(
         update={"id": "2607.09999", "arxiv_id": "2607.09999", "source_format": "hf_api"}
     )
-    _ingest(store, "api", arxiv, NOW + dt.timedelta(minutes=5))
+    ingest(store, "api", arxiv, NOW + dt.timedelta(minutes=5))
     kept = store.get_delivery(sub.id, EDITION)
     assert kept is not None
     assert kept.paper_ids == ("2607.00000",)
@@ -158,16 +159,3 @@ def test_a_further_match_rekeyed_after_queueing_keeps_its_place(store: Store) ->
     )
     rebuilt = recorded_selection(kept, store.papers_by_id(edition_paper_ids(kept)))
     assert [sp.paper.title for sp in rebuilt.more_papers] == [title]
-
-
-def _ingest(store: Store, name: str, paper: Paper, at: dt.datetime) -> None:
-    store.ingest(
-        Dump(
-            id=dump_id(f"{name}-{at.isoformat()}".encode()),
-            name=f"{name}.json",
-            format=paper.source_format,
-            dump_date=at.date(),
-            papers=(paper,),
-        ),
-        now=at,
-    )

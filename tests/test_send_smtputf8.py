@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 
 from pipeline.config import Config
 from pipeline.errors import PermanentSendError
-from pipeline.render import Renderer, build_message, message_bytes
+from pipeline.render import Renderer, message_bytes
 from pipeline.send import OutboxSender, RecipientRefused
 from tests.smtp_server import SmtpServer
-from tests.test_send import send_all, smtp
+from tests.test_send import mail, send_all, smtp
 
 CONFIG = Config()
 RENDERER = Renderer(CONFIG)
 JOERG = "jörg@example.org"
-
-
-def mail(to: str, n: int = 0) -> EmailMessage:
-    rendered = RENDERER.notice("confirm", to=to, links={"confirm": "https://x.example/c/t"})
-    return build_message(
-        rendered,
-        to=to,
-        config=CONFIG,
-        message_id=f"<confirm.{n}@example.org>",
-        unsubscribe_url=None,
-        date=dt.datetime(2026, 7, 3, tzinfo=dt.UTC),
-    )
 
 
 async def test_a_non_ascii_address_goes_with_smtputf8_when_offered() -> None:
