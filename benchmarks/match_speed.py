@@ -30,7 +30,7 @@ import numpy as np
 
 from benchmarks.match_quality import load_eval
 from pipeline.config import Match
-from pipeline.match import CHUNK, select, top_papers
+from pipeline.match import CHUNK, Restrictions, select, top_papers
 from pipeline.models import Paper, Profile, Subscriber
 from pipeline.relevance import build_index
 from pipeline.scoring import prepare
@@ -118,8 +118,9 @@ def core_seconds(
 ) -> float:
     started = time.perf_counter()
     prepared = prepare(build_index(papers), catalog)
+    restrictions = Restrictions.build(prepared.index, sent, None)
     for start in range(0, len(subs), CHUNK):
-        top_papers(prepared, Match(), subs[start : start + CHUNK], sent, None)
+        top_papers(prepared, Match(), subs[start : start + CHUNK], restrictions)
     return time.perf_counter() - started
 
 
@@ -133,7 +134,7 @@ def streamed_core(n: int, papers: Sequence[Paper], catalog: Catalog) -> dict[str
         chunk = [next(stream) for _ in range(min(CHUNK, n - done))]
         sent = sent_for(chunk, papers)
         started = time.perf_counter()
-        top_papers(prepared, Match(), chunk, sent, None)
+        top_papers(prepared, Match(), chunk, Restrictions.build(prepared.index, sent, None))
         spent += time.perf_counter() - started
         done += len(chunk)
     return {

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import islice
 
 import numpy as np
@@ -25,7 +26,7 @@ from pipeline.errors import MatchError
 from pipeline.models import Paper, Profile, ScoredPaper, Selection, Subscriber
 from pipeline.reasons import ReasonMaker
 from pipeline.relevance import TUNING, Index, Tuning, build_index
-from pipeline.scoring import Prepared, Scored, prepare, score_profiles
+from pipeline.scoring import BLOCK, Prepared, Scored, prepare, score_profiles
 from pipeline.topics import Catalog, load_catalog
 
 __all__ = ["Catalog", "MatchError", "iter_select", "load_catalog", "rank", "select"]
@@ -111,19 +112,17 @@ def iter_select(
     ``eligible`` are unrestricted. Unknown topic slugs are ignored (the web app validates them).
     """
     prepared = prepare(build_index(papers, tuning), catalog)
+    restrictions = Restrictions.build(prepared.index, sent or {}, eligible)
     stream = iter(subscribers)
     while chunk := list(islice(stream, chunk_size)):
-        yield from _select_chunk(
-            prepared, catalog, weights, chunk, edition_date, sent or {}, eligible
-        )
+        yield from _select_chunk(prepared, catalog, weights, chunk, edition_date, restrictions)
 
 
 def top_papers(
     prepared: Prepared,
     weights: config.Match,
     chunk: Sequence[Subscriber],
-    sent: Mapping[int, Collection[str]],
-    eligible: Mapping[int, Collection[str]] | None,
+    restrictions: Restrictions,
 ) -> tuple[Scored, np.ndarray, np.ndarray, np.ndarray]:
     """The array core of selection for one chunk, without building any model objects.
 
@@ -131,10 +130,17 @@ def top_papers(
     of them to take; how many papers were eligible in all).
     """
     index = prepared.index
-    scored = score_profiles(prepared, [s.profile for s in chunk], weights)
+    # Both reads of a block of subscribers while it is in the CPU cache (see scoring.BLOCK).
+    ids: list[int] = []
+    profiles: list[Profile] = []
+    for start in range(0, len(chunk), BLOCK):
+        block = chunk[start : start + BLOCK]
+        ids += [s.id for s in block]
+        profiles += [s.profile for s in block]
+    scored = score_profiles(prepared, profiles, weights)
     ineligible = scored.ineligible
-    if sent or eligible:
-        _mask_per_subscriber(ineligible, index, chunk, sent, eligible)
+    if restrictions:
+        restrictions.apply(ineligible, np.array(ids, dtype=np.int64))
     counts = index.size - np.count_nonzero(ineligible, axis=1)
     k = min(int(scored.limits.max(initial=0)), index.size)
     if k == 0:
@@ -163,40 +169,91 @@ def _top_k(scores: np.ndarray, ineligible: np.ndarray, k: int) -> np.ndarray:
     return columns
 
 
-def _mask_per_subscriber(
-    ineligible: np.ndarray,
-    index: Index,
-    chunk: Sequence[Subscriber],
-    sent: Mapping[int, Collection[str]],
-    eligible: Mapping[int, Collection[str]] | None,
-) -> None:
-    """Mark papers a subscriber was already sent, or that are not new for them, ineligible."""
-    col_of = {paper.id: col for col, paper in enumerate(index.papers)}
-    ids = col_of.keys()
-    subscriber_ids = [s.id for s in chunk]
-    rows: list[int] = []
-    cols: list[int] = []
-    if sent:
-        for i, already in enumerate(map(sent.get, subscriber_ids)):
+@dataclass(frozen=True)
+class Restrictions:
+    """Papers each subscriber may not get: sent before, or not new for them. Built once per run.
+
+    ``sent`` and ``eligible`` become arrays keyed by subscriber id, so a chunk finds its rows
+    with one sorted search instead of a dictionary lookup per subscriber.
+    """
+
+    sent_ids: np.ndarray  # subscriber id of each (subscriber, paper column) pair, sorted
+    sent_cols: np.ndarray
+    new_ids: np.ndarray  # subscribers restricted to new papers, sorted
+    new_masks: np.ndarray  # the row of ``old`` for each of them
+    old: np.ndarray  # masks × papers: True where the paper is not new
+
+    def __bool__(self) -> bool:
+        return bool(self.sent_ids.size or self.new_ids.size)
+
+    @classmethod
+    def build(
+        cls,
+        index: Index,
+        sent: Mapping[int, Collection[str]],
+        eligible: Mapping[int, Collection[str]] | None,
+    ) -> Restrictions:
+        col_of = {paper.id: col for col, paper in enumerate(index.papers)}
+        ids = col_of.keys()
+        sent_ids: list[int] = []
+        sent_cols: list[int] = []
+        for subscriber_id, already in sent.items():
             if already:
-                hit = [col_of[x] for x in ids & already]
-                rows += [i] * len(hit)
-                cols += hit
-    ineligible[rows, cols] = True
-    if eligible:
-        # Subscribers whose last edition went out together have equal sets: one mask each.
+                hit = [col_of[x] for x in already if x in col_of]
+                sent_ids += [subscriber_id] * len(hit)
+                sent_cols += hit
+        # Subscribers whose last edition went out together usually share one collection
+        # object (or at least equal contents): one mask for each distinct one.
         masks: dict[frozenset[str], int] = {}
-        restricted: list[int] = []
-        mask_of: list[int] = []
-        for i, new in enumerate(map(eligible.get, subscriber_ids)):
-            if new is not None:
-                restricted.append(i)
-                mask_of.append(masks.setdefault(frozenset(new), len(masks)))
-        if restricted:
-            old = np.ones((len(masks), index.size), dtype=bool)
-            for m, new in enumerate(masks):
-                old[m, [col_of[x] for x in ids & new]] = False
-            ineligible[restricted] |= old[mask_of]
+        mask_of_object: dict[int, int] = {}
+        new_ids: list[int] = []
+        new_masks: list[int] = []
+        for subscriber_id, new in (eligible or {}).items():
+            mask = mask_of_object.get(id(new))
+            if mask is None:
+                mask = mask_of_object[id(new)] = masks.setdefault(frozenset(new), len(masks))
+            new_ids.append(subscriber_id)
+            new_masks.append(mask)
+        old = np.ones((len(masks), index.size), dtype=bool)
+        for m, new in enumerate(masks):
+            old[m, [col_of[x] for x in ids & new]] = False
+        sent_order = np.argsort(np.array(sent_ids, dtype=np.int64), kind="stable")
+        new_order = np.argsort(np.array(new_ids, dtype=np.int64), kind="stable")
+        return cls(
+            np.array(sent_ids, dtype=np.int64)[sent_order],
+            np.array(sent_cols, dtype=np.intp)[sent_order],
+            np.array(new_ids, dtype=np.int64)[new_order],
+            np.array(new_masks, dtype=np.intp)[new_order],
+            old,
+        )
+
+    def apply(self, ineligible: np.ndarray, subscriber_ids: np.ndarray) -> None:
+        """Mark the restricted papers of the subscribers in ``ineligible``'s rows."""
+        order = np.argsort(subscriber_ids, kind="stable")
+        ranked = subscriber_ids[order]
+        if self.sent_ids.size:
+            which, rows = _rows_of(ranked, order, self.sent_ids)
+            ineligible[rows, self.sent_cols[which]] = True
+        if self.new_ids.size:
+            which, rows = _rows_of(ranked, order, self.new_ids)
+            ineligible[rows] |= self.old[self.new_masks[which]]
+
+
+def _rows_of(
+    ranked: np.ndarray, order: np.ndarray, keys: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each (position in ``keys``, row) where a chunk row's subscriber id equals the key.
+
+    ``ranked`` is the chunk's ids sorted and ``order`` their rows; an id may occur more than
+    once in a chunk, and most keys belong to other chunks.
+    """
+    left = np.searchsorted(ranked, keys, side="left")
+    right = np.searchsorted(ranked, keys, side="right")
+    found = right - left
+    which = np.repeat(np.arange(len(keys)), found)
+    starts = np.repeat(left, found)
+    within = np.arange(len(which)) - np.repeat(np.cumsum(found) - found, found)
+    return which, order[starts + within]
 
 
 def _select_chunk(
@@ -205,10 +262,9 @@ def _select_chunk(
     weights: config.Match,
     chunk: Sequence[Subscriber],
     edition_date: dt.date,
-    sent: Mapping[int, Collection[str]],
-    eligible: Mapping[int, Collection[str]] | None,
+    restrictions: Restrictions,
 ) -> Iterator[Selection]:
-    scored, top, take, counts = top_papers(prepared, weights, chunk, sent, eligible)
+    scored, top, take, counts = top_papers(prepared, weights, chunk, restrictions)
     make = ReasonMaker(prepared.index, scored, catalog, weights)
     # Every picked (row, paper) in row order; rows that score alike share one ScoredPaper,
     # so each distinct one is built once and the rest are gathered by index.

@@ -150,19 +150,23 @@ def _text_scores(prepared: Prepared, keys: list[TextKey]) -> tuple[list[Query], 
 
 
 def _set_relevance(
-    prepared: Prepared, profiles: Sequence[Profile]
+    prepared: Prepared, topic_sets: Sequence[tuple[str, ...]], set_of: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each profile's row in a table of float32 topic-set relevance (sets × papers)."""
+    """Each row's topic set as a row of the kept table of float32 relevance (sets × papers).
+
+    ``topic_sets`` are the chunk's distinct sets and ``set_of`` each row's index into them.
+    """
     table = prepared.sets
     if len(table.ids) > SETS_KEPT:
         table.ids = {}
     ids = table.ids
     start = len(ids)
     # setdefault hashes each tuple once (tuples do not cache their hash).
-    set_of = np.array([ids.setdefault(p.topics, len(ids)) for p in profiles], dtype=np.intp)
+    row_of_set = np.array([ids.setdefault(t, len(ids)) for t in topic_sets], dtype=np.intp)
+    rows_of = row_of_set[set_of]
     sets = list(islice(ids, start, None))
     if not sets:
-        return set_of, table.rows
+        return rows_of, table.rows
     cols = prepared.slugs
     flat = np.array([cols.get(slug, -1) for slugs in sets for slug in slugs], dtype=np.intp)
     set_rows = np.repeat(np.arange(len(sets)), [len(slugs) for slugs in sets])
@@ -177,14 +181,14 @@ def _set_relevance(
     fresh = np.asarray(combo @ prepared.topics.scores.T, dtype=np.float32)
     if start == 0:
         table.rows = fresh
-        return set_of, fresh
+        return rows_of, fresh
     if len(ids) > len(table.rows):  # grown by doubling (copies stay linear), up to the bound
-        size = max(len(ids), min(2 * start, SETS_KEPT + len(profiles)))
+        size = max(len(ids), min(2 * start, SETS_KEPT + len(set_of)))
         rows = np.empty((size, fresh.shape[1]), dtype=np.float32)
         rows[:start] = table.rows[:start]
         table.rows = rows
     table.rows[start : len(ids)] = fresh
-    return set_of, table.rows
+    return rows_of, table.rows
 
 
 @dataclass
@@ -221,6 +225,8 @@ def _text_query(kind: str, key: tuple[str, ...]) -> Query:
 class _Columns:
     """What the scorer needs from each profile, as arrays and distinct keys."""
 
+    topic_sets: dict[tuple[str, ...], int]
+    set_of: np.ndarray
     texts: dict[str, int]
     text_of: np.ndarray
     min_upvotes: np.ndarray
@@ -228,20 +234,45 @@ class _Columns:
     special: list[int]  # rows with authors, exclusions or feedback (a minority)
 
 
+BLOCK = 512  # profiles read together; see _columns
+
+
 def _columns(profiles: Sequence[Profile]) -> _Columns:
-    # One list comprehension per field: the cheapest way through 100k pydantic objects
-    # (tuples of fields, attrgetter or one loop for all fields all measured slower).
+    """Read every profile's fields once, in blocks.
+
+    This is the one loop over each subscriber in Python, and its cost is memory, not
+    arithmetic: a chunk's pydantic objects do not fit in the CPU cache, so a pass per field
+    over the whole chunk fetches every object once per field. Passing over BLOCK profiles at a
+    time keeps a block's objects cached across its field passes (about half the time of whole-
+    chunk passes, measured at 100k subscribers). One comprehension per field is still the
+    cheapest way through each block (tuples of fields or attrgetter measured slower).
+    """
+    set_ids: dict[tuple[str, ...], int] = {}
     text_ids: dict[str, int] = {}
-    return _Columns(
-        text_ids,
-        np.array([text_ids.setdefault(p.interests, len(text_ids)) for p in profiles], np.intp),
-        np.array([p.min_upvotes for p in profiles], dtype=np.int64),
-        np.array([p.max_papers for p in profiles], dtype=np.intp),
-        [
-            i
-            for i, p in enumerate(profiles)
+    set_of: list[int] = []
+    text_of: list[int] = []
+    min_upvotes: list[int] = []
+    limits: list[int] = []
+    special: list[int] = []
+    for start in range(0, len(profiles), BLOCK):
+        block = profiles[start : start + BLOCK]
+        set_of += [set_ids.setdefault(p.topics, len(set_ids)) for p in block]
+        text_of += [text_ids.setdefault(p.interests, len(text_ids)) for p in block]
+        min_upvotes += [p.min_upvotes for p in block]
+        limits += [p.max_papers for p in block]
+        special += [
+            start + i
+            for i, p in enumerate(block)
             if p.authors or p.exclude or p.liked_terms or p.disliked_terms
-        ],
+        ]
+    return _Columns(
+        set_ids,
+        np.array(set_of, dtype=np.intp),
+        text_ids,
+        np.array(text_of, dtype=np.intp),
+        np.array(min_upvotes, dtype=np.int64),
+        np.array(limits, dtype=np.intp),
+        special,
     )
 
 
@@ -281,7 +312,7 @@ def score_profiles(
         topics.offsets,
     )
     # One row per distinct topic set and per distinct text, gathered once per subscriber.
-    set_of, set_rel = _set_relevance(prepared, profiles)
+    set_of, set_rel = _set_relevance(prepared, list(c.topic_sets), c.set_of)
     text_rel = np.zeros((len(keys) + 1, index.size), dtype=np.float32)
     text_rel[:-1] = text_scores.T
     text_of = np.array(interest_of, dtype=np.intp)[c.text_of]

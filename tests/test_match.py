@@ -253,6 +253,36 @@ def test_select_never_resends_and_respects_eligible() -> None:
     assert picked == {1: ["snn-acronym"], 2: ["snn-acronym"], 3: ["snn", "snn-acronym"]}
 
 
+def test_restrictions_find_their_subscribers_in_any_chunk() -> None:
+    """Sent and eligible apply to the right rows whichever chunk a subscriber lands in,
+    including an id that occurs twice, a shared eligible set, and an id in no chunk."""
+    ids = [5, 1, 5, 9, 3, 7]
+    subs = [subscriber(i, topics=("spiking-neural-networks",)) for i in ids]
+    shared = {"snn-acronym", "image"}
+    sent = {5: {"snn"}, 9: {"snn-acronym", "not-in-batch"}, 42: {"snn"}}
+    eligible = {3: shared, 7: shared, 1: ["snn", "image"]}
+    expected = {
+        5: ["snn-acronym"],
+        1: ["snn"],
+        9: ["snn"],
+        3: ["snn-acronym"],
+        7: ["snn-acronym"],
+    }
+    for size in (1, 2, 100):
+        selections = iter_select(
+            BATCH,
+            iter(subs),
+            CATALOG,
+            WEIGHTS,
+            edition_date=EDITION,
+            sent=sent,
+            eligible=eligible,
+            chunk_size=size,
+        )
+        picked = [(s.subscriber_id, [sp.paper.id for sp in s.papers]) for s in selections]
+        assert picked == [(i, expected[i]) for i in ids], size
+
+
 def test_empty_selections_are_returned() -> None:
     """A subscriber with nothing relevant still gets a Selection, with no papers."""
     subs = [subscriber(1, interests="protein folding"), subscriber(2)]
