@@ -18,6 +18,7 @@ wires them to the store, the matcher and the renderer.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import datetime as dt
 import logging
 import random
@@ -337,48 +338,18 @@ def match_selector(config: Config) -> SelectFn:
         sent: Mapping[int, set[str]],
         eligible: Mapping[int, set[str]],
     ) -> list[Selection]:
-        # match.select keeps each subscriber's top max_papers and only counts the rest. Asking
-        # it for MORE_KEPT more and splitting the ranking gives those further matches in the
-        # same pass, scored and explained alike (max_papers decides how many, never a score).
-        # model_copy skips validation on purpose: the widened max_papers is above Profile's
-        # limit and exists only for this call.
-        wide = [
-            sub.model_copy(
-                update={
-                    "profile": sub.profile.model_copy(
-                        update={"max_papers": sub.profile.max_papers + MORE_KEPT}
-                    )
-                }
-            )
-            for sub in subscribers
-        ]
-        selections = match.select(
+        return match.select(
             papers,
-            wide,
+            subscribers,
             catalog,
             config.match,
             edition_date=edition,
             sent=sent,
             eligible=eligible,
+            more=MORE_KEPT,
         )
-        return [
-            split_more(selection, sub.profile.max_papers)
-            for selection, sub in zip(selections, subscribers, strict=True)
-        ]
 
     return select
-
-
-def split_more(selection: Selection, keep: int) -> Selection:
-    """``selection`` with its first ``keep`` papers to send and the rest as ``more_papers``."""
-    papers = selection.papers
-    return selection.model_copy(
-        update={
-            "papers": papers[:keep],
-            "more_papers": (*papers[keep:], *selection.more_papers)[:MORE_KEPT],
-            "more_count": selection.more_count + max(0, len(papers) - keep),
-        }
-    )
 
 
 def plan_editions(store: Store, now: dt.datetime) -> dict[dt.date, list[Subscriber]]:
@@ -403,7 +374,6 @@ def select_editions(
 ) -> list[Selection]:
     """Each subscriber's papers: first seen since their last edition, never sent before."""
     ids = [sub.id for sub in subscribers]
-    sent = store.sent_paper_ids(ids)
     last = store.last_sent_at(ids)
     oldest = now - dt.timedelta(days=8)  # after a long pause, no stale papers
     since = {
@@ -413,8 +383,20 @@ def select_editions(
         for sub in subscribers
     }
     seen = store.papers_seen_since(min(since.values()))
-    eligible = {sid: {p.id for p, at in seen if at > start} for sid, start in since.items()}
-    return select(subscribers, [p for p, _ in seen], edition, sent, eligible)
+    papers = [p for p, _ in seen]
+    sent = store.sent_paper_ids(ids, among=[p.id for p in papers])
+    # A reader's new papers are a suffix of the papers in first-seen order, so readers whose
+    # start falls between the same two papers share one set (a handful of sets, not one each).
+    by_time = sorted(seen, key=lambda pair: pair[1])
+    times = [at for _, at in by_time]
+    suffixes: dict[int, set[str]] = {}
+    eligible: dict[int, set[str]] = {}
+    for sid, start in since.items():
+        cut = bisect.bisect_right(times, start)  # the first paper seen after ``start``
+        if cut not in suffixes:
+            suffixes[cut] = {p.id for p, _ in by_time[cut:]}
+        eligible[sid] = suffixes[cut]
+    return select(subscribers, papers, edition, sent, eligible)
 
 
 def recorded(row: Delivery, selection: Selection, shown: Sequence[str]) -> Delivery:

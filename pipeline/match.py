@@ -65,6 +65,7 @@ def select(
     edition_date: dt.date,
     sent: Mapping[int, Collection[str]] | None = None,
     eligible: Mapping[int, Collection[str]] | None = None,
+    more: int = 0,
 ) -> list[Selection]:
     """One Selection per subscriber, in the given order; empty selections included.
 
@@ -85,6 +86,7 @@ def select(
                 edition_date=edition_date,
                 sent=sent,
                 eligible=eligible,
+                more=more,
             )
         )
     finally:
@@ -101,6 +103,7 @@ def iter_select(
     edition_date: dt.date,
     sent: Mapping[int, Collection[str]] | None = None,
     eligible: Mapping[int, Collection[str]] | None = None,
+    more: int = 0,
     chunk_size: int = CHUNK,
     tuning: Tuning = TUNING,
 ) -> Iterator[Selection]:
@@ -110,12 +113,20 @@ def iter_select(
     ``sent[id]`` (sent before, ever) and, when ``eligible`` has the subscriber, ids outside
     ``eligible[id]`` (papers first seen since their last edition). Subscribers absent from
     ``eligible`` are unrestricted. Unknown topic slugs are ignored (the web app validates them).
+
+    ``more`` asks for up to that many further eligible papers per subscriber, after the
+    edition's, as ``more_papers`` (scored and explained alike, for the web view); ``more_count``
+    counts every eligible paper beyond the edition either way.
     """
+    if more < 0:
+        raise ValueError(f"more must be 0 or more, not {more}")
     prepared = prepare(build_index(papers, tuning), catalog)
     restrictions = Restrictions.build(prepared.index, sent or {}, eligible)
     stream = iter(subscribers)
     while chunk := list(islice(stream, chunk_size)):
-        yield from _select_chunk(prepared, catalog, weights, chunk, edition_date, restrictions)
+        yield from _select_chunk(
+            prepared, catalog, weights, chunk, edition_date, restrictions, more
+        )
 
 
 def top_papers(
@@ -123,11 +134,12 @@ def top_papers(
     weights: config.Match,
     chunk: Sequence[Subscriber],
     restrictions: Restrictions,
+    more: int = 0,
 ) -> tuple[Scored, np.ndarray, np.ndarray, np.ndarray]:
     """The array core of selection for one chunk, without building any model objects.
 
     Returns (scores, one row per subscriber; top columns per subscriber, best first; how many
-    of them to take; how many papers were eligible in all).
+    of them to take, up to max_papers + ``more``; how many papers were eligible in all).
     """
     index = prepared.index
     # Both reads of a block of subscribers while it is in the CPU cache (see scoring.BLOCK).
@@ -142,10 +154,11 @@ def top_papers(
     if restrictions:
         restrictions.apply(ineligible, np.array(ids, dtype=np.int64))
     counts = index.size - np.count_nonzero(ineligible, axis=1)
-    k = min(int(scored.limits.max(initial=0)), index.size)
+    wanted = scored.limits + more
+    k = min(int(wanted.max(initial=0)), index.size)
     if k == 0:
         return scored, np.zeros((len(chunk), 0), dtype=np.intp), np.zeros_like(counts), counts
-    return scored, _top_k(scored.final, ineligible, k), np.minimum(counts, scored.limits), counts
+    return scored, _top_k(scored.final, ineligible, k), np.minimum(counts, wanted), counts
 
 
 def _top_k(scores: np.ndarray, ineligible: np.ndarray, k: int) -> np.ndarray:
@@ -263,8 +276,9 @@ def _select_chunk(
     chunk: Sequence[Subscriber],
     edition_date: dt.date,
     restrictions: Restrictions,
+    more: int,
 ) -> Iterator[Selection]:
-    scored, top, take, counts = top_papers(prepared, weights, chunk, restrictions)
+    scored, top, take, counts = top_papers(prepared, weights, chunk, restrictions, more)
     make = ReasonMaker(prepared.index, scored, catalog, weights)
     # Every picked (row, paper) in row order; rows that score alike share one ScoredPaper,
     # so each distinct one is built once and the rest are gathered by index.
@@ -284,12 +298,14 @@ def _select_chunk(
     papers = [made[i] for i in which.tolist()]
     # Plain lists: iterating NumPy scalars one by one costs more than the objects built here.
     ends, totals = np.cumsum(take).tolist(), counts.tolist()
+    kept = np.minimum(take, scored.limits).tolist()
     start = 0
-    for subscriber, end, total in zip(chunk, ends, totals, strict=True):
+    for subscriber, end, total, keep in zip(chunk, ends, totals, kept, strict=True):
         yield Selection(
             subscriber_id=subscriber.id,
             edition_date=edition_date,
-            papers=tuple(papers[start:end]),
-            more_count=total - (end - start),
+            papers=tuple(papers[start : start + keep]),
+            more_count=total - keep,
+            more_papers=tuple(papers[start + keep : end]),
         )
         start = end

@@ -981,16 +981,25 @@ class Store:
                 conn, subscriber_id, edition, status, last_error, next_attempt_at, now or utcnow()
             )
 
-    def sent_paper_ids(self, subscriber_ids: Iterable[int]) -> dict[int, set[str]]:
+    def sent_paper_ids(
+        self, subscriber_ids: Iterable[int], among: Iterable[str] | None = None
+    ) -> dict[int, set[str]]:
+        """The papers each subscriber was ever sent; only those in ``among`` when given.
+
+        Matching passes the day's candidate papers as ``among``: a long-time reader's whole
+        history (thousands of rows each) would otherwise be loaded for every edition.
+        """
+        c = s.sent_papers.c
+        paper_chunks = [None] if among is None else list(_chunks(sorted(set(among))))
         out: dict[int, set[str]] = {}
         with self._tx() as conn:
             for chunk in _chunks(sorted(set(subscriber_ids))):
-                for row in conn.execute(
-                    select(s.sent_papers.c.subscriber_id, s.sent_papers.c.paper_id).where(
-                        s.sent_papers.c.subscriber_id.in_(chunk)
-                    )
-                ):
-                    out.setdefault(row.subscriber_id, set()).add(row.paper_id)
+                for papers in paper_chunks:
+                    query = select(c.subscriber_id, c.paper_id).where(c.subscriber_id.in_(chunk))
+                    if papers is not None:
+                        query = query.where(c.paper_id.in_(papers))
+                    for row in conn.execute(query):
+                        out.setdefault(row.subscriber_id, set()).add(row.paper_id)
         return out
 
     def last_sent_at(self, subscriber_ids: Iterable[int]) -> dict[int, dt.datetime]:

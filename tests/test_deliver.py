@@ -332,3 +332,39 @@ def test_a_non_ascii_address_gets_its_edition_in_the_outbox(instance: Config, st
     assert run(instance, store).sent == 1
     [eml] = instance.paths.outbox.iterdir()
     assert "To: jörg@example.org\r\n".encode() in eml.read_bytes()
+
+
+def test_each_reader_gets_only_papers_first_seen_since_their_last_edition(store: Store) -> None:
+    """select_editions hands the matcher each reader's new papers (since their last edition,
+    or their reading window for a first one) and only the candidate papers of their history."""
+    from pipeline.deliver import select_editions
+
+    old = seed_papers(store, 2, at=NOW - dt.timedelta(days=3), start=0)
+    mid = seed_papers(store, 2, at=NOW - dt.timedelta(hours=10), start=10)
+    new = seed_papers(store, 2, at=NOW - dt.timedelta(hours=2), start=20)
+    regular, fresh, weekly, recent = add_readers(store, 4)
+    weekly = store.update_subscriber(weekly.id, frequency=Frequency.WEEKLY)
+    for sub, at, papers in (
+        (regular, NOW - dt.timedelta(hours=12), [old[0].id, "gone-paper"]),
+        (recent, NOW - dt.timedelta(minutes=30), [mid[0].id]),
+    ):
+        day = at.date() - dt.timedelta(days=1)
+        store.queue_delivery(sub.id, day, f"<{sub.id}@x>", papers, at)
+        store.claim(sub.id, day, at, dt.timedelta(minutes=10))
+        store.mark_sent(sub.id, day, "250 OK", at)
+    seen: dict[str, object] = {}
+
+    def capture(subs, papers, edition, sent, eligible):  # type: ignore[no-untyped-def]
+        seen.update(sent=sent, eligible=eligible, papers={p.id for p in papers})
+        return stub_select(subs, papers, edition, sent, eligible)
+
+    select_editions(store, capture, [regular, fresh, weekly, recent], EDITION, NOW)
+    ids = lambda papers: {p.id for p in papers}  # noqa: E731
+    assert seen["papers"] == ids(old + mid + new)
+    assert seen["eligible"] == {
+        regular.id: ids(mid + new),  # since an hour before its last edition
+        fresh.id: ids(mid + new),  # a daily reader's first edition looks back 36 hours
+        weekly.id: ids(old + mid + new),
+        recent.id: set(),
+    }
+    assert seen["sent"] == {regular.id: {old[0].id}, recent.id: {mid[0].id}}

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from pipeline.config import Match
 from pipeline.match import load_catalog, rank, select
-from pipeline.models import Paper, Profile, Selection, Subscriber
+from pipeline.models import Paper, Profile, ScoredPaper, Selection, Subscriber
 from pipeline.textproc import analyze
 
 CATALOG = load_catalog()
@@ -152,24 +152,44 @@ def test_popular_but_irrelevant_is_never_selected(case) -> None:  # type: ignore
         assert not [sp for sp in selection.papers if sp.paper.id.startswith("noise")]
 
 
+def ranked_unsent(
+    batch: list[Paper], sub: Subscriber, sent: dict[int, set[str]], w: Match
+) -> list[ScoredPaper]:
+    """rank()'s order for the subscriber's profile (known topics only), sent papers removed."""
+    known = Profile(
+        **{
+            **sub.profile.model_dump(),
+            "topics": tuple(t for t in sub.profile.topics if t in CATALOG),
+        }
+    )
+    return [
+        sp for sp in rank(batch, known, CATALOG, w) if sp.paper.id not in sent.get(sub.id, set())
+    ]
+
+
 @SETTINGS
 @given(cases())
 def test_select_is_the_head_of_rank_minus_sent(case) -> None:  # type: ignore[no-untyped-def]
     """Each edition is rank()'s order with sent papers removed, cut at max_papers."""
     batch, subs, sent, w = case
     for sub, selection in zip(subs, run(case), strict=True):
-        known = Profile(
-            **{
-                **sub.profile.model_dump(),
-                "topics": tuple(t for t in sub.profile.topics if t in CATALOG),
-            }
-        )
-        ranked = [
-            sp
-            for sp in rank(batch, known, CATALOG, w)
-            if sp.paper.id not in sent.get(sub.id, set())
-        ]
+        ranked = ranked_unsent(batch, sub, sent, w)
         assert [sp.paper.id for sp in selection.papers] == [
             sp.paper.id for sp in ranked[: sub.profile.max_papers]
         ]
         assert selection.more_count == max(0, len(ranked) - sub.profile.max_papers)
+
+
+@SETTINGS
+@given(cases(), st.integers(0, 6))
+def test_more_papers_continue_the_ranking(case, more: int) -> None:  # type: ignore[no-untyped-def]
+    """Asking for ``more`` leaves the edition as it was and adds the next papers of rank()'s
+    order, up to ``more``, as more_papers; more_count still counts everything beyond."""
+    batch, subs, sent, w = case
+    widened = select(batch, subs, CATALOG, w, edition_date=EDITION, sent=sent, more=more)
+    for sub, before, after in zip(subs, run(case), widened, strict=True):
+        assert (after.papers, after.more_count) == (before.papers, before.more_count)
+        cut = sub.profile.max_papers
+        expected = ranked_unsent(batch, sub, sent, w)[cut : cut + more]
+        assert [sp.paper.id for sp in after.more_papers] == [sp.paper.id for sp in expected]
+        assert [sp.reasons for sp in after.more_papers] == [sp.reasons for sp in expected]

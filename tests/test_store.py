@@ -188,6 +188,22 @@ def test_mark_sent_records_papers_atomically(store: Store) -> None:
     assert updated is not None and updated.last_edition == DAY2
 
 
+def test_sent_paper_ids_can_be_limited_to_candidate_papers(store: Store) -> None:
+    """``among`` keeps only the given papers of each history, across IN-clause chunks."""
+    a = store.add_subscriber("sa@example.org", status=SubscriberStatus.ACTIVE)
+    b = store.add_subscriber("sb@example.org", status=SubscriberStatus.ACTIVE)
+    for sub, papers in ((a, ["p1", "p2"]), (b, ["p2"])):
+        store.queue_delivery(sub.id, DAY2, f"<{sub.id}@x>", papers, NOW)
+        store.claim(sub.id, DAY2, NOW, dt.timedelta(minutes=10))
+        store.mark_sent(sub.id, DAY2, "250 OK", NOW)
+    ids = [a.id, b.id]
+    assert store.sent_paper_ids(ids, among=["p2", "p3"]) == {a.id: {"p2"}, b.id: {"p2"}}
+    assert store.sent_paper_ids(ids, among=[]) == {}
+    many = [f"x{i}" for i in range(1200)] + ["p1"]  # p1 lands in the third chunk
+    assert store.sent_paper_ids(ids, among=many) == {a.id: {"p1"}}
+    assert store.sent_paper_ids(ids) == {a.id: {"p1", "p2"}, b.id: {"p2"}}
+
+
 def test_deferred_row_waits_for_its_time(store: Store) -> None:
     """A deferred delivery is not due before its next attempt time."""
     sub = store.add_subscriber("e@example.org", status=SubscriberStatus.ACTIVE)
