@@ -6,6 +6,9 @@
     components = 1 − exp(−(coverage @ membership) / τ) ∈ [0, 1)   (saturating: more matching
                  phrases add evidence, none alone can dominate a subscriber's other topics)
 
+A phrase that mixes distinctive words with generic ones ("spiking" and "transformer") gives
+partial credit only to papers holding one of its distinctive words: see distinctive_words.
+
 Everything is computed once per distinct phrase and distinct query, never per subscriber.
 """
 
@@ -15,6 +18,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache, lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +26,7 @@ from scipy import sparse
 
 from pipeline.models import Paper
 from pipeline.textproc import Analysis, analyze, normalize_name
+from pipeline.topics import default_topics
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -45,6 +50,7 @@ class Tuning:
     norm_power: float = 1.0  # 1: each phrase scores its coverage; 0: raw BM25 (IDF-weighted)
     reference_idf: float = 3.0  # scale for raw BM25 when norm_power < 1
     phrase_power: float = 2.0  # coverage^p: a half-covered phrase is weak evidence, not half
+    distinctive: int = 1  # a word in at most this many catalog topics names its subject
 
 
 TUNING = Tuning()
@@ -187,12 +193,66 @@ def phrase_matrix(index: Index, phrases: Sequence[Analysis]) -> sparse.csc_matri
     )
 
 
+@cache
+def topic_counts() -> Counter[str]:
+    """How many topics of the shipped catalog use each word (stem) in their title or keywords.
+
+    The shipped catalog, not the configured one, so a phrase's distinctive words never depend
+    on config or on which other queries are scored with it.
+    """
+    counts: Counter[str] = Counter()
+    for topic in default_topics().values():
+        counts.update(
+            {u for text in (topic.title, *topic.keywords) for u in analyze(text).unigrams}
+        )
+    return counts
+
+
+@lru_cache(maxsize=50_000)
+def distinctive_words(unigrams: tuple[str, ...], limit: int) -> tuple[str, ...]:
+    """The words a paper must hold for partial credit on a phrase; () when any word will do.
+
+    A word in at most ``limit`` catalog topics (or in none) names its subject; one shared by
+    many ("transformer", "network", "model") does not, so a phrase mixing both kinds counts
+    for a paper only through its distinctive words: "spiking transformer" says nothing of a
+    paper that only says "transformer". Batch IDF cannot tell these apart (in a small batch
+    every word is rare). Phrases of only one kind keep plain partial coverage: demanding the
+    whole of "efficient attention" loses partial matches the eval set judges relevant.
+    """
+    counts = topic_counts()
+    words = tuple(dict.fromkeys(unigrams))
+    distinctive = tuple(w for w in words if counts[w] <= limit)
+    return distinctive if 0 < len(distinctive) < len(words) else ()
+
+
 def coverage(index: Index, phrases: Sequence[Analysis]) -> FloatArray:
-    """papers × phrases: how fully each paper covers each phrase (0 = no term in common)."""
+    """papers × phrases: how fully each paper covers each phrase (0 = no term in common).
+
+    A paper without any of a phrase's distinctive words covers it 0 (see distinctive_words).
+    """
     if not phrases or not index.size:
         return np.zeros((index.size, len(phrases)))
     product = index.weights @ phrase_matrix(index, phrases)
-    return np.asarray(product.toarray(), dtype=np.float64)
+    cover = np.asarray(product.toarray(), dtype=np.float64)
+    vocab, limit = index.vocab, index.tuning.distinctive
+    gated: list[int] = []
+    rows: list[int] = []
+    cols: list[int] = []
+    for col, analysis in enumerate(phrases):
+        words = distinctive_words(analysis.unigrams, limit)
+        if words:
+            found = [vocab[w] for w in words if w in vocab]
+            rows += found
+            cols += [len(gated)] * len(found)
+            gated.append(col)
+    if gated:
+        required = sparse.csc_matrix(
+            (np.ones(len(rows)), (rows, cols)), shape=(len(vocab), len(gated))
+        )
+        # BM25F weights are positive, so a non-zero sum means one of the words is there.
+        held = (index.weights @ required).toarray() > 0
+        cover[:, gated] *= held
+    return cover
 
 
 def strength(cover: FloatArray, tuning: Tuning) -> FloatArray:

@@ -11,6 +11,7 @@ from pipeline.config import Match, Topic
 from pipeline.errors import MatchError
 from pipeline.match import iter_select, load_catalog, rank, select
 from pipeline.models import Paper, Profile, Subscriber
+from pipeline.relevance import TUNING, distinctive_words
 from pipeline.textproc import analyze, normalize_name, phrases
 
 CATALOG = load_catalog()
@@ -390,3 +391,62 @@ def test_equal_scores_keep_paper_id_order_at_the_cut() -> None:
     )
     assert [sp.paper.id for sp in selection.papers] == ["t1", "t2"]
     assert selection.more_count == 1
+
+
+SPIKING_TRANSFORMER = paper(
+    "spikformer",
+    "A Spiking Transformer for Event Cameras",
+    "Self-attention over binary spikes lets a spiking transformer classify event streams "
+    "with a fraction of the energy of its dense counterpart.",
+    upvotes=4,
+)
+TRAFFIC_TRANSFORMER = paper(
+    "traffic",
+    "Transformers for City-Wide Traffic Forecasting",
+    "A transformer reads a week of loop-detector counts and predicts congestion for the "
+    "next hour on every road segment.",
+    upvotes=4,
+)
+CROP_CNN = paper(
+    "crop-cnn",
+    "Convolutional Neural Networks for Crop Disease Detection",
+    "Neural networks trained on leaf photographs flag blight before farmers can see it.",
+    upvotes=4,
+)
+GRID_GNN = paper(
+    "grid-gnn",
+    "Message Passing for Power Grid Stability",
+    "Our GNN reads the grid as a graph and predicts which lines will trip.",
+    upvotes=4,
+)
+GENERIC_BATCH = [*BATCH, SPIKING_TRANSFORMER, TRAFFIC_TRANSFORMER, CROP_CNN, GRID_GNN]
+
+
+def test_distinctive_words_are_those_of_one_catalog_topic() -> None:
+    """ "spiking" belongs to one topic, "transformer" to several; all-generic phrases keep none."""
+    assert distinctive_words(analyze("spiking transformer").unigrams, TUNING.distinctive) == (
+        "spike",
+    )
+    assert distinctive_words(analyze("vision transformer").unigrams, TUNING.distinctive) == ()
+    assert distinctive_words(analyze("spiking").unigrams, TUNING.distinctive) == ()
+
+
+def test_a_generic_word_does_not_carry_a_topic_keyword() -> None:
+    """ "transformer" alone (of "spiking transformer") or "neural networks" alone (of "spiking
+    neural networks") does not make a paper eligible for the spiking topic."""
+    (selection,) = select(
+        GENERIC_BATCH,
+        [subscriber(1, topics=("spiking-neural-networks",))],
+        CATALOG,
+        WEIGHTS,
+        edition_date=EDITION,
+    )
+    picked = {sp.paper.id for sp in selection.papers}
+    assert {"spikformer", "snn", "snn-acronym"} <= picked
+    assert not picked & {"traffic", "crop-cnn", "grid-gnn"}  # "GNN" expands to "neural network"
+
+
+def test_an_interest_facet_needs_its_distinctive_word() -> None:
+    """ "graph neural networks" finds a paper that writes "GNN", not one about other networks."""
+    ranked = ids(rank(GENERIC_BATCH, Profile(interests="graph neural networks"), CATALOG, WEIGHTS))
+    assert ranked == ["grid-gnn"]
