@@ -11,7 +11,7 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from pipeline.models import Frozen, Profile, Subscriber, SubscriberStatus
@@ -129,12 +129,12 @@ def check_rows(
     *,
     known_topics: Iterable[str],
     opt_in_skipped: bool,
-    existing: set[str],
+    existing: Mapping[str, str],
     consent: dict[str, Any],
 ) -> tuple[list[dict[str, Any]], list[RowError]]:
     """The ``Store.add_subscribers`` entries, or every problem found; never half of each.
 
-    ``existing`` holds the lowercased addresses already stored or suppressed.
+    ``existing`` maps the lowercased addresses already stored or suppressed to why.
     """
     known = set(known_topics)
     entries: list[dict[str, Any]] = []
@@ -151,7 +151,7 @@ def check_rows(
         if email and key in seen:
             problems.append(f"{email} is also on line {seen[key]}")
         elif email and key in existing:
-            problems.append(f"{email} is already a subscriber (or was erased or bounced)")
+            problems.append(f"{email} {existing[key]}")
         if email:
             seen.setdefault(key, line)
         status_raw = str(row.get("status") or "pending").strip().lower()

@@ -131,6 +131,24 @@ def test_list_show_and_remove(admin: Admin, store: Store) -> None:
     assert code == 1 and "no subscriber" in err
 
 
+def test_unsuppress_lets_an_erased_reader_sign_up_again(admin: Admin, store: Store) -> None:
+    """An erased address is refused until an admin lifts its suppression; a bad or
+    unsuppressed address is a one-line error."""
+    admin("add", "back@example.org", "--no-opt-in", "--topic", "robotics")
+    admin("remove", "back@example.org", "--erase")
+    code, _, err = admin("add", "back@example.org", "--no-opt-in", "--topic", "robotics")
+    assert code != 0 and "was erased" in err and "subscribers unsuppress" in err
+    code, out, _ = admin("unsuppress", "Back@Example.org", "--json")
+    assert code == 0 and json.loads(out) == {"email": "Back@example.org", "outcome": "unsuppressed"}
+    assert not store.is_suppressed("back@example.org")
+    code, _, _ = admin("add", "back@example.org", "--no-opt-in", "--topic", "robotics")
+    assert code == 0 and store.find_subscriber("back@example.org") is not None
+    code, _, err = admin("unsuppress", "back@example.org")
+    assert code == 1 and err.strip() == "paperboy: error: back@example.org is not suppressed"
+    code, _, err = admin("unsuppress", "not-an-address")
+    assert code != 0 and len(err.strip().splitlines()) == 1
+
+
 BAD_CSV = """email,topics,timezone,send_hour,interests
 good@example.org,robotics,UTC,7,fine
 bad-address,robotics,UTC,7,x

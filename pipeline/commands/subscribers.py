@@ -334,18 +334,23 @@ def _format(fmt: str | None, path: Path | None) -> Format:
     fail(f"say --format csv or --format json (cannot tell from {str(path)!r})")
 
 
-def _taken(store: Store, emails: list[str]) -> set[str]:
-    """The given addresses that exist or are suppressed, lowercased and normalised."""
+def _taken(store: Store, emails: list[str]) -> dict[str, str]:
+    """The given addresses that exist or are suppressed (lowercased), and why each is taken."""
     from subscribers.forms import AddressError, normalize_email
 
-    taken = set()
+    taken = {}
     for raw in emails:
         try:
             email = normalize_email(raw)
         except AddressError:
             continue
-        if store.find_subscriber(email) is not None or store.is_suppressed(email):
-            taken.add(email.lower())
+        if store.find_subscriber(email) is not None:
+            taken[email.lower()] = "is already a subscriber"
+        elif store.is_suppressed(email):
+            taken[email.lower()] = (
+                "was erased or refused by its server (`paperboy subscribers unsuppress` "
+                "allows it again)"
+            )
     return taken
 
 
@@ -376,6 +381,35 @@ def _confirm(subs: list[Subscriber], config: Config, store: Store) -> list[Notic
             service.release_confirmation(notice.subscriber_id)
             typer.echo(f"paperboy: error: confirmation to {notice.to} not sent: {error}", err=True)
     return sent
+
+
+@subscribers_app.command("unsuppress")
+def unsuppress(
+    address: Annotated[str, typer.Argument(help="The email address to allow again.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Allow a suppressed address again: one that was erased, bounced or refused for good.
+
+    Suppression keeps only a hash, so nothing of the old subscription comes back: the reader
+    signs up again on the web form (double opt-in) or is added with `subscribers add`.
+
+    Example: paperboy subscribers unsuppress reader@example.org
+    """
+    from pipeline.cli import fail
+    from pipeline.store import open_store
+    from subscribers.forms import AddressError, normalize_email
+
+    try:
+        email = normalize_email(address)
+    except AddressError as e:
+        fail(f"{address!r}: {e}")
+    with open_store(_config()) as store:
+        if not store.unsuppress(email):
+            fail(f"{email} is not suppressed", code=1)
+    if as_json:
+        typer.echo(json.dumps({"email": email, "outcome": "unsuppressed"}))
+    else:
+        typer.echo(f"{email}: no longer suppressed; they can sign up again")
 
 
 def _find(store: Store, who: str) -> Subscriber:
