@@ -641,10 +641,10 @@ class Renderer:
             further_title=more_text if more > 0 and web else "",
             further_note=further_note(len(further), more),
             further=further,
-            why=why(self.site, chosen),
+            why=why(self.site, chosen, web=web),
             preferences_url=_require_url(links.preferences, "preferences"),
             unsubscribe_url=_require_url(links.unsubscribe, "unsubscribe"),
-            web_url=_require_url(links.web, "web"),
+            web_url="" if web else _require_url(links.web, "web"),  # the page is the web view
             postal_address=self.postal,
         )
 
@@ -750,11 +750,13 @@ def further_note(listed: int, more: int) -> str:
     return "They did not fit in your email. Here they are, best match first."
 
 
-def why(site: str, topics: Sequence[str]) -> str:
+def why(site: str, topics: Sequence[str], *, web: bool = False) -> str:
+    """The footer's reason for the mail (or, on the web view, for the edition)."""
+    opening = "This edition was picked for you" if web else "You get this email"
     if not topics:
-        return f"You get this email because you subscribed on {site} and told us your interests."
+        return f"{opening} because you subscribed on {site} and told us your interests."
     listed = topics[0] if len(topics) == 1 else ", ".join(topics[:-1]) + " and " + topics[-1]
-    return f"You get this email because you subscribed on {site} to {listed}."
+    return f"{opening} because you subscribed on {site} to {listed}."
 
 
 def _require_url(value: str, what: str) -> str:

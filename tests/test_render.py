@@ -364,7 +364,8 @@ def test_every_email_and_the_web_view_declare_one_language(renderer: Renderer) -
 
 def test_the_web_view_lists_further_matches_the_email_only_counts(renderer: Renderer) -> None:
     """The email says "2 more papers matched" and links to the web view; the web view shows
-    them as cards with reasons under that heading. Both render paths agree."""
+    them as cards with reasons under that heading, and its footer neither links to itself nor
+    calls itself an email. Both render paths agree."""
     papers = [make_paper(i) for i in range(3)]
     ranked = scored(papers)
     sel = Selection(
@@ -384,7 +385,11 @@ def test_the_web_view_lists_further_matches_the_email_only_counts(renderer: Rend
     assert text.index(papers[0].title) < heading < text.index(papers[1].title)
     assert text.index(papers[1].title) < text.index(papers[2].title)
     assert "trending: 198 upvotes" in text[heading:]
-    assert web.count(links.web) == 1 < mail.html.count(links.web)  # no "N more →" to itself
+    # No link to itself ("N more →", "View in browser"), and the footer speaks of the page.
+    assert links.web not in web and "View in browser" not in web
+    assert "View in browser" in mail.html and links.web in mail.html
+    assert "You get this email" in mail.html and "You get this email" not in text
+    assert "This edition was picked for you because" in text
     view = renderer.digest_view(sel, reader(), links, web=True)
     assert web == renderer.digest_html_reference(view)
 
