@@ -124,18 +124,31 @@ def cut_words(text: str, limit: int) -> str:
 def header_text(value: str, limit: int = 200) -> str:
     """A header-safe line: no CR/LF or other controls, no invisible format characters
     (bidi overrides that fake a subject, soft hyphens, zero-width spaces), but the joiners
-    that emoji sequences (👩‍🔬) and Persian words need."""
+    that emoji sequences (👩‍🔬) and Persian words need, and subdivision flags."""
     text = one_line(value, limit)
     if text.isascii():
         return text
-    kept = "".join(c for c in text if c in _JOINERS or unicodedata.category(c) not in _INVISIBLE)
+    # Subdivision flags (🏴 + tag letters + cancel tag, e.g. Scotland's) are whole; tag
+    # characters anywhere else are invisible and go with the rest.
+    pieces, start = [], 0
+    for flag in _SUBDIVISION_FLAG.finditer(text):
+        pieces += [_visible(text[start : flag.start()]), flag.group()]
+        start = flag.end()
+    kept = "".join([*pieces, _visible(text[start:])])
     return kept.strip(" " + "".join(_JOINERS))  # a joiner at either end joins nothing
+
+
+def _visible(text: str) -> str:
+    return "".join(c for c in text if c in _JOINERS or unicodedata.category(c) not in _INVISIBLE)
 
 
 _INVISIBLE = frozenset(("Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"))
 # ZWNJ and ZWJ (both Cf) only say whether neighbouring characters join up; unlike bidi
 # overrides they cannot reorder or hide text, so a subject keeps them.
 _JOINERS = frozenset("\u200c\u200d")
+_SUBDIVISION_FLAG = re.compile(
+    "\U0001f3f4[\U000e0030-\U000e0039\U000e0061-\U000e007a]{2,6}\U000e007f"
+)
 
 
 def safe_url(value: str | None) -> str | None:

@@ -183,12 +183,15 @@ def test_cr_lf_in_values_never_reach_a_header(field: str) -> None:
         "\U0001f468\u200d\U0001f469\u200d\U0001f467 family-scale models",  # 👨‍👩‍👧
         # Persian "I want models": ZWNJ stops the prefix می and the suffix ها joining the word
         "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 \u0645\u062f\u0644\u200c\u0647\u0627",
+        # 🏴 + tag letters "gbsct" + cancel tag: the flag of Scotland
+        "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f Scottish NLP",
     ],
-    ids=["emoji-zwj", "family-zwj", "persian-zwnj"],
+    ids=["emoji-zwj", "family-zwj", "persian-zwnj", "subdivision-flag"],
 )
 def test_joiners_in_a_title_reach_the_subject_and_the_sender_name(title: str) -> None:
-    """ZWJ and ZWNJ are kept in Subject, From and the HTML <title>: without them an emoji
-    sequence falls apart into separate pictures and a Persian word changes its letters."""
+    """ZWJ, ZWNJ and a subdivision flag's tags are kept in Subject, From and the HTML <title>:
+    without them an emoji sequence falls apart into separate pictures, a Persian word changes
+    its letters and Scotland's flag becomes a plain black one."""
     cfg = config(from_name=f"{title} digest")
     rendered = digest(cfg, title)
     assert rendered.subject.startswith(f"Fri 3 Jul: {title} 0")
@@ -204,6 +207,8 @@ def test_header_text_still_drops_spoofing_and_invisible_characters() -> None:
     hostile = "\u200dInvoice\u202e fdp.exe\u202c\u2066 ok\u2069\u200b\u00ad\x07\r\nBcc: x\u200c"
     assert header_text(hostile) == "Invoice fdp.exe ok Bcc: x"
     assert header_text("a\u200db\u200cc") == "a\u200db\u200cc"
+    # Tag characters outside a flag are invisible text; a black flag without tags stays.
+    assert header_text("a\U000e0041\U000e007fb \U0001f3f4") == "ab \U0001f3f4"
 
 
 @pytest.mark.parametrize(
