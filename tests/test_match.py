@@ -450,3 +450,12 @@ def test_an_interest_facet_needs_its_distinctive_word() -> None:
     """ "graph neural networks" finds a paper that writes "GNN", not one about other networks."""
     ranked = ids(rank(GENERIC_BATCH, Profile(interests="graph neural networks"), CATALOG, WEIGHTS))
     assert ranked == ["grid-gnn"]
+
+
+def test_a_road_segment_is_not_image_segmentation() -> None:
+    """Computer vision's keywords say whose segmentation and tracking they mean: "segment"
+    stems like "segmentation", so a bare keyword made a traffic-forecasting paper about road
+    segments a computer-vision paper."""
+    ranked = ids(rank(GENERIC_BATCH, Profile(topics=("computer-vision",)), CATALOG, WEIGHTS))
+    assert "traffic" not in ranked
+    assert "image" in ranked  # the image-compression paper still is about images
