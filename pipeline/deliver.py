@@ -22,7 +22,7 @@ import bisect
 import datetime as dt
 import logging
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Literal
@@ -352,17 +352,28 @@ def match_selector(config: Config) -> SelectFn:
     return select
 
 
-def plan_editions(store: Store, now: dt.datetime) -> dict[dt.date, list[Subscriber]]:
-    """Active subscribers due at ``now`` whose edition has no ledger row yet, by edition date."""
-    due: dict[dt.date, list[Subscriber]] = {}
-    for sub in store.list_subscribers([SubscriberStatus.ACTIVE]):
-        day = due_edition(sub, now)
-        if day is not None:
-            due.setdefault(day, []).append(sub)
-    for day, group in due.items():
-        existing = {row.subscriber_id for row in store.list_deliveries(edition=day)}
-        due[day] = [sub for sub in group if sub.id not in existing]
-    return {day: group for day, group in due.items() if group}
+# Active subscribers read, matched and queued together: bounds memory (the subscribers and
+# their selections) however many there are, while each page still shares one paper index and
+# one scoring of every distinct topic set.
+PLAN_PAGE = 20_000
+
+
+def plan_editions(
+    store: Store, now: dt.datetime, page: int = PLAN_PAGE
+) -> Iterator[tuple[dt.date, list[Subscriber]]]:
+    """Active subscribers due at ``now`` whose edition has no ledger row yet: for each page
+    of subscribers, one group per edition date, earliest first."""
+    for subscribers in store.iter_subscribers([SubscriberStatus.ACTIVE], page=page):
+        due: dict[dt.date, list[Subscriber]] = {}
+        for sub in subscribers:
+            day = due_edition(sub, now)
+            if day is not None:
+                due.setdefault(day, []).append(sub)
+        for day, group in sorted(due.items()):
+            existing = store.with_edition(day, [sub.id for sub in group])
+            fresh = [sub for sub in group if sub.id not in existing]
+            if fresh:
+                yield day, fresh
 
 
 def select_editions(

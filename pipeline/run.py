@@ -232,12 +232,9 @@ def queue_editions(
     from pipeline.models import Delivery, DeliveryStatus
     from pipeline.render import message_id_for
 
-    plan = plan_editions(store, now)
-    if not plan:
-        return
-    select = select or match_selector(config)
     size = config.delivery.batch_size
-    for edition, subscribers in sorted(plan.items()):
+    for edition, subscribers in plan_editions(store, now):
+        select = select or match_selector(config)
         by_id = {sub.id: sub for sub in subscribers}
         selections = select_editions(store, select, subscribers, edition, now)
         for start in range(0, len(selections), size):

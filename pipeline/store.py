@@ -487,6 +487,29 @@ class Store:
         with self._tx() as conn:
             return [_subscriber_from(r) for r in conn.execute(query)]
 
+    def iter_subscribers(
+        self, statuses: Sequence[SubscriberStatus] | None = None, page: int = 10_000
+    ) -> Iterator[list[Subscriber]]:
+        """Subscribers in id order, ``page`` at a time, each page its own short read: a
+        million readers never sit in memory together, and no transaction stays open while the
+        caller works on a page."""
+        after = 0
+        while True:
+            query = (
+                select(s.subscribers)
+                .where(s.subscribers.c.id > after)
+                .order_by(s.subscribers.c.id)
+                .limit(page)
+            )
+            if statuses:
+                query = query.where(s.subscribers.c.status.in_([x.value for x in statuses]))
+            with self._tx() as conn:
+                found = [_subscriber_from(r) for r in conn.execute(query)]
+            if not found:
+                return
+            yield found
+            after = found[-1].id
+
     def update_subscriber(self, subscriber_id: int, **fields: Any) -> Subscriber:
         """Change columns of one subscriber (profile as a Profile, enums as enums)."""
         values: dict[str, Any] = {}
@@ -797,6 +820,19 @@ class Store:
             query = query.where(s.deliveries.c.edition_date == edition)
         with self._tx() as conn:
             return [_delivery_from(r) for r in conn.execute(query)]
+
+    def with_edition(self, edition: dt.date, subscriber_ids: Iterable[int]) -> set[int]:
+        """Which of these subscribers already have a ledger row for ``edition`` (ids only:
+        the rows themselves carry every pick and reason)."""
+        c = s.deliveries.c
+        out: set[int] = set()
+        with self._tx() as conn:
+            for chunk in _chunks(sorted(set(subscriber_ids))):
+                query = select(c.subscriber_id).where(
+                    c.edition_date == edition, c.subscriber_id.in_(chunk)
+                )
+                out.update(conn.execute(query).scalars())
+        return out
 
     def due_deliveries(
         self, now: dt.datetime, stale_after: dt.timedelta, limit: int | None = None

@@ -368,3 +368,30 @@ def test_each_reader_gets_only_papers_first_seen_since_their_last_edition(store:
         recent.id: set(),
     }
     assert seen["sent"] == {regular.id: {old[0].id}, recent.id: {mid[0].id}}
+
+
+def test_plan_editions_pages_without_losing_or_repeating_anyone(store: Store) -> None:
+    """Small pages plan exactly what one big page does: every due reader once, with their
+    edition date; readers not due yet, and editions already in the ledger, are left out."""
+    from pipeline.deliver import plan_editions
+
+    readers = add_readers(store, 5)
+    # 08:00 UTC on 3 July is 21:00 on 2 July in Pago Pago: that reader's edition is 2 July's.
+    store.update_subscriber(readers[1].id, timezone="Pacific/Pago_Pago")
+    store.update_subscriber(readers[2].id, send_hour=23)  # not due at 08:00 UTC
+    store.queue_delivery(readers[3].id, EDITION, "<done@x>", [], NOW)
+
+    def planned(page: int) -> list[tuple[dt.date, int]]:
+        return [
+            (day, sub.id) for day, group in plan_editions(store, NOW, page=page) for sub in group
+        ]
+
+    whole = planned(100)
+    assert sorted(whole) == sorted(
+        [
+            (EDITION, readers[0].id),
+            (EDITION - dt.timedelta(days=1), readers[1].id),
+            (EDITION, readers[4].id),
+        ]
+    )
+    assert sorted(planned(2)) == sorted(whole) and sorted(planned(1)) == sorted(whole)

@@ -204,6 +204,31 @@ def test_sent_paper_ids_can_be_limited_to_candidate_papers(store: Store) -> None
     assert store.sent_paper_ids(ids) == {a.id: {"p1", "p2"}, b.id: {"p2"}}
 
 
+def test_iter_subscribers_pages_through_every_match_once(store: Store) -> None:
+    """Pages come in id order, hold at most ``page`` readers, and the status filter holds."""
+    made = [
+        store.add_subscriber(f"p{i}@example.org", status=SubscriberStatus.ACTIVE) for i in range(5)
+    ]
+    store.add_subscriber("pending@example.org")
+    pages = list(store.iter_subscribers([SubscriberStatus.ACTIVE], page=2))
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert [s.id for p in pages for s in p] == [s.id for s in made]
+    assert sum(len(p) for p in store.iter_subscribers(page=4)) == 6
+
+
+def test_with_edition_names_the_subscribers_that_have_a_row(store: Store) -> None:
+    """Only readers with a ledger row for that very edition, among those asked about."""
+    a, b, c = (
+        store.add_subscriber(f"w{i}@example.org", status=SubscriberStatus.ACTIVE) for i in range(3)
+    )
+    store.queue_delivery(a.id, DAY2, "<a@x>", [], NOW)
+    store.queue_delivery(b.id, DAY2 - dt.timedelta(days=1), "<b@x>", [], NOW)
+    store.queue_delivery(c.id, DAY2, "<c@x>", [], NOW)
+    assert store.with_edition(DAY2, [a.id, b.id]) == {a.id}
+    assert store.with_edition(DAY2, [a.id, b.id, c.id, 999]) == {a.id, c.id}
+    assert store.with_edition(DAY2, []) == set()
+
+
 def test_deferred_row_waits_for_its_time(store: Store) -> None:
     """A deferred delivery is not due before its next attempt time."""
     sub = store.add_subscriber("e@example.org", status=SubscriberStatus.ACTIVE)
