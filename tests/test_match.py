@@ -459,3 +459,102 @@ def test_a_road_segment_is_not_image_segmentation() -> None:
     ranked = ids(rank(GENERIC_BATCH, Profile(topics=("computer-vision",)), CATALOG, WEIGHTS))
     assert "traffic" not in ranked
     assert "image" in ranked  # the image-compression paper still is about images
+
+
+OPTIMIZED_DPO = paper(
+    "dpo-noise",
+    "Preference Optimization That Tolerates Mislabeled Pairs",
+    "We optimize a chat model directly on pairwise preferences and derive the optimal "
+    "weighting of pairs that annotators likely swapped, without training a reward model.",
+    upvotes=9,
+)
+CHECKPOINTING = paper(
+    "checkpointing",
+    "Mixed Precision and Gradient Checkpointing for Training on One GPU",
+    "Recomputing activations and keeping FP16 weights fits a 7B model's training in 24 GB.",
+    upvotes=9,
+)
+DESKTOP_AGENT = paper(
+    "desk-agent",
+    "A Desktop Agent That Clicks Like a Person",
+    "The agent reads screenshots and issues mouse actions to finish office tasks a person "
+    "would do.",
+    upvotes=9,
+)
+SUBJECT_IMAGES = paper(
+    "subject-images",
+    "Personalized Image Generation from Three Photos",
+    "A text-to-image model learns a new subject from three photos and renders it in new scenes.",
+    upvotes=9,
+)
+STEM_BATCH = [OPTIMIZED_DPO, CHECKPOINTING, DESKTOP_AGENT, SUBJECT_IMAGES]
+
+
+def test_a_shared_stem_is_not_the_topic_word() -> None:
+    """ "optimizer" stems like "optimize", "optimal" and "optimization", "personalization"
+    like "person": as bare keywords they made a preference-optimization paper efficient
+    training and a desktop agent image generation."""
+    training = ids(rank(STEM_BATCH, Profile(topics=("efficient-training",)), CATALOG, WEIGHTS))
+    assert training == ["checkpointing"]
+    images = ids(rank(STEM_BATCH, Profile(topics=("image-generation-editing",)), CATALOG, WEIGHTS))
+    assert images == ["subject-images"]
+
+
+ROBUST_TRIALS = paper(
+    "robust-trials",
+    "Robust Bayesian Pooling of Clinical Trials",
+    "Hierarchical priors keep effect estimates robust to outlying sites; we align the sites' "
+    "follow-up schedules and explore how much each trial borrows from the others.",
+    upvotes=9,
+)
+JAILBREAK = paper(
+    "jailbreak",
+    "Jailbreak Prompts Transfer Across Chat Models",
+    "Red teaming finds that one adversarial prompt unlocks harmful answers in most assistants.",
+    upvotes=9,
+)
+CHEST_XRAY = paper(
+    "chest-xray",
+    "Weakly Supervised Chest X-Ray Classification",
+    "A radiology model learns findings from report sentences instead of pixel masks.",
+    upvotes=9,
+)
+EVERYDAY_BATCH = [ROBUST_TRIALS, JAILBREAK, CHEST_XRAY]
+
+
+def test_an_everyday_word_is_not_a_field_term() -> None:
+    """ "robust", "clinical", "align" and "explore" are ordinary words outside safety, medical
+    imaging, alignment and reinforcement learning: as bare keywords they made a statistics
+    paper that uses all four a paper of each of those topics."""
+    for slug, on_topic in [
+        ("safety-security", ["jailbreak"]),
+        ("medical-imaging", ["chest-xray"]),
+        ("alignment-rlhf", []),
+        ("reinforcement-learning", []),
+    ]:
+        ranked = ids(rank(EVERYDAY_BATCH, Profile(topics=(slug,)), CATALOG, WEIGHTS))
+        assert ranked == on_topic, slug
+
+
+LINKED_CODE = paper(
+    "cascade",
+    "Draft-Verify Cascades for Faster LLM Serving",
+    "A small draft model proposes tokens that a verifier accepts or rejects, cutting the "
+    "per-token latency of large language models by half. Code: https://github.com/example/cascade",
+    upvotes=9,
+)
+PROGRAM_REPAIR = paper(
+    "repair",
+    "Repairing Failing Tests with a Code LLM",
+    "Given a failing unit test, the model proposes patches for program repair.",
+    upvotes=9,
+)
+
+
+def test_a_code_link_is_not_code_generation() -> None:
+    """Daily Papers abstracts often end with "Code: https://...": a "code LLM" keyword is
+    covered by any LLM paper that says "code", so every one that linked its code was a
+    code-generation paper."""
+    batch = [LINKED_CODE, PROGRAM_REPAIR]
+    ranked = ids(rank(batch, Profile(topics=("code-generation",)), CATALOG, WEIGHTS))
+    assert ranked == ["repair"]
