@@ -217,16 +217,20 @@ class Restrictions:
                 sent_cols += hit
         # Subscribers whose last edition went out together usually share one collection
         # object (or at least equal contents): one mask for each distinct one.
+        # Keyed by id() while the object is held here: a mapping that makes its values as
+        # they are read must not hand a freed object's id to the next one.
         masks: dict[frozenset[str], int] = {}
-        mask_of_object: dict[int, int] = {}
+        mask_of_object: dict[int, tuple[Collection[str], int]] = {}
         new_ids: list[int] = []
         new_masks: list[int] = []
         for subscriber_id, new in (eligible or {}).items():
-            mask = mask_of_object.get(id(new))
-            if mask is None:
-                mask = mask_of_object[id(new)] = masks.setdefault(frozenset(new), len(masks))
+            if new is None:  # unrestricted, like a subscriber absent from ``eligible``
+                continue
+            held = mask_of_object.get(id(new))
+            if held is None:
+                held = mask_of_object[id(new)] = (new, masks.setdefault(frozenset(new), len(masks)))
             new_ids.append(subscriber_id)
-            new_masks.append(mask)
+            new_masks.append(held[1])
         old = np.ones((len(masks), index.size), dtype=bool)
         for m, new in enumerate(masks):
             old[m, [col_of[x] for x in ids & new]] = False

@@ -146,8 +146,13 @@ _INVISIBLE = frozenset(("Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"))
 # ZWNJ and ZWJ (both Cf) only say whether neighbouring characters join up; unlike bidi
 # overrides they cannot reorder or hide text, so a subject keeps them.
 _JOINERS = frozenset("\u200c\u200d")
+# The subdivision flags emoji fonts draw (England, Scotland, Wales): 🏴 + tag letters +
+# cancel tag. Only these, so a made-up tag run cannot smuggle invisible text into a header.
 _SUBDIVISION_FLAG = re.compile(
-    "\U0001f3f4[\U000e0030-\U000e0039\U000e0061-\U000e007a]{2,6}\U000e007f"
+    "|".join(
+        "\U0001f3f4" + "".join(chr(0xE0000 + ord(c)) for c in code) + "\U000e007f"
+        for code in ("gbeng", "gbsct", "gbwls")
+    )
 )
 
 

@@ -588,12 +588,21 @@ class Store:
             )
 
     def unsuppress(self, email: str) -> bool:
+        """Allow the address again; False if it was not suppressed. A bounced reader's row
+        (kept, status suppressed) becomes unsubscribed, from where signing up starts over."""
         with self._tx() as conn:
-            return bool(
-                conn.execute(
-                    delete(s.suppressions).where(s.suppressions.c.email_hash == email_hash(email))
-                ).rowcount
+            lifted = conn.execute(
+                delete(s.suppressions).where(s.suppressions.c.email_hash == email_hash(email))
+            ).rowcount
+            conn.execute(
+                update(s.subscribers)
+                .where(
+                    func.lower(s.subscribers.c.email) == email.lower(),
+                    s.subscribers.c.status == SubscriberStatus.SUPPRESSED.value,
+                )
+                .values(status=SubscriberStatus.UNSUBSCRIBED.value)
             )
+        return bool(lifted)
 
     def claim_confirmation(
         self, subscriber_id: int, every: dt.timedelta, now: dt.datetime | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator, Mapping
 
 import pytest
 
@@ -282,6 +283,45 @@ def test_restrictions_find_their_subscribers_in_any_chunk() -> None:
         )
         picked = [(s.subscriber_id, [sp.paper.id for sp in s.papers]) for s in selections]
         assert picked == [(i, expected[i]) for i in ids], size
+
+
+class _FreshLists(Mapping[int, list[str] | None]):
+    """An ``eligible`` mapping that makes a new list each time a value is read."""
+
+    def __init__(self, data: dict[int, list[str] | None]) -> None:
+        self.data = data
+
+    def __getitem__(self, key: int) -> list[str] | None:
+        value = self.data[key]
+        return None if value is None else list(value)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+def test_eligible_values_made_on_the_fly_keep_their_own_masks() -> None:
+    """Values that live only while read (their ids get reused) still restrict the right
+    subscriber each; a None value is unrestricted, like an absent one."""
+    groups = [["snn"], ["snn-acronym"], ["snn", "snn-acronym"], []]
+    subs = [subscriber(i, topics=("spiking-neural-networks",)) for i in range(12)]
+    eligible: dict[int, list[str] | None] = {i: groups[i % 4] for i in range(11)}
+    eligible[11] = None
+    selections = select(
+        BATCH,
+        subs,
+        CATALOG,
+        WEIGHTS,
+        edition_date=EDITION,
+        eligible=_FreshLists(eligible),  # type: ignore[arg-type]
+    )
+    picked = {s.subscriber_id: {sp.paper.id for sp in s.papers} for s in selections}
+    assert picked == {
+        **{i: set(groups[i % 4]) for i in range(11)},
+        11: {"snn", "snn-acronym"},
+    }
 
 
 def test_empty_selections_are_returned() -> None:

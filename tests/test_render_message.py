@@ -209,6 +209,9 @@ def test_header_text_still_drops_spoofing_and_invisible_characters() -> None:
     assert header_text("a\u200db\u200cc") == "a\u200db\u200cc"
     # Tag characters outside a flag are invisible text; a black flag without tags stays.
     assert header_text("a\U000e0041\U000e007fb \U0001f3f4") == "ab \U0001f3f4"
+    # Tags spelling something other than a drawn flag are hidden text, and go.
+    hidden = "".join(chr(0xE0000 + ord(c)) for c in "ignore") + "\U000e007f"
+    assert header_text(f"Hi \U0001f3f4{hidden} there") == "Hi \U0001f3f4 there"
 
 
 @pytest.mark.parametrize(

@@ -149,6 +149,19 @@ def test_unsuppress_lets_an_erased_reader_sign_up_again(admin: Admin, store: Sto
     assert code != 0 and len(err.strip().splitlines()) == 1
 
 
+def test_unsuppress_lets_a_bounced_reader_sign_up_again(admin: Admin, store: Store) -> None:
+    """A hard bounce keeps the row as suppressed; lifting the suppression makes it
+    unsubscribed, from where a new sign-up starts over, and add names the suppression."""
+    admin("add", "bounced@example.org", "--no-opt-in", "--topic", "robotics")
+    store.suppress("bounced@example.org", "550 no such user")
+    code, _, err = admin("add", "bounced@example.org", "--no-opt-in")
+    assert code != 0 and "subscribers unsuppress" in err
+    code, _, _ = admin("unsuppress", "bounced@example.org")
+    assert code == 0 and not store.is_suppressed("bounced@example.org")
+    sub = store.find_subscriber("bounced@example.org")
+    assert sub is not None and sub.status == SubscriberStatus.UNSUBSCRIBED
+
+
 BAD_CSV = """email,topics,timezone,send_hour,interests
 good@example.org,robotics,UTC,7,fine
 bad-address,robotics,UTC,7,x

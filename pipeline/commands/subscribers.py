@@ -344,9 +344,10 @@ def _taken(store: Store, emails: list[str]) -> dict[str, str]:
             email = normalize_email(raw)
         except AddressError:
             continue
-        if store.find_subscriber(email) is not None:
+        sub = store.find_subscriber(email)
+        if sub is not None and sub.status != SubscriberStatus.SUPPRESSED:
             taken[email.lower()] = "is already a subscriber"
-        elif store.is_suppressed(email):
+        elif sub is not None or store.is_suppressed(email):
             taken[email.lower()] = (
                 "was erased or refused by its server (`paperboy subscribers unsuppress` "
                 "allows it again)"
