@@ -80,6 +80,11 @@ ACRONYMS: dict[str, tuple[str, ...]] = {
     "ctr": ("click through rate",),
     "fl": ("federated learning",),
 }
+# Acronyms that are also everyday words ("clip", "clips", "clipping"): they stand for their
+# expansion only when written in capitals, so gradient clipping is not a CLIP paper.
+CASED_ACRONYMS: dict[str, tuple[str, ...]] = {
+    "CLIP": ("contrastive language image pretraining",),
+}
 
 # English function words plus words that only frame an interest ("papers about …").
 _STOP_TEXT = """a about above after again against all also am an and any are as at be because been
@@ -137,12 +142,13 @@ def _plain_stems(phrase: str) -> tuple[str, ...]:
 
 
 _EXPAND: dict[str, tuple[str, ...]] = {a: _plain_stems(e[0]) for a, e in ACRONYMS.items()}
+_EXPAND_CASED = {a: _plain_stems(e[0]) for a, e in CASED_ACRONYMS.items()}
 # First stem → (stems of an expansion, its concept term), longest first so nested ones all fire.
 _PHRASES: dict[str, list[tuple[tuple[str, ...], str]]] = {}
-for _acronym, _expansions in ACRONYMS.items():
+for _acronym, _expansions in [*ACRONYMS.items(), *CASED_ACRONYMS.items()]:
     for _expansion in _expansions:
         _stems = _plain_stems(_expansion)
-        _PHRASES.setdefault(_stems[0], []).append((_stems, CONCEPT + _acronym))
+        _PHRASES.setdefault(_stems[0], []).append((_stems, CONCEPT + fold(_acronym)))
 for _entries in _PHRASES.values():
     _entries.sort(key=lambda entry: -len(entry[0]))
 
@@ -150,6 +156,9 @@ for _entries in _PHRASES.values():
 @lru_cache(maxsize=200_000)
 def word_stems(word: str) -> tuple[str, ...]:
     """Stems one written word stands for: () for a stopword, an acronym's expansion, or 1 stem."""
+    cased = _EXPAND_CASED.get(word[:-1] if word.endswith("s") else word)  # "CLIPs"
+    if cased is not None:
+        return cased
     folded = fold(word)
     if folded in STOPWORDS:
         return ()

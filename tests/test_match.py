@@ -598,3 +598,27 @@ def test_a_code_link_is_not_code_generation() -> None:
     batch = [LINKED_CODE, PROGRAM_REPAIR]
     ranked = ids(rank(batch, Profile(topics=("code-generation",)), CATALOG, WEIGHTS))
     assert ranked == ["repair"]
+
+
+def test_clip_the_model_is_not_clips_or_clipping() -> None:
+    """ "CLIP" in capitals is the image-text model and meets its expansion; "clips" and
+    "gradient clipping" are everyday words and do not make a paper multimodal."""
+    assert analyze("CLIP") == analyze("contrastive language-image pretraining")
+    assert "=clip" not in analyze("video clips and gradient clipping").concepts
+    batch = [
+        paper(
+            "clip-probe",
+            "Probing CLIP Features for Zero-Shot Counting",
+            "We read object counts off frozen CLIP image embeddings with a linear head.",
+            upvotes=9,
+        ),
+        paper(
+            "clipping",
+            "Adaptive Gradient Clipping for Stable Training",
+            "Clipping each layer's gradient norm to a running quantile keeps loss spikes away; "
+            "we also cut training videos into short clips.",
+            upvotes=9,
+        ),
+    ]
+    ranked = ids(rank(batch, Profile(topics=("multimodal",)), CATALOG, WEIGHTS))
+    assert ranked == ["clip-probe"]
