@@ -622,3 +622,9 @@ def test_clip_the_model_is_not_clips_or_clipping() -> None:
     ]
     ranked = ids(rank(batch, Profile(topics=("multimodal",)), CATALOG, WEIGHTS))
     assert ranked == ["clip-probe"]
+
+
+def test_a_negative_more_is_refused() -> None:
+    """Asking for fewer than zero further matches is a caller's mistake, said plainly."""
+    with pytest.raises(ValueError, match="more must be 0 or more"):
+        select(BATCH, [subscriber(1)], CATALOG, WEIGHTS, edition_date=EDITION, more=-1)
