@@ -37,6 +37,7 @@ from pipeline.errors import (
     StoreError,
     TemporarySendError,
 )
+from pipeline.mime import build_message
 from pipeline.models import (
     Delivery,
     Frequency,
@@ -47,7 +48,7 @@ from pipeline.models import (
     Subscriber,
     SubscriberStatus,
 )
-from pipeline.render import DigestLinks, FeedbackLinks, Renderer, build_message
+from pipeline.render import DigestLinks, FeedbackLinks, Renderer
 from pipeline.send import RecipientRefused, Sender
 from pipeline.store import Store
 from subscribers.links import Links
@@ -489,7 +490,7 @@ class Composer:
         message = build_message(
             rendered,
             to=subscriber.email,
-            config=self.config,
+            email=self.config.email,
             message_id=message_id,
             unsubscribe_url=links.unsubscribe,
             date=now,

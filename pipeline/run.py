@@ -187,7 +187,8 @@ def deliver_due(
             return Tally(busy=True)
         try:
             tally = Tally()
-            composer = Composer(config, opened, Renderer(config), Links.for_config(config))
+            renderer = Renderer.from_config(config)
+            composer = Composer(config, opened, renderer, Links.for_config(config))
             batches = queue_editions(config, opened, composer, select, now, clock, tally, dry_run)
             if dry_run:
                 for _ in batches:
@@ -229,8 +230,8 @@ def queue_editions(
     """
     from pipeline.deliver import match_selector, plan_editions, recorded, select_editions
     from pipeline.errors import RenderError
+    from pipeline.mime import message_id_for
     from pipeline.models import Delivery, DeliveryStatus
-    from pipeline.render import message_id_for
 
     size = config.delivery.batch_size
     for edition, subscribers in plan_editions(store, now):
@@ -251,7 +252,7 @@ def queue_editions(
                     subscriber_id=sub.id,
                     edition_date=edition,
                     status=DeliveryStatus.QUEUED,
-                    message_id=message_id_for(sub.id, edition, config),
+                    message_id=message_id_for(sub.id, edition, config.email),
                     paper_ids=tuple(sp.paper.id for sp in selection.papers),
                 )
                 try:

@@ -32,7 +32,7 @@ import aiosmtplib
 
 from pipeline.config import Config, Smtp
 from pipeline.errors import PermanentSendError, SendAbort, SendError, TemporarySendError
-from pipeline.render import message_bytes
+from pipeline.mime import message_bytes
 
 Stage = Literal["connect", "mail", "rcpt", "data"]
 

@@ -14,7 +14,6 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any
 
 import jinja2
@@ -30,6 +29,7 @@ from pipeline.models import (
     SubscriberStatus,
 )
 from pipeline.render import Renderer
+from pipeline.resources import web_templates
 from pipeline.send import sender_for
 from pipeline.store import Store, open_store, utcnow
 from pipeline.topics import load_catalog
@@ -52,7 +52,7 @@ from subscribers.signup import INVALID_LINK, Notice, SubscriberService
 
 log = logging.getLogger("paperboy.web")
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "web"
+TEMPLATES = web_templates()
 CSRF_MAX_AGE = 24 * 3600.0
 DONE_MESSAGES = {
     "saved": "Saved. Your next digest uses these settings.",
@@ -102,7 +102,7 @@ def create_app(config: Config) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         topics = topic_choices(load_catalog(config.topics))
-        renderer = Renderer(config)
+        renderer = Renderer.from_config(config)
         links = Links.for_config(config)
         sender = sender_for(config)
         with open_store(config) as store:

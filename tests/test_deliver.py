@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from pipeline.config import Config
 from pipeline.config import Delivery as DeliveryConfig
 from pipeline.deliver import due_edition, retry_delay
+from pipeline.mime import message_id_for
 from pipeline.models import DeliveryStatus, Frequency, Subscriber, SubscriberStatus
-from pipeline.render import message_id_for
 from pipeline.run import deliver_due
 from pipeline.store import Store
 from tests.delivery_world import (
@@ -217,7 +217,7 @@ def test_drop_after_data_resends_once_with_the_same_message_id(
     assert run(config, store, LATER).sent == 1
     copies = [m for m in server.messages if m.rcpt_tos == ["reader0@example.org"]]
     assert len(copies) == 2
-    expected = message_id_for(readers[0].id, EDITION, config)
+    expected = message_id_for(readers[0].id, EDITION, config.email)
     assert copies[0].message_id == copies[1].message_id == expected
     assert len(server.messages) == 4  # one duplicate in all, nothing else twice
 
@@ -275,7 +275,7 @@ def test_a_row_stuck_in_sending_is_resent_with_its_message_id(
     """A crash left a claimed row: after sending_stale_minutes it goes out, same Message-ID."""
     config = smtp_config(instance, server.port)
     [sub] = world(store, 1)
-    message_id = message_id_for(sub.id, EDITION, config)
+    message_id = message_id_for(sub.id, EDITION, config.email)
     store.queue_delivery(sub.id, EDITION, message_id, ["2607.00000", "2607.00001"], NOW)
     stale = dt.timedelta(minutes=10)
     assert store.claim(sub.id, EDITION, NOW, stale) is not None  # then the process died

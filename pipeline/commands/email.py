@@ -58,7 +58,8 @@ def preview(
         recorded_selection,
         select_editions,
     )
-    from pipeline.render import Renderer, build_message, message_bytes, message_id_for
+    from pipeline.mime import build_message, message_bytes, message_id_for
+    from pipeline.render import Renderer
     from pipeline.store import open_store
     from subscribers.links import Links
 
@@ -79,7 +80,7 @@ def preview(
             selection = recorded_selection(row, store.papers_by_id(row.paper_ids))
         else:
             selection = select_editions(store, match_selector(config), [sub], edition, now)[0]
-    renderer = Renderer(config)
+    renderer = Renderer.from_config(config)
     ids = [sp.paper.id for sp in selection.papers]
     links = digest_links(Links.for_config(config), sub.id, edition, ids)
     rendered = renderer.digest(selection, sub, links)
@@ -95,8 +96,8 @@ def preview(
         message = build_message(
             rendered,
             to=sub.email,
-            config=config,
-            message_id=message_id_for(sub.id, edition, config),
+            email=config.email,
+            message_id=message_id_for(sub.id, edition, config.email),
             unsubscribe_url=links.unsubscribe,
             date=now,
         )
