@@ -6,7 +6,7 @@ are means over queries. Baselines, computed in the same run so the figures compa
     tfidf   plain TF-IDF cosine (lowercase words, stopwords removed, no stemming)
     bm25    Okapi BM25 over the same plain words (title, keywords, summary, abstract as one text)
     bm25+   BM25 over paperboy's analyzer (stems, acronyms, bigrams), no fields, no topics logic
-    paperboy        pipeline.match.rank with the default config
+    paperboy        pipeline.matching.match.rank with the default config
     paperboy-flat   the same with trending_weight = 0 (relevance only)
 
 A query's text for the baselines is its topics' titles, descriptions and keywords plus its
@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from pipeline.config import Match
-from pipeline.match import load_catalog, rank
+from pipeline.matching.match import load_catalog, rank
+from pipeline.matching.textproc import STOPWORDS, analyze
 from pipeline.models import Paper, Profile
-from pipeline.textproc import STOPWORDS, analyze
 
 EVAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "eval"
 RELEVANT = 2  # grade from which a paper counts as relevant for R-precision

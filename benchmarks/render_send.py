@@ -32,11 +32,11 @@ from pathlib import Path
 from benchmarks.match_quality import load_eval
 from pipeline.config import Config, load_config
 from pipeline.deliver import digest_links
+from pipeline.matching.topics import load_catalog
 from pipeline.mime import build_message, message_bytes, message_id_for
 from pipeline.models import Paper, Profile, ScoredPaper, Selection, Subscriber, SubscriberStatus
 from pipeline.render import DigestLinks, FeedbackLinks, Renderer
 from pipeline.store import open_store
-from pipeline.topics import load_catalog
 from subscribers.links import Links
 from subscribers.tokens import Tokens
 
@@ -266,7 +266,7 @@ secret_key = "{"b" * 32}"
 
 def relevant_slugs(papers: Sequence[Paper]) -> list[str]:
     """Catalog topics that at least one paper of the pool is about (so digests are not empty)."""
-    from pipeline.match import rank
+    from pipeline.matching.match import rank
 
     catalog = load_catalog()
     weights = Config().match

@@ -33,7 +33,7 @@ from benchmarks.match_quality import (
     r_precision,
 )
 from pipeline.config import Match
-from pipeline.match import load_catalog, rank
+from pipeline.matching.match import load_catalog, rank
 from pipeline.models import Paper
 
 LAMBDAS = (0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0)

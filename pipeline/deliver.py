@@ -323,12 +323,12 @@ MORE_KEPT = 50
 
 
 def match_selector(config: Config) -> SelectFn:
-    """``pipeline.match.select`` bound to the configured catalog and weights.
+    """``pipeline.matching.match.select`` bound to the configured catalog and weights.
 
     Each selection also carries up to ``MORE_KEPT`` further matches (``more_papers``) with
     their scores and reasons, for the web view.
     """
-    from pipeline import match  # numpy and the index: loaded only when matching is needed
+    from pipeline.matching import match  # numpy and the index: loaded only when matching is needed
 
     catalog = match.load_catalog(config.topics)
 

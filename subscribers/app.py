@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.config import Config
 from pipeline.errors import PaperboyError, StoreError, TokenError
+from pipeline.matching.topics import load_catalog
 from pipeline.models import (
     Subscriber,
     SubscriberStatus,
@@ -32,7 +33,6 @@ from pipeline.render import Renderer
 from pipeline.resources import web_templates
 from pipeline.send import sender_for
 from pipeline.store import Store, open_store, utcnow
-from pipeline.topics import load_catalog
 from subscribers import outbox
 from subscribers.forms import (
     WEEKDAYS,

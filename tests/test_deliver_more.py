@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pipeline import match
 from pipeline.config import Config
 from pipeline.deliver import (
     MORE_KEPT,
@@ -15,6 +14,7 @@ from pipeline.deliver import (
     recorded_selection,
 )
 from pipeline.ids import title_key
+from pipeline.matching import match
 from pipeline.models import Delivery, DeliveryStatus, Pick, Profile, Selection
 from pipeline.run import deliver_due
 from pipeline.store import Store

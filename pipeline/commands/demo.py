@@ -63,9 +63,9 @@ def demo(
     from pipeline import run as steps
     from pipeline.cli import fail
     from pipeline.config import load_config
+    from pipeline.matching.topics import load_catalog
     from pipeline.models import Profile, SubscriberStatus
     from pipeline.store import open_store
-    from pipeline.topics import load_catalog
 
     files = sorted(p for p in dumps.glob("*") if p.is_file() and not p.name.startswith("."))
     if not files:

@@ -66,7 +66,7 @@ def match(
 
     from pipeline.cli import fail, load
     from pipeline.errors import IngestError, MatchError
-    from pipeline.match import load_catalog, rank
+    from pipeline.matching.match import load_catalog, rank
     from pipeline.models import Profile
 
     config = load()
@@ -150,7 +150,7 @@ def topics(
     Example: paperboy topics --json
     """
     from pipeline.cli import load
-    from pipeline.match import load_catalog
+    from pipeline.matching.match import load_catalog
 
     config = load()
     catalog = load_catalog(config.topics)

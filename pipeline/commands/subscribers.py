@@ -318,7 +318,7 @@ def _config() -> Config:
 
 
 def _topic_slugs(config: Config) -> list[str]:
-    from pipeline.topics import load_catalog
+    from pipeline.matching.topics import load_catalog
 
     return list(load_catalog(config.topics))
 

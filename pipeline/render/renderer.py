@@ -13,6 +13,7 @@ import jinja2
 from pipeline.cleantext import cut_words, header_text, one_line, require_url
 from pipeline.config import Config, Email, Topic, Web
 from pipeline.errors import RenderError
+from pipeline.matching.topics import load_catalog
 from pipeline.models import RenderedEmail, Selection, Subscriber
 from pipeline.render.compiler import (
     compiled_html,
@@ -35,7 +36,6 @@ from pipeline.render.views import (
     why,
 )
 from pipeline.resources import email_templates
-from pipeline.topics import load_catalog
 
 NoticeKind = Literal["confirm", "welcome", "goodbye"]
 
