@@ -11,7 +11,8 @@ from email.message import EmailMessage
 import pytest
 
 from pipeline.config import Config
-from pipeline.deliver import Composer, recorded, select_editions
+from pipeline.deliver import recorded
+from pipeline.editions import Composer, select_editions
 from pipeline.ids import dump_id, title_key
 from pipeline.mime import message_bytes, message_id_for
 from pipeline.models import Delivery, DeliveryStatus, Dump, Paper, Pick, Subscriber
@@ -41,8 +42,8 @@ def server() -> Iterator[SmtpServer]:
 
 
 def queue_first_rendering(config: Config, store: Store, sub: Subscriber) -> EmailMessage:
-    """Match, render and queue one edition as ``run.queue_editions`` does; its first email."""
-    composer = Composer(config, store, Renderer.from_config(config), Links.for_config(config))
+    """Match, render and queue one edition as ``editions.queue_editions`` does; its first email."""
+    composer = Composer(config.email, store, Renderer.from_config(config), Links.for_config(config))
     [selection] = select_editions(store, stub_select, [sub], EDITION, NOW)
     row = Delivery(
         subscriber_id=sub.id,

@@ -51,13 +51,8 @@ def preview(
     Example: paperboy preview reader@example.org --out /tmp/digest.html
     """
     from pipeline.cli import fail, load
-    from pipeline.deliver import (
-        digest_links,
-        local_now,
-        match_selector,
-        recorded_selection,
-        select_editions,
-    )
+    from pipeline.deliver import digest_links, recorded_selection
+    from pipeline.editions import local_now, match_selector, select_editions
     from pipeline.mime import build_message, message_bytes, message_id_for
     from pipeline.render import Renderer
     from pipeline.store import open_store
@@ -79,7 +74,8 @@ def preview(
         if row is not None and row.paper_ids:
             selection = recorded_selection(row, store.papers_by_id(row.paper_ids))
         else:
-            selection = select_editions(store, match_selector(config), [sub], edition, now)[0]
+            select = match_selector(config.match, config.topics)
+            selection = select_editions(store, select, [sub], edition, now)[0]
     renderer = Renderer.from_config(config)
     ids = [sp.paper.id for sp in selection.papers]
     links = digest_links(Links.for_config(config), sub.id, edition, ids)
