@@ -15,8 +15,6 @@ from rich.console import Console
 if TYPE_CHECKING:
     from pipeline.models import IngestOutcome
 
-# The bundled sample dumps, next to the package in a source checkout.
-SAMPLES = Path(__file__).resolve().parents[2] / "examples" / "inbox"
 DEMO_ADDRESS = "reader@demo.invalid"
 DEMO_TOPICS = ("llm-inference", "spiking-neural-networks", "robotics")
 
@@ -40,9 +38,14 @@ def demo(
         ),
     ] = None,
     dumps: Annotated[
-        Path,
-        typer.Option("--dumps", help="Folder of dumps to ingest.", file_okay=False),
-    ] = SAMPLES,
+        Path | None,
+        typer.Option(
+            "--dumps",
+            help="Folder of dumps to ingest (default: the bundled sample dumps).",
+            file_okay=False,
+            show_default=False,
+        ),
+    ] = None,
     topics: Annotated[
         list[str] | None,
         typer.Option("--topic", "-t", help="The demo reader's topics (repeatable)."),
@@ -65,8 +68,10 @@ def demo(
     from pipeline.config import load_config
     from pipeline.matching.topics import load_catalog
     from pipeline.models import Profile, SubscriberStatus
+    from pipeline.resources import sample_inbox
     from pipeline.store import open_store
 
+    dumps = dumps or sample_inbox()
     files = sorted(p for p in dumps.glob("*") if p.is_file() and not p.name.startswith("."))
     if not files:
         fail(f"no dumps in {dumps}; pass --dumps with a folder of dump files")
