@@ -29,6 +29,7 @@ from typing import Literal
 from pipeline.config import Delivery as DeliveryConfig
 from pipeline.errors import (
     PermanentSendError,
+    RecipientRefused,
     RenderError,
     SendAbort,
     StoreError,
@@ -44,7 +45,7 @@ from pipeline.models import (
     SubscriberStatus,
 )
 from pipeline.render import DigestLinks, FeedbackLinks
-from pipeline.send import RecipientRefused, Sender
+from pipeline.send import Sender
 from pipeline.store import Store
 from subscribers.links import Links
 

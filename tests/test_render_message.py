@@ -295,3 +295,13 @@ def test_missing_dkim_key_is_a_config_error(tmp_path: Path) -> None:
     cfg = config(dkim_selector="s", dkim_domain="lab.example", dkim_private_key_file=tmp_path / "x")
     with pytest.raises(ConfigError, match=r"email\.dkim_private_key_file"):
         message(cfg)
+
+
+def test_signing_without_a_key_file_is_a_config_error() -> None:
+    """dkim_sign called with no key file configured says which key to set (no assert)."""
+    from pipeline.errors import ConfigError
+    from pipeline.mime import dkim_sign
+
+    cfg = config(dkim_selector="s", dkim_domain="lab.example")
+    with pytest.raises(ConfigError, match=r"email\.dkim_private_key_file is not set"):
+        dkim_sign(message(cfg), cfg.email)

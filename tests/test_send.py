@@ -14,10 +14,10 @@ import pytest
 import trustme
 
 from pipeline.config import Config, Smtp
-from pipeline.errors import PermanentSendError, SendAbort, TemporarySendError
+from pipeline.errors import PermanentSendError, RecipientRefused, SendAbort, TemporarySendError
 from pipeline.mime import build_message, message_bytes
 from pipeline.render import Renderer
-from pipeline.send import OutboxSender, RecipientRefused, SmtpSender, sender_for
+from pipeline.send import OutboxSender, SmtpSender, sender_for
 from tests.smtp_server import SmtpServer, free_port
 
 CONFIG = Config()
