@@ -168,9 +168,9 @@ def deliver_due(
     One runner at a time: the ``deliver`` lease.
     """
     from pipeline.deliver import Composer, Engine, Tally
+    from pipeline.links import Links
     from pipeline.render import Renderer
     from pipeline.send import SmtpSender, sender_for
-    from subscribers.links import Links
 
     now = now or dt.datetime.now(dt.UTC)
     started = time.monotonic()
@@ -227,8 +227,9 @@ def queue_editions(
 
     The rendered messages wait in ``composer.ready`` until their batch is sent.
     """
-    from pipeline.deliver import match_selector, plan_editions, recorded, select_editions
+    from pipeline.deliver import match_selector, plan_editions, select_editions
     from pipeline.errors import RenderError
+    from pipeline.ledger import recorded
     from pipeline.models import Delivery, DeliveryStatus
     from pipeline.render import message_id_for
 

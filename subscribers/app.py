@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.config import Config
 from pipeline.errors import PaperboyError, StoreError, TokenError
+from pipeline.links import Links
 from pipeline.models import (
     Subscriber,
     SubscriberStatus,
@@ -45,7 +46,6 @@ from subscribers.forms import (
     topic_choices,
 )
 from subscribers.guard import Guard
-from subscribers.links import Links
 from subscribers.notices import Mailer
 from subscribers.ratelimit import SignupLimiter
 from subscribers.signup import INVALID_LINK, Notice, SubscriberService

@@ -51,16 +51,11 @@ def preview(
     Example: paperboy preview reader@example.org --out /tmp/digest.html
     """
     from pipeline.cli import fail, load
-    from pipeline.deliver import (
-        digest_links,
-        local_now,
-        match_selector,
-        recorded_selection,
-        select_editions,
-    )
+    from pipeline.deliver import local_now, match_selector, select_editions
+    from pipeline.ledger import digest_links, recorded_selection
+    from pipeline.links import Links
     from pipeline.render import Renderer, build_message, message_bytes, message_id_for
     from pipeline.store import open_store
-    from subscribers.links import Links
 
     if out is not None and out.suffix.lower() not in (".html", ".htm", ".eml"):
         fail(f"--out {str(out)!r}: the file must end in .html or .eml")

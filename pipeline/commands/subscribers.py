@@ -366,7 +366,7 @@ def _consent(no_opt_in: bool, source: str) -> dict[str, Any]:
 
 def _confirm(subs: list[Subscriber], config: Config, store: Store) -> list[Notice]:
     """Mail each pending subscriber a confirmation (within the resend limit); report failures."""
-    from subscribers.links import Links
+    from pipeline.links import Links
     from subscribers.notices import send_all
     from subscribers.signup import SubscriberService
 
