@@ -14,8 +14,9 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+from pipeline.errors import AddressError
 from pipeline.models import Frozen, Profile, Subscriber, SubscriberStatus
-from subscribers.forms import AddressError, normalize_email, parse_preferences
+from subscribers.forms import normalize_email, parse_preferences
 
 Format = Literal["csv", "json"]
 COLUMNS = (

@@ -6,10 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pipeline.errors import AddressError
 from pipeline.models import Paper, Profile
 from subscribers.feedback import MAX_TERMS, apply_vote, paper_terms
-from subscribers.forms import AddressError, normalize_email, parse_preferences, parse_signup
-from subscribers.ratelimit import network_key
+from subscribers.forms import normalize_email, parse_preferences, parse_signup
+from subscribers.web.ratelimit import network_key
 
 
 def paper(title: str, keywords: tuple[str, ...] = ()) -> Paper:

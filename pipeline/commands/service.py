@@ -122,7 +122,7 @@ def _check_port(host: str, port: int) -> None:
 def _serve_web(live: LiveConfig, console: Console) -> None:
     import uvicorn
 
-    from subscribers.app import create_app
+    from subscribers.web import create_app
 
     web = live.config.web
     console.print(f"paperboy: web app on http://{web.host}:{web.port} (base URL {web.base_url})")

@@ -336,7 +336,8 @@ def _format(fmt: str | None, path: Path | None) -> Format:
 
 def _taken(store: Store, emails: list[str]) -> dict[str, str]:
     """The given addresses that exist or are suppressed (lowercased), and why each is taken."""
-    from subscribers.forms import AddressError, normalize_email
+    from pipeline.errors import AddressError
+    from subscribers.forms import normalize_email
 
     taken = {}
     for raw in emails:
@@ -397,8 +398,9 @@ def unsuppress(
     Example: paperboy subscribers unsuppress reader@example.org
     """
     from pipeline.cli import fail
+    from pipeline.errors import AddressError
     from pipeline.store import open_store
-    from subscribers.forms import AddressError, normalize_email
+    from subscribers.forms import normalize_email
 
     try:
         email = normalize_email(address)
@@ -415,7 +417,8 @@ def unsuppress(
 
 def _find(store: Store, who: str) -> Subscriber:
     from pipeline.cli import fail
-    from subscribers.forms import AddressError, normalize_email
+    from pipeline.errors import AddressError
+    from subscribers.forms import normalize_email
 
     if who.isdigit():
         sub = store.get_subscriber(int(who))
