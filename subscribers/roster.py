@@ -262,3 +262,14 @@ def dump_rows(rows: list[dict[str, Any]], fmt: Format) -> str:
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def jsonable(value: Any) -> Any:
+    """Dates as ISO strings, tuples as lists: what json.dumps takes."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return value

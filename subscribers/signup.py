@@ -29,6 +29,7 @@ from pipeline.store import Store, utcnow
 from pipeline.tokens import Purpose, Tokens
 from subscribers.feedback import apply_vote
 from subscribers.forms import FORM_VERSION, PreferencesData, SignupData
+from subscribers.roster import jsonable
 
 INVALID_LINK = "This link is invalid, has expired or was already used."
 S = SubscriberStatus
@@ -290,14 +291,3 @@ class SubscriberService:
         ids = edition_paper_ids(delivery)
         selection = recorded_selection(delivery, self.store.papers_by_id(ids))
         return sub, selection, edition_view_links(self.links, selection)
-
-
-def jsonable(value: Any) -> Any:
-    """Dates as ISO strings, tuples as lists: what json.dumps takes."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    return value
