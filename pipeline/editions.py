@@ -20,16 +20,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pipeline.config import Email, Topic
 from pipeline.config import Match as MatchConfig
-from pipeline.deliver import (
-    MORE_KEPT,
-    Clock,
-    Job,
-    Tally,
-    digest_links,
-    recorded,
-    recorded_selection,
-)
+from pipeline.deliver import Clock, Job, Tally
 from pipeline.errors import RenderError
+from pipeline.ledger import MORE_KEPT, digest_links, recorded, recorded_selection
+from pipeline.links import Links
 from pipeline.matching.topics import Catalog, load_catalog
 from pipeline.mime import build_message, message_id_for
 from pipeline.models import (
@@ -43,7 +37,6 @@ from pipeline.models import (
 )
 from pipeline.render import Renderer
 from pipeline.store import Store
-from subscribers.links import Links
 
 log = logging.getLogger("paperboy.deliver")
 

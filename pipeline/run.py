@@ -11,22 +11,23 @@ import datetime as dt
 import logging
 import os
 import shutil
+import socket
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pipeline.config import Config
+from pipeline.deliver import Engine, Outcome, Tally
+from pipeline.editions import Composer, EditionPlan, SelectFn, match_selector, queue_editions
 from pipeline.errors import IngestError, StoreError
 from pipeline.ingest import read_dump
+from pipeline.links import Links
 from pipeline.models import IngestOutcome
+from pipeline.render import Renderer
+from pipeline.send import Sender, SmtpSender, sender_for
 from pipeline.store import Store, open_store
-
-if TYPE_CHECKING:
-    from pipeline.deliver import Outcome, Tally
-    from pipeline.editions import SelectFn
-    from pipeline.send import Sender
 
 log = logging.getLogger("paperboy.run")
 
@@ -167,13 +168,6 @@ def deliver_due(
     Deferred rows whose time has come and rows stuck in ``sending`` after a crash go out too.
     One runner at a time: the ``deliver`` lease.
     """
-    # The delivery stack (templates, MJML, SMTP) loads only when a delivery runs, not at import.
-    from pipeline.deliver import Engine, Tally
-    from pipeline.editions import Composer, EditionPlan, match_selector, queue_editions
-    from pipeline.render import Renderer
-    from pipeline.send import SmtpSender, sender_for
-    from subscribers.links import Links
-
     now = now or dt.datetime.now(dt.UTC)
     started = time.monotonic()
 
@@ -228,9 +222,6 @@ class _Lease:
     """The ``deliver`` lease: taken at the start, renewed as the run goes, released at the end."""
 
     def __init__(self, store: Store, ttl: dt.timedelta, clock: Callable[[], dt.datetime]) -> None:
-        import socket
-        import uuid
-
         self.store = store
         self.ttl = ttl
         self.clock = clock

@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 from pipeline.config import Config
-from pipeline.deliver import MORE_KEPT, edition_paper_ids, recorded, recorded_selection
 from pipeline.editions import match_selector
 from pipeline.ids import title_key
+from pipeline.ledger import MORE_KEPT, edition_paper_ids, recorded, recorded_selection
 from pipeline.matching import match
 from pipeline.models import Delivery, DeliveryStatus, Pick, Profile, Selection
 from pipeline.run import deliver_due

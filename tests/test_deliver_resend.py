@@ -11,15 +11,15 @@ from email.message import EmailMessage
 import pytest
 
 from pipeline.config import Config
-from pipeline.deliver import recorded
 from pipeline.editions import Composer, select_editions
 from pipeline.ids import dump_id, title_key
+from pipeline.ledger import recorded
+from pipeline.links import Links
 from pipeline.mime import message_bytes, message_id_for
 from pipeline.models import Delivery, DeliveryStatus, Dump, Paper, Pick, Subscriber
 from pipeline.render import Renderer
 from pipeline.run import deliver_due
 from pipeline.store import Store
-from subscribers.links import Links
 from tests.delivery_world import (
     EDITION,
     NOW,
