@@ -3,7 +3,9 @@
 Every system is a family with a small grid of settings; the harness picks a setting by
 leave-one-query-out, so no figure it reports was tuned on the query it scores.
 
-    paperboy        pipeline.matching.match.rank, default config; grid: trending_weight
+    paperboy        pipeline.matching.match.rank, default config; grid: trending_weight, and
+                    the interest tuning: alternatives (w of best + w·second …), implied (the
+                    weight of a catalog topic an interest item names)
     bm25s           bm25s (Lucene BM25, Snowball stems, English stopwords) over title+abstract;
                     grid: k1, b
     bm25s-all       the same over every text field (title, ai_keywords, ai_summary, abstract)
@@ -19,7 +21,7 @@ keywords from the catalog (paperboy reads the same catalog entries).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from functools import cache
 from typing import Any
 
@@ -29,6 +31,7 @@ import snowballstemmer
 from benchmarks import minilm
 from pipeline.config import Match
 from pipeline.matching.match import load_catalog, rank
+from pipeline.matching.relevance import TUNING
 from pipeline.models import Paper, Profile
 
 Params = dict[str, Any]
@@ -69,9 +72,22 @@ class System:
 # ---- paperboy --------------------------------------------------------------------------------
 
 
+_TUNED = {f.name for f in fields(TUNING)}
+
+
 def _paperboy(papers: Sequence[Paper], profile: Profile, params: Params) -> list[str]:
-    weights = Match(**params)
-    return [sp.paper.id for sp in rank(papers, profile, load_catalog(), weights)]
+    tuning = replace(TUNING, **{k: v for k, v in params.items() if k in _TUNED})
+    weights = Match(**{k: v for k, v in params.items() if k not in _TUNED})
+    ranked = rank(papers, profile, load_catalog(), weights, tuning=tuning)
+    return [sp.paper.id for sp in ranked]
+
+
+PAPERBOY_GRID = [
+    {"trending_weight": t, "alternatives": w, "implied": i}
+    for t in (0.0, 0.15, 0.35, 0.7)
+    for w in (0.25, 0.5, 0.75)
+    for i in (0.25, 0.5, 0.75)
+]
 
 
 # ---- BM25 (bm25s) ----------------------------------------------------------------------------
@@ -174,7 +190,7 @@ BM25_GRID = [{"k1": k1, "b": b} for k1 in (0.9, 1.2, 1.5, 2.0) for b in (0.5, 0.
 def systems(with_embeddings: bool) -> list[System]:
     """Every system to compare; the MiniLM ones only when the model is installed."""
     out = [
-        System("paperboy", [{"trending_weight": w} for w in (0.0, 0.15, 0.35, 0.7)], _paperboy),
+        System("paperboy", PAPERBOY_GRID, _paperboy),
         System("bm25s", BM25_GRID, _bm25(title_abstract)),
         System("bm25s-all", BM25_GRID, _bm25(all_fields)),
         System("tfidf", [{"sublinear_tf": s} for s in (False, True)], _tfidf),

@@ -155,11 +155,28 @@ class ReasonMaker:
             best = best or self._matched_runs(" ; ".join(s for _, _, s in query.phrases), col)
             title = self.catalog[self.slugs[comp]].title
             return f"topic: {title} — " + ", ".join(f'"{s}"' for s in best)
+        if comp in components.items:
+            return self._interest(comp, col)
         runs = self._matched_runs(" ; ".join(s for _, _, s in query.phrases), col)
         if not runs:
             return ""
         label = "you liked" if self._liked.get(comp) else "interest"
         return f"{label}: " + ", ".join(f'"{r}"' for r in runs)
+
+    def _interest(self, comp: int, col: int) -> str:
+        """The interest items the paper met, as the reader wrote them, strongest first.
+
+        Items whose own words the paper met come first; only when none did, the items whose
+        implied topic brought it (naming a sibling item the paper merely shares a topic with
+        would mislead).
+        """
+        items = self.scored.components.items[comp]
+        own, total = items[col, :, 1], items[col, :, 0]
+        row = own if own.max() >= REASON_MIN else total
+        shown = [item.shown for item in self.scored.components.queries[comp].items]
+        met = sorted(range(len(shown)), key=lambda i: (-row[i], i))
+        named = [shown[i] for i in met if row[i] >= REASON_MIN][:3]
+        return "interest: " + ", ".join(f'"{s}"' for s in named) if named else ""
 
     def _matched_runs(self, text: str, col: int) -> list[str]:
         """Up to three stretches of ``text`` whose words the paper has, strongest first."""

@@ -13,8 +13,9 @@ import numpy.typing as npt
 from scipy import sparse
 
 from pipeline import config
+from pipeline.matching.interests import Item, combine, item_scores, parse_interest
 from pipeline.matching.relevance import FloatArray, Index, coverage, phrase_hits, saturate, strength
-from pipeline.matching.textproc import Analysis, Token, analyze, normalize_name, phrases, tokens
+from pipeline.matching.textproc import Analysis, Token, analyze, normalize_name, tokens
 from pipeline.matching.topics import Catalog
 from pipeline.models import Profile
 
@@ -25,9 +26,13 @@ KEYWORD_SHOWN = 0.5  # a topic keyword is named in a reason once half of it is c
 
 @dataclass(frozen=True)
 class Query:
-    """One scoring component: weighted phrases, with the text shown for each in reasons."""
+    """One scoring component: weighted phrases, with the text shown for each in reasons.
+
+    An interest has ``items`` instead: alternatives, scored each and combined (interests.py).
+    """
 
     phrases: tuple[tuple[Analysis, float, str], ...]
+    items: tuple[Item, ...] = ()
 
 
 def topic_query(topic: config.Topic, description_weight: float) -> Query:
@@ -40,13 +45,8 @@ def topic_query(topic: config.Topic, description_weight: float) -> Query:
 
 
 def text_query(text: str) -> Query:
-    """Free text (an interest): its facets are phrases, and a paper should meet all of them.
-
-    Weights 1/n make the component the mean strength over facets, unlike a topic where any
-    one keyword is enough.
-    """
-    parts = phrases(text)
-    return Query(tuple((analyze(p), 1.0 / len(parts), p) for p in parts))
+    """Free text (an interest): a set of alternatives, any one of which makes a paper relevant."""
+    return Query((), parse_interest(text))
 
 
 def terms_query(terms: Sequence[str]) -> Query:
@@ -66,6 +66,7 @@ class ComponentScores:
     scores: FloatArray
     cover: FloatArray
     offsets: list[int]  # first phrase column of each component that has coverage
+    items: dict[int, FloatArray] = field(default_factory=dict)  # interest → item_scores'
 
 
 def score_queries(index: Index, queries: Sequence[Query]) -> ComponentScores:
@@ -90,7 +91,14 @@ def score_queries(index: Index, queries: Sequence[Query]) -> ComponentScores:
         if queries
         else np.zeros((index.size, 0))
     )
-    return ComponentScores(list(queries), saturate(raw, index.tuning), cover, offsets)
+    scores = saturate(raw, index.tuning)
+    interests = [col for col, query in enumerate(queries) if query.items]
+    tables = item_scores(index, [queries[col].items for col in interests])
+    for col, table in zip(interests, tables, strict=True):
+        scores[:, col] = combine(table[:, :, 0], index.tuning.alternatives)
+    return ComponentScores(
+        list(queries), scores, cover, offsets, dict(zip(interests, tables, strict=True))
+    )
 
 
 TextKey = tuple[str, tuple[str, ...]]  # ("interest", (text,)) or ("liked"/"disliked", terms)
@@ -122,7 +130,7 @@ class Prepared:
     index: Index
     slugs: dict[str, int]
     topics: ComponentScores
-    texts: dict[TextKey, tuple[Query, FloatArray]] = field(default_factory=dict)
+    texts: dict[TextKey, tuple[Query, FloatArray, FloatArray | None]] = field(default_factory=dict)
     sets: _SetRows = field(default_factory=_SetRows)
     exclusions: dict[tuple[str, ...], npt.NDArray[np.bool_]] = field(default_factory=dict)
 
@@ -133,20 +141,31 @@ def prepare(index: Index, catalog: Catalog) -> Prepared:
     return Prepared(index, slugs, score_queries(index, queries))
 
 
-def _text_scores(prepared: Prepared, keys: list[TextKey]) -> tuple[list[Query], FloatArray]:
-    """Queries of ``keys`` and their papers × keys scores, scoring only texts not kept."""
+def _text_scores(
+    prepared: Prepared, keys: list[TextKey]
+) -> tuple[list[Query], FloatArray, dict[int, FloatArray]]:
+    """Queries of ``keys``, their papers × keys scores and the item scores of interests by key
+    position, scoring only texts not kept."""
     kept = prepared.texts
     missing = [key for key in keys if key not in kept]
     if len(kept) + len(missing) > TEXTS_KEPT:
         kept.clear()
         missing = keys
     fresh = score_queries(prepared.index, [_text_query(*key) for key in missing])
+    found = {
+        key: (query, fresh.scores[:, j], fresh.items.get(j))
+        for j, (key, query) in enumerate(zip(missing, fresh.queries, strict=True))
+    }
     if len(missing) <= TEXTS_KEPT:
-        kept.update(zip(missing, zip(fresh.queries, fresh.scores.T, strict=True), strict=True))
-    if len(missing) == len(keys):
-        return fresh.queries, fresh.scores
-    found = [kept[key] for key in keys]
-    return [query for query, _ in found], np.stack([scores for _, scores in found], axis=1)
+        kept.update(found)
+    rows = [found.get(key) or kept[key] for key in keys]
+    scores = (
+        np.stack([column for _, column, _ in rows], axis=1)
+        if rows
+        else np.zeros((prepared.index.size, 0))
+    )
+    items = {j: table for j, (_, _, table) in enumerate(rows) if table is not None}
+    return [query for query, _, _ in rows], scores, items
 
 
 def _set_relevance(
@@ -303,13 +322,15 @@ def score_profiles(
             if any(t.strip() for t in terms):
                 key = keys.setdefault((kind, terms), len(keys))
                 feedback.append((i, key, sign * weights.feedback_weight))
-    queries, text_scores = _text_scores(prepared, list(keys))
+    queries, text_scores, items = _text_scores(prepared, list(keys))
     topics = prepared.topics
+    n_topics = len(topic_cols)
     components = ComponentScores(
         topics.queries + queries,
         np.hstack([topics.scores, text_scores]),
         topics.cover,
         topics.offsets,
+        {n_topics + j: table for j, table in items.items()},
     )
     # One row per distinct topic set and per distinct text, gathered once per subscriber.
     set_of, set_rel = _set_relevance(prepared, list(c.topic_sets), c.set_of)
@@ -339,7 +360,6 @@ def score_profiles(
         bad |= rel <= 0
     trend = (np.log1p(np.maximum(index.upvotes, 0)) / TREND_SCALE).astype(np.float32)
     rel *= np.float32(1.0) + np.float32(weights.trending_weight) * trend
-    n_topics = len(topic_cols)
     text_cols = {key: n_topics + j for key, j in keys.items()}
     interest_cols = np.where(text_of >= 0, text_of + n_topics, -1)
     return Scored(

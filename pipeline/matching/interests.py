@@ -1,0 +1,190 @@
+"""Free-text interests as sets of alternatives: items, their content phrases, implied topics.
+
+    "KV cache, speculative decoding and quantization of LLMs"
+        ──split──▶ items "KV cache" | "speculative decoding" | "quantization of LLMs"
+    each item ──▶ its content phrases (a sentence keeps only these, none required whole)
+              ──▶ the catalog topics whose title or keyword it contains (implied vocabulary)
+
+A reader who lists three things wants papers on any of them, so a paper needs to meet one
+item well; further items it meets add with diminishing returns (``combine``). Splitting at
+"and"/"or" stops where the words around it form a catalog phrase: "vision and language
+models" is one thing, not two.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from itertools import pairwise
+
+import numpy as np
+
+from pipeline.matching.relevance import (
+    FloatArray,
+    Index,
+    coverage,
+    saturate,
+    strength,
+    topic_counts,
+)
+from pipeline.matching.textproc import ACRONYMS, Analysis, analyze, phrases, tokens
+from pipeline.matching.topics import default_topics
+
+# Items are always separated by these; "and"/"or" separate them only between content words.
+_HARD = re.compile(r"[,;\n]+")
+_CONJUNCTION = re.compile(r"\s+(?:and|or|&)\s+", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One alternative of an interest: how reasons name it, and the evidence it asks for."""
+
+    shown: str  # the item as written, without framing words ("I work on …")
+    own: tuple[tuple[Analysis, float], ...]  # content phrases, weights summing to 1
+    implied: tuple[tuple[Analysis, float], ...]  # implied topics' title and keyword phrases
+
+
+def _stems(text: str) -> tuple[str, ...]:
+    return analyze(text).unigrams
+
+
+@cache
+def _catalog_texts() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(slug, stems) of every title and keyword of the shipped catalog, and acronym expansions."""
+    out = [
+        (slug, _stems(text))
+        for slug, topic in default_topics().items()
+        for text in (topic.title, *topic.keywords)
+    ]
+    out += [("", _stems(e)) for expansions in ACRONYMS.values() for e in expansions]
+    return tuple((slug, stems) for slug, stems in out if stems)
+
+
+@cache
+def _catalog_pairs() -> frozenset[tuple[str, str]]:
+    """Adjacent stem pairs of catalog phrases: "and"/"or" between them joins, not separates."""
+    return frozenset(pair for _, stems in _catalog_texts() for pair in pairwise(stems))
+
+
+def _split_conjunctions(piece: str) -> list[str]:
+    """``piece`` cut at "and"/"or" where both sides carry content and no catalog phrase spans."""
+    parts = _CONJUNCTION.split(piece)
+    seps = _CONJUNCTION.findall(piece)
+    out = [parts[0]]
+    for sep, part in zip(seps, parts[1:], strict=True):
+        left, right = _stems(out[-1]), _stems(part)
+        joined = bool(left and right) and (left[-1], right[0]) in _catalog_pairs()
+        if left and right and not joined:
+            out.append(part)
+        else:
+            out[-1] = out[-1] + sep + part
+    return out
+
+
+def _shown(text: str) -> str:
+    """The stretch of ``text`` from its first content word to its last."""
+    found = tokens(text)
+    return text[found[0].start : found[-1].end] if found else ""
+
+
+def split_items(text: str) -> tuple[str, ...]:
+    """The alternatives of an interest, as written (framing words dropped), each once."""
+    out: list[str] = []
+    for piece in _HARD.split(text):
+        out += [s for s in map(_shown, _split_conjunctions(piece)) if s]
+    return tuple(dict.fromkeys(out))
+
+
+def _contains(haystack: tuple[str, ...], needle: tuple[str, ...]) -> bool:
+    n = len(needle)
+    return any(haystack[i : i + n] == needle for i in range(len(haystack) - n + 1))
+
+
+@lru_cache(maxsize=50_000)
+def implied_topics(item: str) -> tuple[str, ...]:
+    """Slugs of the catalog topics whose title or keyword the item contains.
+
+    A one-word keyword implies its topic only if it is distinctive (in at most one topic):
+    "benchmark" or "model" alone says nothing about which topic a reader means.
+    """
+    stems = _stems(item)
+    counts = topic_counts()
+    found: dict[str, None] = {}
+    for slug, needle in _catalog_texts():
+        if not slug or slug in found:
+            continue
+        if len(needle) == 1 and counts[needle[0]] > 1:
+            continue
+        if _contains(stems, needle):
+            found[slug] = None
+    return tuple(found)
+
+
+@lru_cache(maxsize=50_000)
+def parse_item(item: str) -> Item:
+    own = [analyze(p) for p in phrases(item)]
+    own = [a for a in own if a.unigrams]
+    implied: list[tuple[Analysis, float]] = []
+    for slug in implied_topics(item):
+        topic = default_topics()[slug]
+        implied += [(analyze(text), 1.0) for text in (topic.title, *topic.keywords)]
+    return Item(item, tuple((a, 1.0 / len(own)) for a in own), tuple(implied))
+
+
+@lru_cache(maxsize=50_000)
+def parse_interest(text: str) -> tuple[Item, ...]:
+    return tuple(parse_item(item) for item in split_items(text))
+
+
+def item_scores(index: Index, interests: Sequence[tuple[Item, ...]]) -> list[FloatArray]:
+    """papers × items × 2 scores in [0, 1) for each interest: [..., 0] with the implied topics,
+    [..., 1] from the reader's own words alone (what a reason names first).
+
+    An item's own phrases saturate like a topic; its implied topics' evidence joins as a
+    probabilistic or, scaled by ``tuning.implied`` (< 1), so it never outweighs the reader's
+    own words and a paper with both ranks above one with either.
+    """
+    t = index.tuning
+    columns: dict[Analysis, int] = {}
+    for items in interests:
+        for item in items:
+            for analysis, _ in (*item.own, *item.implied):
+                columns.setdefault(analysis, len(columns))
+    evidence = strength(coverage(index, list(columns)), t)
+    out: list[FloatArray] = []
+    for items in interests:
+        table = np.zeros((index.size, len(items), 2))
+        for j, item in enumerate(items):
+            own = saturate(_weighted(evidence, columns, item.own, index.size), t)
+            implied = saturate(_weighted(evidence, columns, item.implied, index.size), t)
+            table[:, j, 0] = 1.0 - (1.0 - own) * (1.0 - t.implied * implied)
+            table[:, j, 1] = own
+        out.append(table)
+    return out
+
+
+def _weighted(
+    evidence: FloatArray,
+    columns: dict[Analysis, int],
+    parts: tuple[tuple[Analysis, float], ...],
+    size: int,
+) -> FloatArray:
+    if not parts:
+        return np.zeros(size)
+    cols = [columns[a] for a, _ in parts]
+    return np.asarray(evidence[:, cols] @ np.array([w for _, w in parts]), dtype=np.float64)
+
+
+def combine(items: FloatArray, alternatives: float) -> FloatArray:
+    """best + w·second + w²·third … per paper: one item met well is enough, more add less.
+
+    With 0 ≤ w ≤ 1, adding an item never lowers a paper's score (the new item's share is at
+    least what the items it pushes down lose), so a longer interest never drops a paper.
+    """
+    if not items.shape[1]:
+        return np.zeros(items.shape[0])
+    ranked = -np.sort(-items, axis=1)
+    powers = alternatives ** np.arange(items.shape[1], dtype=np.float64)
+    return np.asarray(ranked @ powers, dtype=np.float64)
