@@ -85,7 +85,7 @@ def _paperboy(papers: Sequence[Paper], profile: Profile, params: Params) -> list
 PAPERBOY_GRID = [
     {"trending_weight": t, "alternatives": w, "implied": i}
     for t in (0.0, 0.15, 0.35, 0.7)
-    for w in (0.25, 0.5, 0.75)
+    for w in (0.25, 0.5, 0.75, 1.0)
     for i in (0.25, 0.5, 0.75)
 ]
 

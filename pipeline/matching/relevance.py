@@ -51,9 +51,10 @@ class Tuning:
     reference_idf: float = 3.0  # scale for raw BM25 when norm_power < 1
     phrase_power: float = 2.0  # coverage^p: a half-covered phrase is weak evidence, not half
     distinctive: int = 1  # a word in at most this many catalog topics names its subject
-    # An interest's items: best + alternatives·second + alternatives²·third … (0 ≤ w ≤ 1);
-    # chosen by leave-one-query-out in benchmarks/systems.py, like the trending weight.
-    alternatives: float = 0.5
+    # An interest's items: best + alternatives·second + alternatives²·third … (0 ≤ w ≤ 1).
+    # Both are in paperboy's leave-one-query-out grid (benchmarks/systems.py); the defaults
+    # are the settings that selection picks for most held-out queries of the real set.
+    alternatives: float = 0.75
     implied: float = 0.5  # weight of a catalog topic an interest item names (< 1: own words lead)
 
 

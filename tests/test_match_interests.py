@@ -1,0 +1,167 @@
+"""Free-text interests: alternatives, sentences, implied topics, and the reasons they give."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline.config import Match
+from pipeline.matching.interests import implied_topics, split_items
+from pipeline.matching.match import load_catalog, rank
+from pipeline.matching.textproc import analyze
+from pipeline.models import Paper, Profile
+
+CATALOG = load_catalog()
+WEIGHTS = Match()
+
+
+def paper(pid: str, title: str, abstract: str = "") -> Paper:
+    return Paper(id=pid, title=title, abstract=abstract, source_format="hf_api")
+
+
+def picked(papers: list[Paper], interest: str, weights: Match = WEIGHTS) -> list[str]:
+    return [sp.paper.id for sp in rank(papers, Profile(interests=interest), CATALOG, weights)]
+
+
+KV = paper(
+    "kv",
+    "Compressing the KV Cache of Long Prompts",
+    "We evict and quantize key-value cache entries to cut memory during LLM serving.",
+)
+SPEC = paper(
+    "spec",
+    "Faster Speculative Decoding with Tree Drafts",
+    "A small draft model proposes tokens that the target model verifies in parallel.",
+)
+QUANT = paper(
+    "quant",
+    "Post-Training Quantization of Large Language Models to 3 Bits",
+    "We round weights of LLMs to three bits with little loss in perplexity.",
+)
+WEATHER = paper(
+    "weather",
+    "Nowcasting Rain from Radar Sequences",
+    "A convolutional model predicts precipitation an hour ahead from radar images.",
+)
+
+
+def test_a_list_is_read_as_alternatives_not_as_all_at_once() -> None:
+    """Each paper on one item of a three-item list is matched; an unrelated one is not."""
+    interest = "KV cache compression, speculative decoding, quantization of LLMs"
+    assert sorted(picked([KV, SPEC, QUANT, WEATHER], interest)) == ["kv", "quant", "spec"]
+
+
+def test_the_longer_list_finds_what_each_item_finds_alone() -> None:
+    """Telling more never gets less: a paper one item finds is found by the whole list."""
+    papers = [KV, SPEC, QUANT, WEATHER]
+    whole = set(picked(papers, "KV cache; speculative decoding; quantization"))
+    for item in ("KV cache", "speculative decoding", "quantization"):
+        assert set(picked(papers, item)) <= whole
+
+
+ROBOT = paper(
+    "robot",
+    "Learning Dexterous Robot Manipulation from Human Video Demonstrations",
+    "A policy for a robot arm is trained from videos of people grasping and placing objects.",
+)
+ROBOT_SIM = paper(
+    "robot-sim",
+    "Robot Manipulation Policies Trained in Simulation",
+    "Grasping policies for a robot arm learned with reinforcement learning in a simulator.",
+)
+
+
+def test_a_sentence_is_reduced_to_its_content_phrases() -> None:
+    """A sentence's framing words are dropped, and a paper meeting part of it still counts."""
+    sentence = "I work on robot manipulation from video demonstrations"
+    assert split_items(sentence) == ("robot manipulation from video demonstrations",)
+    ranked = picked([WEATHER, ROBOT_SIM, ROBOT], sentence)
+    assert ranked == ["robot", "robot-sim"]
+
+
+def test_vision_and_language_stays_one_item() -> None:
+    """'and' inside a catalog phrase joins; between two separate things it separates."""
+    assert split_items("vision and language") == ("vision and language",)
+    assert split_items("vision and language models") == ("vision and language models",)
+    assert split_items("surrogate gradients and pancakes") == ("surrogate gradients", "pancakes")
+    assert split_items("pruning or quantization\nevent cameras") == (
+        "pruning",
+        "quantization",
+        "event cameras",
+    )
+    assert split_items("and, or; of the") == ()
+
+
+def test_an_item_naming_a_catalog_topic_brings_its_vocabulary() -> None:
+    """'speculative decoding' implies LLM inference: a KV-cache paper is found, ranked below."""
+    assert "llm-inference" in implied_topics("speculative decoding")
+    assert implied_topics("transformer") == ()  # a word many topics share implies none
+    ranked = rank([KV, SPEC, WEATHER], Profile(interests="speculative decoding"), CATALOG, WEIGHTS)
+    assert [sp.paper.id for sp in ranked] == ["spec", "kv"]
+    assert ranked[0].score > ranked[1].score
+    assert ranked[1].reasons[0] == 'interest: "speculative decoding"'
+
+
+def test_a_reason_names_the_item_the_paper_met() -> None:
+    """Every pick an interest drove names that item, as the reader wrote it."""
+    ranked = rank([SPEC], Profile(interests="KV cache, speculative decoding"), CATALOG, WEIGHTS)
+    assert ranked[0].reasons[0] == 'interest: "speculative decoding"'
+
+
+# ---- properties -----------------------------------------------------------------------------
+
+WORDS = [
+    "spiking", "quantization", "diffusion", "robot", "LLM", "KV cache", "retrieval", "agents",
+    "pruning", "speech", "benchmark", "graph", "attention", "video", "pancake", "violin",
+    "speculative decoding", "vision", "language", "I work on",
+]  # fmt: skip
+item = st.lists(st.sampled_from(WORDS), min_size=1, max_size=3).map(" ".join)
+prose = st.lists(st.sampled_from(WORDS), max_size=10).map(" ".join)
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> list[Paper]:
+    count = draw(st.integers(1, 10))
+    return [paper(f"p{i}", draw(prose), draw(prose)) for i in range(count)]
+
+
+SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(
+    batches(),
+    st.lists(item, min_size=1, max_size=3),
+    item,
+    st.sampled_from([0.0, 0.1, 0.3]),
+)
+def test_adding_an_item_never_drops_a_matched_paper(
+    papers: list[Paper], items: list[str], extra: str, floor: float
+) -> None:
+    """A paper above the floor for an interest stays above it when the reader adds an item."""
+    weights = Match(min_relevance=floor, trending_weight=0.0)
+    shorter = set(picked(papers, "; ".join(items), weights))
+    longer = set(picked(papers, "; ".join([*items, extra]), weights))
+    assert shorter <= longer
+
+
+def terms(text: str) -> set[str]:
+    return set(analyze(text).unigrams)
+
+
+@SETTINGS
+@given(batches(), st.lists(item, min_size=1, max_size=4).map(", ".join))
+def test_an_interest_reason_quotes_only_the_readers_items(papers: list[Paper], text: str) -> None:
+    """An interest reason quotes an item of the interest, and only items the paper shares a
+    word with or whose implied topic it meets."""
+    items = split_items(text)
+    for sp in rank(papers, Profile(interests=text), CATALOG, WEIGHTS):
+        reasons = [r for r in sp.reasons if r.startswith("interest: ")]
+        assert len(reasons) == 1
+        quoted = re.findall(r'"([^"]*)"', reasons[0])
+        assert quoted and set(quoted) <= set(items)
+        paper_terms = terms(sp.paper.title) | terms(sp.paper.abstract)
+        for q in quoted:
+            assert terms(q) & paper_terms or implied_topics(q), (q, sp.paper)
