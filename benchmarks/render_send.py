@@ -215,8 +215,8 @@ def subscriber_entries(n: int, slugs: Sequence[str]) -> list[dict[str, object]]:
 
 def end_to_end(papers: Sequence[Paper], subscribers: int, port: int) -> dict[str, float]:
     """deliver_due over a fresh SQLite instance into the sink: digests per second."""
-    from pipeline.ids import dump_id
     from pipeline.models import Dump
+    from pipeline.papers import dump_id
     from pipeline.run import deliver_due
 
     folder = Path(tempfile.mkdtemp(prefix="pb-bench-"))

@@ -33,7 +33,6 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from pipeline import schema as s
 from pipeline.config import Config
 from pipeline.errors import StoreError, SubscriberError
-from pipeline.ids import title_key
 from pipeline.models import (
     Delivery,
     DeliveryStatus,
@@ -46,6 +45,7 @@ from pipeline.models import (
     Subscriber,
     SubscriberStatus,
 )
+from pipeline.papers import merge_dump, title_key
 
 _CHUNK = 500  # ids per IN (...) clause: well under SQLite's and PostgreSQL's parameter limits
 
@@ -136,36 +136,6 @@ def _paper_from(row: Any) -> Paper:
 
 
 _PAPER_COLUMNS = [c for c in s.papers.c if c.name not in ("first_seen_at", "updated_at")]
-
-
-def merge_paper(old: Paper, new: Paper, new_is_newer: bool) -> Paper:
-    """One record from two sightings of a paper: fill gaps, union lists, latest upvotes win."""
-    data = old.model_dump()
-    incoming = new.model_dump()
-    for key, value in incoming.items():
-        if key in ("id", "upvotes", "source_format"):
-            continue
-        current = data.get(key)
-        if isinstance(value, tuple):
-            old_items: tuple[Any, ...] = current or ()
-            # Author lists are ordered and complete per source: keep the first full one.
-            data[key] = (
-                old_items or value
-                if key == "authors"
-                else (tuple(dict.fromkeys((*old_items, *value))))
-            )
-        elif current in (None, "") and value not in (None, ""):
-            data[key] = value
-        elif key == "abstract" and isinstance(value, str) and len(value) > len(current or ""):
-            data[key] = value  # a later, fuller abstract beats a clipped one
-    if new.arxiv_id and not old.arxiv_id:
-        data["id"] = new.id
-        data["arxiv_id"] = new.arxiv_id
-    if new_is_newer:
-        data["upvotes"] = new.upvotes
-    else:
-        data["upvotes"] = old.upvotes
-    return Paper.model_validate(data)
 
 
 class Store:
@@ -270,8 +240,7 @@ class Store:
         ids = {p.id for p in dump.papers}
         keys = {title_key(p.title) for p in dump.papers}
         existing: dict[str, Paper] = {}
-        latest: dict[str, Any] = {}
-        by_key: dict[str, str] = {}
+        latest: dict[str, dt.date | None] = {}
         for chunk_ids, chunk_keys in _chunks_pair(sorted(ids), sorted(keys)):
             rows = conn.execute(
                 select(s.papers).where(
@@ -282,49 +251,10 @@ class Store:
                 paper = _paper_from(row)
                 existing[paper.id] = paper
                 latest[paper.id] = row._mapping["upvotes_as_of"]
-                by_key.setdefault(row._mapping["title_key"], paper.id)
 
-        # Merge in memory first, so a paper listed twice in one dump is one row.
-        current: dict[str, Paper] = dict(existing)
-        as_of: dict[str, Any] = dict(latest)
-        renamed: dict[str, str] = {}  # title-keyed id → arXiv id learned from this dump
-        fresh: set[str] = set()
-        touched: set[str] = set()
-        for paper in dump.papers:
-            key = title_key(paper.title)
-            target = paper.id if paper.id in current else by_key.get(key)
-            # Same normalised title: one paper unless both carry different arXiv ids.
-            if (
-                target is not None
-                and paper.id != target
-                and paper.arxiv_id
-                and current[target].arxiv_id
-            ):
-                target = None
-            if target is None:
-                current[paper.id] = paper
-                as_of[paper.id] = dump.dump_date
-                by_key.setdefault(key, paper.id)
-                fresh.add(paper.id)
-                touched.add(paper.id)
-                continue
-            newer = as_of.get(target) is None or dump.dump_date >= as_of[target]
-            combined = merge_paper(current[target], paper, newer)
-            if newer:
-                as_of[target] = dump.dump_date
-            if combined.id != target:
-                renamed[target] = combined.id
-                del current[target]
-                as_of[combined.id] = as_of.pop(target)
-                by_key[key] = combined.id
-                if target in fresh:
-                    fresh.discard(target)
-                    fresh.add(combined.id)
-                touched.discard(target)
-            current[combined.id] = combined
-            touched.add(combined.id)
-
-        for old_id, new_id in renamed.items():
+        plan = merge_dump(existing, latest, dump)
+        current, as_of, touched = plan.papers, plan.as_of, plan.touched
+        for old_id, new_id in plan.renamed.items():
             if old_id in existing:
                 self._rekey_paper(conn, old_id, new_id)
                 existing[new_id] = existing.pop(old_id)
@@ -346,7 +276,7 @@ class Store:
                 .where(s.papers.c.id == i)
                 .values(**_paper_row(current[i]), upvotes_as_of=as_of[i], updated_at=now)
             )
-        return sorted(fresh), sorted(touched - fresh)
+        return sorted(plan.fresh), sorted(plan.merged)
 
     def _rekey_paper(self, conn: Connection, old_id: str, new_id: str) -> None:
         """Give a title-keyed paper its arXiv id everywhere it is referenced."""

@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from pydantic import SecretStr
 
 from pipeline.config import Config, Smtp
-from pipeline.ids import dump_id
 from pipeline.models import (
     Dump,
     Paper,
@@ -18,6 +17,7 @@ from pipeline.models import (
     Subscriber,
     SubscriberStatus,
 )
+from pipeline.papers import dump_id
 from pipeline.render import DigestLinks, FeedbackLinks
 from pipeline.store import Store
 

@@ -21,8 +21,8 @@ import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from pipeline.config import Config, load_config
-from pipeline.ids import dump_id
 from pipeline.models import Delivery, DeliveryStatus, Dump, Paper, Pick, SubscriberStatus
+from pipeline.papers import dump_id
 from pipeline.store import Store, open_store
 from subscribers.app import create_app
 from subscribers.links import Links

@@ -14,8 +14,8 @@ from pipeline.deliver import (
     recorded,
     recorded_selection,
 )
-from pipeline.ids import title_key
 from pipeline.models import Delivery, DeliveryStatus, Pick, Profile, Selection
+from pipeline.papers import title_key
 from pipeline.run import deliver_due
 from pipeline.store import Store
 from tests.delivery_world import (

@@ -12,8 +12,8 @@ import pytest
 
 from pipeline.config import Config
 from pipeline.deliver import Composer, recorded, select_editions
-from pipeline.ids import dump_id, title_key
 from pipeline.models import Delivery, DeliveryStatus, Dump, Paper, Pick, Subscriber
+from pipeline.papers import dump_id, title_key
 from pipeline.render import Renderer, message_bytes, message_id_for
 from pipeline.run import deliver_due
 from pipeline.store import Store

@@ -8,7 +8,6 @@ import pytest
 
 from pipeline import schema
 from pipeline.errors import StoreError, SubscriberError
-from pipeline.ids import dump_id, title_key
 from pipeline.models import (
     DeliveryStatus,
     Dump,
@@ -16,7 +15,8 @@ from pipeline.models import (
     Profile,
     SubscriberStatus,
 )
-from pipeline.store import Store, merge_paper
+from pipeline.papers import dump_id, title_key
+from pipeline.store import Store
 
 DAY1 = dt.date(2026, 7, 2)
 DAY2 = dt.date(2026, 7, 3)
@@ -126,15 +126,6 @@ def test_literal_markup_in_titles_round_trips(store: Store) -> None:
     store.ingest(dump("d.json", DAY1, paper("2607.00005", title)), NOW)
     stored = store.get_paper("2607.00005")
     assert stored is not None and stored.title == title
-
-
-def test_merge_paper_fills_gaps_and_keeps_richer_abstract() -> None:
-    """Merging fills missing fields and prefers the longer abstract."""
-    old = paper(None, "X", abstract="Short", code_url=None, source_format="hf_page")
-    new = paper("2607.00006", "X", abstract="Short but longer", code_url="https://github.com/x/y")
-    merged = merge_paper(old, new, new_is_newer=True)
-    assert merged.id == "2607.00006" and merged.code_url == "https://github.com/x/y"
-    assert merged.abstract == "Short but longer"
 
 
 def test_subscriber_unique_and_suppression(store: Store) -> None:

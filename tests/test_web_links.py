@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from itsdangerous import TimestampSigner
 
-from pipeline.ids import dump_id, title_key
 from pipeline.models import (
     Delivery,
     DeliveryStatus,
@@ -23,6 +22,7 @@ from pipeline.models import (
     Subscriber,
     SubscriberStatus,
 )
+from pipeline.papers import dump_id, title_key
 from subscribers.links import Links
 from subscribers.tokens import Tokens
 from tests.test_web import SECRET, Site, link, make_site, site, text_of

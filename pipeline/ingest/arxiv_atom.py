@@ -7,7 +7,6 @@ import re
 import xml.etree.ElementTree as ET
 
 from pipeline.errors import IngestError
-from pipeline.ids import bare_arxiv_id
 from pipeline.ingest.common import (
     Collector,
     ParsedEntries,
@@ -17,6 +16,7 @@ from pipeline.ingest.common import (
     shorten,
     sort_urls,
 )
+from pipeline.papers import bare_arxiv_id
 
 ARXIV_NS = "{http://arxiv.org/schemas/atom}"
 # arXiv feeds never declare a DOCTYPE; refusing one rules out entity-expansion bombs
