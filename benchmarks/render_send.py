@@ -241,7 +241,7 @@ secret_key = "{"b" * 32}"
         config: Config = load_config(path, env={})
         slugs = relevant_slugs(papers)
         with open_store(config) as store:
-            store.ingest(
+            store.papers.ingest(
                 Dump(
                     id=dump_id(b"bench"),
                     name="bench.json",
@@ -251,7 +251,7 @@ secret_key = "{"b" * 32}"
                 ),
                 now=NOW - dt.timedelta(hours=2),
             )
-            store.add_subscribers(
+            store.subscribers.add_many(
                 subscriber_entries(subscribers, slugs), now=NOW - dt.timedelta(days=9)
             )
             started = time.perf_counter()

@@ -236,22 +236,22 @@ class Engine:
     async def deliver_one(self, row: Delivery) -> Outcome | None:
         """Claim, send and record one edition; None if another runner has it."""
         sid, edition = row.subscriber_id, row.edition_date
-        claimed = self.store.claim(sid, edition, self.clock(), self.stale)
+        claimed = self.store.ledger.claim(sid, edition, self.clock(), self.stale)
         if claimed is None:
             return None
-        subscriber = self.store.get_subscriber(sid)
+        subscriber = self.store.subscribers.get(sid)
         if subscriber is None or subscriber.status != SubscriberStatus.ACTIVE:
             # Unsubscribed (or paused, suppressed) after the edition was queued: never send it.
             status = subscriber.status.value if subscriber else "erased"
-            self.store.release(sid, edition, self.clock())
-            self.store.cancel_deliveries(sid, f"not sent: subscriber is {status}", self.clock())
+            self.store.ledger.release(sid, edition, self.clock())
+            self.store.ledger.cancel(sid, f"not sent: subscriber is {status}", self.clock())
             return Outcome(sid, edition, "skipped", f"subscriber is {status}")
         try:
             message = self.compose(claimed, subscriber, self.clock())
         except RenderError as e:
             return self._failed(claimed, f"could not render: {e}")
         except StoreError:
-            self.store.release(sid, edition, self.clock())
+            self.store.ledger.release(sid, edition, self.clock())
             raise
         except Exception as e:  # a bug for one subscriber must not stop everyone else's mail
             log.exception("internal error composing edition %s for subscriber %s", edition, sid)
@@ -261,7 +261,7 @@ class Engine:
         try:
             reply = await self.sender.send(message)
         except SendAbort as e:
-            self.store.release(sid, edition, self.clock())
+            self.store.ledger.release(sid, edition, self.clock())
             self.tally.aborted = str(e)
             return None
         except RecipientRefused as e:
@@ -273,11 +273,11 @@ class Engine:
         except Exception as e:  # unknown: the server may or may not have it; retry, never lose
             log.exception("unexpected error sending edition %s to subscriber %s", edition, sid)
             return self._deferred(claimed, f"unexpected {e.__class__.__name__}: {e}")
-        self.store.mark_sent(sid, edition, reply, self.clock())
+        self.store.ledger.mark_sent(sid, edition, reply, self.clock())
         return Outcome(sid, edition, "sent", reply)
 
     def _failed(self, row: Delivery, error: str, suppress: str | None = None) -> Outcome:
-        self.store.mark_failed(
+        self.store.ledger.mark_failed(
             row.subscriber_id, row.edition_date, error, suppress_email=suppress, now=self.clock()
         )
         detail = f"{error} (address suppressed)" if suppress else error
@@ -291,7 +291,7 @@ class Engine:
             hours = self.config.delivery.give_up_after_hours
             return self._failed(row, f"gave up after {hours:g} h of retries; last error: {error}")
         retry_at = now + retry_delay(row.attempts, self.config.delivery, self.rng)
-        self.store.mark_deferred(row.subscriber_id, row.edition_date, error, retry_at, now)
+        self.store.ledger.mark_deferred(row.subscriber_id, row.edition_date, error, retry_at, now)
         return Outcome(
             row.subscriber_id,
             row.edition_date,
@@ -363,14 +363,14 @@ def plan_editions(
 ) -> Iterator[tuple[dt.date, list[Subscriber]]]:
     """Active subscribers due at ``now`` whose edition has no ledger row yet: for each page
     of subscribers, one group per edition date, earliest first."""
-    for subscribers in store.iter_subscribers([SubscriberStatus.ACTIVE], page=page):
+    for subscribers in store.subscribers.pages([SubscriberStatus.ACTIVE], page=page):
         due: dict[dt.date, list[Subscriber]] = {}
         for sub in subscribers:
             day = due_edition(sub, now)
             if day is not None:
                 due.setdefault(day, []).append(sub)
         for day, group in sorted(due.items()):
-            existing = store.with_edition(day, [sub.id for sub in group])
+            existing = store.ledger.with_edition(day, [sub.id for sub in group])
             fresh = [sub for sub in group if sub.id not in existing]
             if fresh:
                 yield day, fresh
@@ -385,7 +385,7 @@ def select_editions(
 ) -> list[Selection]:
     """Each subscriber's papers: first seen since their last edition, never sent before."""
     ids = [sub.id for sub in subscribers]
-    last = store.last_sent_at(ids)
+    last = store.ledger.last_sent_at(ids)
     oldest = now - dt.timedelta(days=8)  # after a long pause, no stale papers
     since = {
         sub.id: max(oldest, last[sub.id] - dt.timedelta(hours=1))
@@ -393,9 +393,9 @@ def select_editions(
         else now - reading_window(sub)
         for sub in subscribers
     }
-    seen = store.papers_seen_since(min(since.values()))
+    seen = store.papers.seen_since(min(since.values()))
     papers = [p for p, _ in seen]
-    sent = store.sent_paper_ids(ids, among=[p.id for p in papers])
+    sent = store.ledger.sent_paper_ids(ids, among=[p.id for p in papers])
     # A reader's new papers are a suffix of the papers in first-seen order, so readers whose
     # start falls between the same two papers share one set (a handful of sets, not one each).
     by_time = sorted(seen, key=lambda pair: pair[1])
@@ -497,7 +497,7 @@ class Composer:
         return message, rendered.paper_ids
 
     def from_ledger(self, row: Delivery, subscriber: Subscriber, now: dt.datetime) -> EmailMessage:
-        selection = recorded_selection(row, self.store.papers_by_id(row.paper_ids))
+        selection = recorded_selection(row, self.store.papers.by_ids(row.paper_ids))
         if not selection.papers:
             raise RenderError("none of this edition's papers is in the store any more")
         return self.render(selection, subscriber, now, row.message_id)[0]

@@ -104,7 +104,7 @@ def ingest_file(config: Config, store: Store, path: Path) -> IngestOutcome | Non
         log.info("%s changed while being read; will retry on the next scan", path.name)
         return None
     try:
-        outcome = store.ingest(dump)
+        outcome = store.papers.ingest(dump)
     except StoreError as e:
         log.error("could not store %s, leaving it in the inbox: %s", path.name, e)
         return IngestOutcome(dump_id=dump.id, name=path.name, format=dump.format, error=str(e))
@@ -192,7 +192,7 @@ def deliver_due(
             if dry_run:
                 for _ in batches:
                     pass
-                tally.due = tally.queued + len(opened.due_deliveries(now, stale))
+                tally.due = tally.queued + len(opened.ledger.due(now, stale))
                 return tally
             sender = sender or sender_for(config)
             engine = Engine(
@@ -244,7 +244,7 @@ def queue_editions(
                 sub = by_id[selection.subscriber_id]
                 if not selection.papers:
                     if not dry_run:
-                        store.record_skipped(sub.id, edition, "no new papers matched", now)
+                        store.ledger.record_skipped(sub.id, edition, "no new papers matched", now)
                     tally.skipped += 1
                     continue
                 row = Delivery(
@@ -268,9 +268,9 @@ def queue_editions(
                 tally.failures.append(f"{row.subscriber_id} {edition}: {error}")
             if dry_run:
                 continue
-            store.queue_deliveries(queued + [f for f, _ in failed], now)
+            store.ledger.queue_many(queued + [f for f, _ in failed], now)
             for row, error in failed:
-                store.mark_failed(row.subscriber_id, edition, error, now=now)
+                store.ledger.mark_failed(row.subscriber_id, edition, error, now=now)
             if queued:
                 yield queued
 
@@ -298,7 +298,7 @@ async def _send_all(
         while not engine.stopped:
             rows = [
                 row
-                for row in engine.store.due_deliveries(now, stale, limit=config.delivery.batch_size)
+                for row in engine.store.ledger.due(now, stale, limit=config.delivery.batch_size)
                 if (row.subscriber_id, row.edition_date) not in engine.attempted
             ]
             if not rows:
@@ -326,9 +326,9 @@ class _Lease:
     def renew(self, force: bool = False) -> bool:
         if not force and time.monotonic() - self.renewed_at < self.ttl.total_seconds() / 3:
             return True
-        ok = self.store.acquire_lease("deliver", self.holder, self.ttl, now=self.clock())
+        ok = self.store.leases.acquire("deliver", self.holder, self.ttl, now=self.clock())
         self.renewed_at = time.monotonic()
         return ok
 
     def release(self) -> None:
-        self.store.release_lease("deliver", self.holder)
+        self.store.leases.release("deliver", self.holder)

@@ -72,7 +72,7 @@ secret_key = "{"k" * 32}"
             papers = [p.id for p in seed_papers(store, 3)]
             readers = add_readers(store, READERS)
             for sub in readers:  # queued as a previous run would have left them
-                store.queue_delivery(
+                store.ledger.queue(
                     sub.id, EDITION, message_id_for(sub.id, EDITION, config), papers, NOW
                 )
 
@@ -87,8 +87,8 @@ secret_key = "{"k" * 32}"
         assert first.returncode == -signal.SIGKILL
 
         with open_store(config) as store:
-            in_flight = [d for d in store.list_deliveries() if d.status == DeliveryStatus.SENDING]
-            sent_before = [d for d in store.list_deliveries() if d.status == DeliveryStatus.SENT]
+            in_flight = [d for d in store.ledger.all() if d.status == DeliveryStatus.SENDING]
+            sent_before = [d for d in store.ledger.all() if d.status == DeliveryStatus.SENT]
         assert 0 < len(sent_before) < READERS and len(in_flight) <= POOL
         time.sleep(0.3)  # let the server finish what it was receiving when the client died
 
@@ -112,7 +112,7 @@ secret_key = "{"k" * 32}"
             by_address[m.rcpt_tos[0]].add(m.message_id)
         assert all(len(ids) == 1 for ids in by_address.values())  # a resend is the same message
         with open_store(config) as store:
-            assert {d.status for d in store.list_deliveries()} == {DeliveryStatus.SENT}
+            assert {d.status for d in store.ledger.all()} == {DeliveryStatus.SENT}
         print(
             f"killed after {len(sent_before)} sent, {len(in_flight)} in flight; "
             f"{len(duplicated)} duplicate(s)"

@@ -98,7 +98,7 @@ def demo(
             if outcome is not None:
                 outcomes.append(outcome)
                 err.print(f"  ingested {_describe(outcome)}", highlight=False)
-        reader = store.add_subscriber(
+        reader = store.subscribers.add(
             DEMO_ADDRESS,
             profile=Profile(topics=chosen, interests=interests),
             status=SubscriberStatus.ACTIVE,
@@ -107,8 +107,8 @@ def demo(
             now=now,
         )
         tally = steps.deliver_due(config, now, store=store)
-        row = store.get_delivery(reader.id, now.date())
-        papers = store.papers_by_id(row.paper_ids) if row else {}
+        row = store.ledger.get(reader.id, now.date())
+        papers = store.papers.by_ids(row.paper_ids) if row else {}
         picked = [papers[i] for i in (row.paper_ids if row else ()) if i in papers]
 
     emails = sorted(config.paths.outbox.glob("*.eml"))

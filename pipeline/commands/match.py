@@ -96,7 +96,7 @@ def match(
         from pipeline.store import open_store
 
         with open_store(config) as store:
-            papers = store.recent_papers(days=7)
+            papers = store.papers.recent(days=7)
     try:
         ranked = rank(papers, profile, load_catalog(config.topics), config.match)
     except MatchError as e:

@@ -86,8 +86,8 @@ def add(
         )
         if errors:
             fail("; ".join(e.message for e in errors), code=1)
-        (new_id,) = store.add_subscribers(entries)
-        sub = store.get_subscriber(new_id)
+        (new_id,) = store.subscribers.add_many(entries)
+        sub = store.subscribers.get(new_id)
         assert sub is not None
         sent = _confirm([sub], config, store) if not no_opt_in else []
     _report_subscriber(sub, as_json, mailed=bool(sent))
@@ -111,7 +111,7 @@ def list_(
     from subscribers.roster import export_rows
 
     with open_store(_config()) as store:
-        subs = store.list_subscribers(status or None)
+        subs = store.subscribers.all(status or None)
     if as_json:
         typer.echo(json.dumps(export_rows(subs), indent=2, ensure_ascii=False))
         return
@@ -145,7 +145,7 @@ def show(
 
     with open_store(_config()) as store:
         sub = _find(store, who)
-        record = jsonable(store.subscriber_record(sub.id) or {})
+        record = jsonable(store.subscribers.record(sub.id) or {})
     if as_json:
         typer.echo(json.dumps(record, indent=2, ensure_ascii=False))
         return
@@ -180,10 +180,10 @@ def remove(
     with open_store(_config()) as store:
         sub = _find(store, who)
         if erase:
-            store.delete_subscriber(sub.id, "erased by an admin")
+            store.subscribers.delete(sub.id, "erased by an admin")
             outcome = "erased"
         else:
-            store.change_status(
+            store.subscribers.change_status(
                 sub.id,
                 SubscriberStatus.UNSUBSCRIBED,
                 only_from=(
@@ -192,7 +192,7 @@ def remove(
                     SubscriberStatus.PAUSED,
                 ),
             )
-            store.cancel_deliveries(sub.id, "unsubscribed by an admin")
+            store.ledger.cancel(sub.id, "unsubscribed by an admin")
             outcome = "unsubscribed"
     if as_json:
         typer.echo(json.dumps({"id": sub.id, "email": sub.email, "outcome": outcome}))
@@ -263,8 +263,8 @@ def import_(
                 err=True,
             )
             raise typer.Exit(1)
-        ids: list[int] = [] if dry_run else store.add_subscribers(entries)
-        pending = [s for i in ids if (s := store.get_subscriber(i)) and s.status == "pending"]
+        ids: list[int] = [] if dry_run else store.subscribers.add_many(entries)
+        pending = [s for i in ids if (s := store.subscribers.get(i)) and s.status == "pending"]
         mailed = _confirm(pending, config, store) if pending else []
     summary = {
         "rows": len(entries),
@@ -299,7 +299,7 @@ def export(
 
     kind = _format(fmt, out) if (fmt or out) else "csv"
     with open_store(_config()) as store:
-        rows = export_rows(store.list_subscribers(status or None))
+        rows = export_rows(store.subscribers.all(status or None))
     text = dump_rows(rows, kind)
     if out is None:
         typer.echo(text, nl=False)
@@ -344,10 +344,10 @@ def _taken(store: Store, emails: list[str]) -> dict[str, str]:
             email = normalize_email(raw)
         except AddressError:
             continue
-        sub = store.find_subscriber(email)
+        sub = store.subscribers.find(email)
         if sub is not None and sub.status != SubscriberStatus.SUPPRESSED:
             taken[email.lower()] = "is already a subscriber"
-        elif sub is not None or store.is_suppressed(email):
+        elif sub is not None or store.subscribers.is_suppressed(email):
             taken[email.lower()] = (
                 "was erased or refused by its server (`paperboy subscribers unsuppress` "
                 "allows it again)"
@@ -372,7 +372,9 @@ def _confirm(subs: list[Subscriber], config: Config, store: Store) -> list[Notic
 
     service = SubscriberService(config, store, Links.for_config(config))
     every = dt.timedelta(hours=config.web.confirmation_resend_hours)
-    notices = [service.confirm_notice(s) for s in subs if store.claim_confirmation(s.id, every)]
+    notices = [
+        service.confirm_notice(s) for s in subs if store.subscribers.claim_confirmation(s.id, every)
+    ]
     results = asyncio.run(send_all(config, notices))
     sent = []
     for notice, error in zip(notices, results, strict=True):
@@ -405,7 +407,7 @@ def unsuppress(
     except AddressError as e:
         fail(f"{address!r}: {e}")
     with open_store(_config()) as store:
-        if not store.unsuppress(email):
+        if not store.subscribers.unsuppress(email):
             fail(f"{email} is not suppressed", code=1)
     if as_json:
         typer.echo(json.dumps({"email": email, "outcome": "unsuppressed"}))
@@ -418,10 +420,10 @@ def _find(store: Store, who: str) -> Subscriber:
     from subscribers.forms import AddressError, normalize_email
 
     if who.isdigit():
-        sub = store.get_subscriber(int(who))
+        sub = store.subscribers.get(int(who))
     else:
         try:
-            sub = store.find_subscriber(normalize_email(who))
+            sub = store.subscribers.find(normalize_email(who))
         except AddressError as e:
             fail(f"{who!r}: {e}")
     if sub is None:

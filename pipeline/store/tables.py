@@ -1,20 +1,19 @@
-"""Table definitions and the ordered, transactional list of schema migrations.
+"""Table definitions the store's queries are written against (SQLAlchemy Core).
 
-A migration is a function of a connection; ``MIGRATIONS[i]`` brings the schema from version
-``i`` to ``i + 1``. Never edit a released migration: append a new one.
+These describe the schema at the latest migration; the migrations themselves live under
+``migrations/versions`` and never read these definitions, so editing a table here means
+adding a revision there.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
     Column,
-    Connection,
     Date,
     DateTime,
     Dialect,
@@ -28,6 +27,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
 )
+
+from pipeline.errors import StoreError
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -47,20 +48,14 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
-        assert isinstance(value, dt.datetime)
+        if not isinstance(value, dt.datetime):
+            raise StoreError(f"expected a datetime from the database, got {value!r}")
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
 
 
 metadata = MetaData()
-
-schema_version = Table(
-    "schema_version",
-    metadata,
-    Column("version", Integer, primary_key=True),
-    Column("applied_at", UTCDateTime, nullable=False),
-)
 
 dumps = Table(
     "dumps",
@@ -214,26 +209,3 @@ paper_aliases = Table(
     Column("old_id", String(32), primary_key=True),
     Column("new_id", String(32), nullable=False),
 )
-
-_V1_TABLES = [
-    dumps,
-    papers,
-    dump_papers,
-    subscribers,
-    suppressions,
-    deliveries,
-    sent_papers,
-    feedback,
-    used_tokens,
-    leases,
-    signup_events,
-    paper_aliases,
-]
-
-
-def _v1(conn: Connection) -> None:
-    """The first schema: every table the pipeline and the subscriber app need."""
-    metadata.create_all(conn, tables=_V1_TABLES)
-
-
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
