@@ -43,11 +43,16 @@ class Store:
         self.engine.dispose()
 
     def migrate(self) -> int:
-        """Bring the schema up to date; return the version reached."""
+        """Bring the schema to the newest Alembic revision; return its place in the history."""
         return migrations.migrate(self._db)
 
     def schema_version(self) -> int:
+        """The current revision's place in the history (the baseline is 1), for /healthz."""
         return migrations.current_version(self._db)
+
+    def schema_revision(self) -> str | None:
+        """The current Alembic revision id; None before the first migration."""
+        return migrations.current_revision(self._db)
 
 
 @contextmanager
