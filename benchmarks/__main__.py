@@ -18,6 +18,8 @@ from pathlib import Path
 import benchmarks
 
 RESULTS = Path(__file__).parent / "results"
+# Modules that serve the benchmarks (data sets, systems, metrics, tools) and measure nothing.
+HELPERS = {"eval_pool", "evalsets", "metrics", "minilm", "systems"}
 
 
 def main() -> int:
@@ -26,7 +28,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     args = parser.parse_args()
     names = args.names or sorted(
-        m.name for m in pkgutil.iter_modules(benchmarks.__path__) if not m.name.startswith("_")
+        m.name
+        for m in pkgutil.iter_modules(benchmarks.__path__)
+        if not m.name.startswith("_") and m.name not in HELPERS
     )
     if len(names) > 1:
         # One process per benchmark: a benchmark that leaves hundreds of MB of live objects

@@ -1,197 +1,177 @@
-"""Matching quality on tests/data/eval: nDCG@5 and R-precision, paperboy against baselines.
+"""Matching quality: paperboy against the strongest plain baselines, on real and synthetic sets.
 
-Every system ranks the same 88 papers for the same 17 subscriber-style queries; the figures
-are means over queries. Baselines, computed in the same run so the figures compare:
+For each evaluation set (``benchmarks/evalsets.py``) and each system (``benchmarks/systems.py``)
+this reports, per query and as means, nDCG@5, nDCG@10 and R-precision. Every tunable weight
+(paperboy's trending weight, BM25's k1 and b, TF-IDF's tf scaling, the hybrid's blend) is
+chosen by leave-one-query-out on nDCG@10: the setting scored on a query was picked on the
+other queries only, so every figure here is held out. A paired sign-flip test compares
+paperboy with each baseline over the queries.
 
-    tfidf   plain TF-IDF cosine (lowercase words, stopwords removed, no stemming)
-    bm25    Okapi BM25 over the same plain words (title, keywords, summary, abstract as one text)
-    bm25+   BM25 over paperboy's analyzer (stems, acronyms, bigrams), no fields, no topics logic
-    paperboy        pipeline.match.rank with the default config
-    paperboy-flat   the same with trending_weight = 0 (relevance only)
+What nDCG cannot see, by replaying the real set day by day (each day's papers alone, as a
+morning run sees them, ``max_papers`` = 10): how many mailed papers are off-topic (grade 0),
+and how many (query, day) digests are empty although a grade-2 paper came out that day.
 
-A query's text for the baselines is its topics' titles, descriptions and keywords plus its
-free-text interest. Graded gains are 2^g - 1; R-precision counts grade >= 2 as relevant.
+    pip install -e '.[bench]'              # bm25s, scikit-learn and the MiniLM model
+    python -m benchmarks match_quality     # JSON into benchmarks/results/match_quality.json
+    python -m benchmarks.match_quality     # the same figures as Markdown tables
 """
 
 from __future__ import annotations
 
-import math
-import re
-import tomllib
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pipeline.config import Match
-from pipeline.match import load_catalog, rank
-from pipeline.models import Paper, Profile
-from pipeline.textproc import STOPWORDS, analyze
+from benchmarks import minilm
+from benchmarks.evalsets import EvalQuery, EvalSet, load_real, load_synthetic
+from benchmarks.metrics import ndcg_at, r_precision, sign_flip_p
+from benchmarks.systems import Params, System, systems
 
-EVAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "eval"
-RELEVANT = 2  # grade from which a paper counts as relevant for R-precision
-
-
-@dataclass(frozen=True)
-class EvalQuery:
-    id: str
-    profile: Profile
-    judgments: dict[str, int]
+METRICS = ("ndcg@5", "ndcg@10", "r_precision")
+SELECT_BY = "ndcg@10"
+DAY_PICKS = 10  # the default max_papers of a digest
 
 
-def load_eval(folder: Path = EVAL) -> tuple[list[Paper], list[EvalQuery]]:
-    """The evaluation papers and the judged queries."""
-    papers_data = tomllib.loads((folder / "papers.toml").read_text(encoding="utf-8"))
-    papers = [Paper(source_format="hf_api", **p) for p in papers_data["paper"]]
-    queries_data = tomllib.loads((folder / "queries.toml").read_text(encoding="utf-8"))
-    queries = [
-        EvalQuery(
-            id=q["id"],
-            profile=Profile(
-                topics=tuple(q.get("topics", ())),
-                interests=q.get("interests", ""),
-                authors=tuple(q.get("authors", ())),
-            ),
-            judgments=dict(q["judgments"]),
-        )
-        for q in queries_data["query"]
-    ]
-    return papers, queries
-
-
-def ndcg_at(ranked: Sequence[str], judgments: dict[str, int], k: int = 5) -> float:
-    def dcg(grades: Sequence[int]) -> float:
-        return float(sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(grades[:k])))
-
-    ideal = dcg(sorted(judgments.values(), reverse=True))
-    return dcg([judgments.get(pid, 0) for pid in ranked]) / ideal if ideal else 0.0
-
-
-def r_precision(ranked: Sequence[str], judgments: dict[str, int]) -> float:
-    relevant = {pid for pid, g in judgments.items() if g >= RELEVANT}
-    if not relevant:
-        return 0.0
-    return len(relevant & set(ranked[: len(relevant)])) / len(relevant)
-
-
-Ranker = Callable[[Sequence[Paper], Profile], list[str]]
-
-
-def evaluate(
-    ranker: Ranker, papers: Sequence[Paper], queries: Sequence[EvalQuery]
-) -> dict[str, Any]:
-    per_query = {}
-    for q in queries:
-        ranked = ranker(papers, q.profile)
-        per_query[q.id] = {
-            "ndcg@5": ndcg_at(ranked, q.judgments),
-            "r_precision": r_precision(ranked, q.judgments),
-        }
+def query_figures(ranked: Sequence[str], query: EvalQuery, relevant: int) -> dict[str, float]:
     return {
-        "ndcg@5": round(float(np.mean([m["ndcg@5"] for m in per_query.values()])), 4),
-        "r_precision": round(float(np.mean([m["r_precision"] for m in per_query.values()])), 4),
-        "per_query": {k: {m: round(v, 3) for m, v in d.items()} for k, d in per_query.items()},
+        "ndcg@5": ndcg_at(ranked, query.judgments, 5),
+        "ndcg@10": ndcg_at(ranked, query.judgments, 10),
+        "r_precision": r_precision(ranked, query.judgments, relevant),
     }
 
 
-# ---- baselines -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HeldOut:
+    per_query: dict[str, dict[str, float]]
+    chosen: dict[str, Params]
 
-_PLAIN = re.compile(r"[a-z0-9]+")
-
-
-def plain_words(text: str) -> list[str]:
-    return [w for w in _PLAIN.findall(text.lower()) if w not in STOPWORDS]
-
-
-def stemmed_words(text: str) -> list[str]:
-    a = analyze(text)
-    return list(a.unigrams + a.bigrams + a.concepts)
+    def means(self) -> dict[str, float]:
+        return {
+            m: round(float(np.mean([f[m] for f in self.per_query.values()])), 4) for m in METRICS
+        }
 
 
-def paper_text(p: Paper) -> str:
-    return " . ".join([p.title, "; ".join(p.keywords), p.ai_summary or "", p.abstract])
+def leave_one_out(system: System, evalset: EvalSet) -> HeldOut:
+    """Each query scored with the setting that did best (mean nDCG@10) on all the others."""
+    queries = evalset.queries
+    table = [
+        {
+            q.id: query_figures(system.rank(evalset.papers, q.profile, params), q, evalset.relevant)
+            for q in queries
+        }
+        for params in system.grid
+    ]
+    per_query: dict[str, dict[str, float]] = {}
+    chosen: dict[str, Params] = {}
+    for q in queries:
+
+        def fit(i: int, held: str = q.id) -> tuple[float, int]:
+            others = [row[SELECT_BY] for qid, row in table[i].items() if qid != held]
+            return (float(np.mean(others)), -i)  # ties go to the earlier setting
+
+        best = max(range(len(system.grid)), key=fit)
+        per_query[q.id] = table[best][q.id]
+        chosen[q.id] = system.grid[best]
+    return HeldOut(per_query, chosen)
 
 
-def query_text(profile: Profile) -> str:
-    catalog = load_catalog()
-    parts = [profile.interests]
-    for slug in profile.topics:
-        t = catalog[slug]
-        parts += [t.title, t.description, "; ".join(t.keywords)]
-    return " . ".join(parts)
+def replay(system: System, evalset: EvalSet, chosen: dict[str, Params]) -> dict[str, int]:
+    """Day-by-day picks: papers mailed, off-topic ones, unjudged ones, and empty digests."""
+    counts = {"digests": 0, "mailed": 0, "off_topic": 0, "unjudged": 0, "empty_with_relevant": 0}
+    for day_papers in evalset.by_day().values():
+        for q in evalset.queries:
+            picks = system.rank(day_papers, q.profile, chosen[q.id])[:DAY_PICKS]
+            counts["digests"] += 1
+            counts["mailed"] += len(picks)
+            counts["off_topic"] += sum(q.judgments.get(pid) == 0 for pid in picks)
+            counts["unjudged"] += sum(pid not in q.judgments for pid in picks)
+            wanted = any(q.judgments.get(p.id, 0) >= evalset.relevant for p in day_papers)
+            if not picks and wanted:
+                counts["empty_with_relevant"] += 1
+    return counts
 
 
-def tfidf_ranker(papers: Sequence[Paper], profile: Profile) -> list[str]:
-    docs = [Counter(plain_words(paper_text(p))) for p in papers]
-    vocab = {w: i for i, w in enumerate(sorted({w for d in docs for w in d}))}
-    matrix = np.zeros((len(docs), len(vocab)))
-    for row, d in enumerate(docs):
-        for w, c in d.items():
-            matrix[row, vocab[w]] = c
-    df = (matrix > 0).sum(axis=0)
-    idf = np.log((1 + len(docs)) / (1 + df)) + 1  # smooth IDF, as scikit-learn does
-    matrix *= idf
-    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True) + 1e-12
-    q = np.zeros(len(vocab))
-    for w, c in Counter(plain_words(query_text(profile))).items():
-        if w in vocab:
-            q[vocab[w]] = c * idf[vocab[w]]
-    q /= np.linalg.norm(q) + 1e-12
-    scores = matrix @ q
-    return [papers[i].id for i in np.argsort(-scores, kind="stable") if scores[i] > 0]
-
-
-def bm25_ranker(words: Callable[[str], list[str]], k1: float = 1.2, b: float = 0.75) -> Ranker:
-    def ranker(papers: Sequence[Paper], profile: Profile) -> list[str]:
-        docs = [Counter(words(paper_text(p))) for p in papers]
-        lengths = np.array([sum(d.values()) for d in docs], dtype=float)
-        avg = lengths.mean()
-        df = Counter(w for d in docs for w in d)
-        n = len(docs)
-        scores = np.zeros(n)
-        for w in set(words(query_text(profile))):
-            idf = math.log(1 + (n - df[w] + 0.5) / (df[w] + 0.5))
-            tf = np.array([d[w] for d in docs], dtype=float)
-            scores += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * lengths / avg))
-        return [papers[i].id for i in np.argsort(-scores, kind="stable") if scores[i] > 0]
-
-    return ranker
-
-
-def paperboy_ranker(weights: Match) -> Ranker:
-    catalog = load_catalog()
-
-    def ranker(papers: Sequence[Paper], profile: Profile) -> list[str]:
-        return [sp.paper.id for sp in rank(papers, profile, catalog, weights)]
-
-    return ranker
-
-
-SYSTEMS: dict[str, Ranker] = {
-    "tfidf": tfidf_ranker,
-    "bm25": bm25_ranker(plain_words),
-    "bm25+": bm25_ranker(stemmed_words),
-    "paperboy": paperboy_ranker(Match()),
-    "paperboy-flat": paperboy_ranker(Match(trending_weight=0.0)),
-}
-
-
-def run(quick: bool = False) -> dict[str, Any]:
-    """Figures for every system; ``quick`` leaves out the per-query breakdown."""
-    papers, queries = load_eval()
-    out: dict[str, Any] = {"papers": len(papers), "queries": len(queries)}
-    for name, ranker in SYSTEMS.items():
-        figures = evaluate(ranker, papers, queries)
-        if quick:
-            figures.pop("per_query")
-        out[name] = figures
+def evaluate_set(evalset: EvalSet, family: list[System], days: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "papers": len(evalset.papers),
+        "queries": len(evalset.queries),
+        "judgments": sum(len(q.judgments) for q in evalset.queries),
+        "systems": {},
+    }
+    held = {system.name: leave_one_out(system, evalset) for system in family}
+    ours = held["paperboy"].per_query
+    for system in family:
+        result = held[system.name]
+        figures: dict[str, Any] = {"mean": result.means(), "per_query": result.per_query}
+        figures["chosen"] = result.chosen
+        if system.name != "paperboy":
+            figures["paperboy_minus_this"] = {
+                m: {
+                    "mean": round(
+                        float(np.mean([ours[q][m] - result.per_query[q][m] for q in ours])), 4
+                    ),
+                    "p": round(sign_flip_p([ours[q][m] - result.per_query[q][m] for q in ours]), 4),
+                }
+                for m in METRICS
+            }
+        if days:
+            figures["replay"] = replay(system, evalset, result.chosen)
+        out["systems"][system.name] = figures
     return out
 
 
-if __name__ == "__main__":
-    import json
+def run(quick: bool = False, only: Sequence[str] = ()) -> dict[str, Any]:
+    """Figures for both sets; ``only`` names the systems (default: all that are installed)."""
+    family = systems(with_embeddings=minilm.available())
+    if only:
+        family = [s for s in family if s.name in only]
+    out: dict[str, Any] = {}
+    for evalset, days in ((load_real(), True), (load_synthetic(), False)):
+        figures = evaluate_set(evalset, family, days)
+        if quick:
+            for system in figures["systems"].values():
+                system.pop("per_query")
+                system.pop("chosen")
+        out[evalset.name] = figures
+    return out
 
-    print(json.dumps(run(quick=True), indent=2))
+
+def markdown(figures: dict[str, Any]) -> str:
+    """The tables of the README's Matching section."""
+    lines: list[str] = []
+    for name, result in figures.items():
+        lines += [
+            f"**{name}** — {result['papers']} papers, {result['queries']} queries, "
+            f"{result['judgments']} judgments (held-out, leave-one-query-out)",
+            "",
+            "| system | nDCG@5 | nDCG@10 | R-prec | paperboy − it, nDCG@10 (p) |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for system, f in result["systems"].items():
+            m = f["mean"]
+            diff = f.get("paperboy_minus_this", {}).get("ndcg@10")
+            versus = f"{diff['mean']:+.3f} ({diff['p']:.3f})" if diff else ""
+            lines.append(
+                f"| {system} | {m['ndcg@5']:.3f} | {m['ndcg@10']:.3f} "
+                f"| {m['r_precision']:.3f} | {versus} |"
+            )
+        replays = {s: f["replay"] for s, f in result["systems"].items() if "replay" in f}
+        if replays:
+            lines += [
+                "",
+                "| system | digests | mailed | off-topic | unjudged | empty, grade 2 existed |",
+                "| --- | --- | --- | --- | --- | --- |",
+            ]
+            for system, r in replays.items():
+                lines.append(
+                    f"| {system} | {r['digests']} | {r['mailed']} | {r['off_topic']} "
+                    f"| {r['unjudged']} | {r['empty_with_relevant']} |"
+                )
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown(run(quick=True)))

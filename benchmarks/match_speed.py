@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.match_quality import load_eval
+from benchmarks.evalsets import load_synthetic
 from pipeline.config import Match
 from pipeline.match import CHUNK, Restrictions, select, top_papers
 from pipeline.models import Paper, Profile, Subscriber
@@ -82,7 +82,7 @@ def subscribers(
 
 
 def paper_batch(count: int) -> list[Paper]:
-    base, _ = load_eval()
+    base = load_synthetic().papers
     out = list(base[:count])
     copy = 0
     while len(out) < count:

@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks.match_quality import load_eval
+from benchmarks.evalsets import load_synthetic
 from pipeline.config import Config, load_config
 from pipeline.deliver import digest_links
 from pipeline.models import Paper, Profile, ScoredPaper, Selection, Subscriber, SubscriberStatus
@@ -57,7 +57,7 @@ TOKEN = "eyJzIjo0MjQyLCJwIjoiMjYwNy4wMTAxMSIsInYiOjF9.ZoXnYg.q3v9p5tWc2x8Jk1LmN0
 def paper_pool() -> list[Paper]:
     """The evaluation papers, with the links and counts a Daily Papers dump carries."""
     rng = random.Random(SEED)
-    papers, _ = load_eval()
+    papers = load_synthetic().papers
     out = []
     for i, p in enumerate(papers):
         arxiv = p.arxiv_id or f"2607.{10000 + i}"

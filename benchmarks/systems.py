@@ -1,0 +1,187 @@
+"""The systems the matching benchmark compares: paperboy and the strongest plain baselines.
+
+Every system is a family with a small grid of settings; the harness picks a setting by
+leave-one-query-out, so no figure it reports was tuned on the query it scores.
+
+    paperboy        pipeline.match.rank, default config; grid: trending_weight
+    bm25s           bm25s (Lucene BM25, Snowball stems, English stopwords) over title+abstract;
+                    grid: k1, b
+    bm25s-all       the same over every text field (title, ai_keywords, ai_summary, abstract)
+    tfidf           scikit-learn TF-IDF, word 1-2-grams, cosine; grid: sublinear tf
+    minilm          all-MiniLM-L6-v2 cosine between query and title+abstract
+    hybrid          alpha * BM25 (scaled to the query's best paper) + (1 - alpha) * MiniLM
+                    cosine; grid: alpha
+
+Query text for the baselines: the free-text interest, plus each chosen topic's title and
+keywords from the catalog (paperboy reads the same catalog entries).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+import snowballstemmer
+
+from benchmarks import minilm
+from pipeline.config import Match
+from pipeline.match import load_catalog, rank
+from pipeline.models import Paper, Profile
+
+Params = dict[str, Any]
+Scores = np.ndarray[Any, np.dtype[np.float64]]
+
+
+def title_abstract(p: Paper) -> str:
+    return f"{p.title}. {p.abstract}"
+
+
+def all_fields(p: Paper) -> str:
+    return " . ".join([p.title, "; ".join(p.keywords), p.ai_summary or "", p.abstract])
+
+
+def query_text(profile: Profile) -> str:
+    catalog = load_catalog()
+    parts = [profile.interests] if profile.interests else []
+    for slug in profile.topics:
+        topic = catalog[slug]
+        parts += [topic.title, "; ".join(topic.keywords)]
+    return " . ".join(parts)
+
+
+def order(papers: Sequence[Paper], scores: Scores, keep: Callable[[float], bool]) -> list[str]:
+    """Paper ids by descending score (ties by id), keeping those ``keep`` accepts."""
+    idx = sorted(range(len(papers)), key=lambda i: (-scores[i], papers[i].id))
+    return [papers[i].id for i in idx if keep(float(scores[i]))]
+
+
+@dataclass(frozen=True)
+class System:
+    name: str
+    grid: list[Params]
+    # ranks one slice of papers for one profile with one setting
+    rank: Callable[[Sequence[Paper], Profile, Params], list[str]]
+
+
+# ---- paperboy --------------------------------------------------------------------------------
+
+
+def _paperboy(papers: Sequence[Paper], profile: Profile, params: Params) -> list[str]:
+    weights = Match(**params)
+    return [sp.paper.id for sp in rank(papers, profile, load_catalog(), weights)]
+
+
+# ---- BM25 (bm25s) ----------------------------------------------------------------------------
+
+_STEMMER = snowballstemmer.stemmer("english")
+
+
+def _tokens(texts: list[str]) -> list[list[str]]:
+    import bm25s
+
+    out = bm25s.tokenize(texts, stemmer=_STEMMER.stemWords, return_ids=False, show_progress=False)
+    return [list(t) for t in out]  # type: ignore[union-attr]
+
+
+@cache
+def _bm25_index(texts: tuple[str, ...], k1: float, b: float) -> Any:
+    import bm25s
+
+    index = bm25s.BM25(k1=k1, b=b)
+    index.index(_tokens(list(texts)), show_progress=False)
+    return index
+
+
+def bm25_scores(texts: tuple[str, ...], query: str, k1: float, b: float) -> Scores:
+    words = [w for w in _tokens([query])[0]]
+    index = _bm25_index(texts, k1, b)
+    known = [w for w in words if w in index.vocab_dict]
+    if not known:
+        return np.zeros(len(texts))
+    return np.asarray(index.get_scores(known), dtype=float)
+
+
+def _bm25(field: Callable[[Paper], str]) -> Callable[[Sequence[Paper], Profile, Params], list[str]]:
+    def ranker(papers: Sequence[Paper], profile: Profile, params: Params) -> list[str]:
+        texts = tuple(field(p) for p in papers)
+        scores = bm25_scores(texts, query_text(profile), params["k1"], params["b"])
+        return order(papers, scores, lambda s: s > 0)
+
+    return ranker
+
+
+# ---- TF-IDF (scikit-learn) -------------------------------------------------------------------
+
+
+@cache
+def _tfidf_index(texts: tuple[str, ...], sublinear_tf: bool) -> tuple[Any, Any]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer(
+        ngram_range=(1, 2), stop_words="english", sublinear_tf=sublinear_tf
+    )
+    return vectorizer, vectorizer.fit_transform(list(texts))
+
+
+def _tfidf(papers: Sequence[Paper], profile: Profile, params: Params) -> list[str]:
+    texts = tuple(title_abstract(p) for p in papers)
+    vectorizer, matrix = _tfidf_index(texts, params["sublinear_tf"])
+    query = vectorizer.transform([query_text(profile)])
+    scores = np.asarray((matrix @ query.T).todense()).ravel()
+    return order(papers, scores, lambda s: s > 0)
+
+
+# ---- MiniLM and the hybrid -------------------------------------------------------------------
+
+
+_EMBEDDED: dict[str, Any] = {}
+
+
+def _embeddings(texts: tuple[str, ...]) -> Any:
+    """Embeddings of the texts, each text encoded once per process (days reuse the week's)."""
+    missing = [t for t in dict.fromkeys(texts) if t not in _EMBEDDED]
+    if missing:
+        _EMBEDDED.update(zip(missing, minilm.encode(missing), strict=True))
+    return np.stack([_EMBEDDED[t] for t in texts])
+
+
+def minilm_scores(papers: Sequence[Paper], profile: Profile) -> Scores:
+    docs = _embeddings(tuple(title_abstract(p) for p in papers))
+    query = _embeddings((query_text(profile),))[0]
+    return np.asarray(docs @ query, dtype=float)
+
+
+def _minilm(papers: Sequence[Paper], profile: Profile, params: Params) -> list[str]:
+    return order(papers, minilm_scores(papers, profile), lambda s: True)
+
+
+def _hybrid(papers: Sequence[Paper], profile: Profile, params: Params) -> list[str]:
+    texts = tuple(title_abstract(p) for p in papers)
+    lexical = bm25_scores(texts, query_text(profile), 1.2, 0.75)
+    if lexical.max() > 0:
+        lexical = lexical / lexical.max()
+    alpha = params["alpha"]
+    scores = alpha * lexical + (1 - alpha) * minilm_scores(papers, profile)
+    return order(papers, scores, lambda s: True)
+
+
+BM25_GRID = [{"k1": k1, "b": b} for k1 in (0.9, 1.2, 1.5, 2.0) for b in (0.5, 0.75, 0.9)]
+
+
+def systems(with_embeddings: bool) -> list[System]:
+    """Every system to compare; the MiniLM ones only when the model is installed."""
+    out = [
+        System("paperboy", [{"trending_weight": w} for w in (0.0, 0.15, 0.35, 0.7)], _paperboy),
+        System("bm25s", BM25_GRID, _bm25(title_abstract)),
+        System("bm25s-all", BM25_GRID, _bm25(all_fields)),
+        System("tfidf", [{"sublinear_tf": s} for s in (False, True)], _tfidf),
+    ]
+    if with_embeddings:
+        out += [
+            System("minilm", [{}], _minilm),
+            System("hybrid", [{"alpha": a} for a in (0.2, 0.35, 0.5, 0.65, 0.8)], _hybrid),
+        ]
+    return out
