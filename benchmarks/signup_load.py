@@ -24,7 +24,7 @@ CONCURRENCY = 8
 SERVER = """
 import sys, uvicorn
 from pipeline.config import load_config
-from subscribers.app import create_app
+from subscribers.web import create_app
 uvicorn.run(create_app(load_config(sys.argv[1])), host="127.0.0.1", port=int(sys.argv[2]),
             log_level="warning", workers=1)
 """

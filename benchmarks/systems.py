@@ -83,7 +83,7 @@ def _tokens(texts: list[str]) -> list[list[str]]:
     import bm25s
 
     out = bm25s.tokenize(texts, stemmer=_STEMMER.stemWords, return_ids=False, show_progress=False)
-    return [list(t) for t in out]  # type: ignore[union-attr]
+    return [list(t) for t in out]
 
 
 @cache
@@ -182,6 +182,6 @@ def systems(with_embeddings: bool) -> list[System]:
     if with_embeddings:
         out += [
             System("minilm", [{}], _minilm),
-            System("hybrid", [{"alpha": a} for a in (0.2, 0.35, 0.5, 0.65, 0.8)], _hybrid),
+            System("hybrid", [{"alpha": a} for a in (0.05, 0.1, 0.2, 0.35, 0.5, 0.65)], _hybrid),
         ]
     return out

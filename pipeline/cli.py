@@ -1,22 +1,20 @@
 """The ``paperboy`` admin CLI: the composition root that turns errors into one-line messages.
 
-Commands live in ``pipeline/commands/<group>.py``; each module exposes ``register(app)``.
+Commands live in ``pipeline/commands/<group>.py`` and are registered below, one call each.
 Exit codes: 0 ok, 1 some work failed (reported), 2 usage or config error.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
-from pipeline.config import Config, load_config
+from pipeline.commands import config, demo, email, ingest, match, service, subscribers
+from pipeline.commands.common import state
 from pipeline.errors import ConfigError, PaperboyError
-
-COMMAND_MODULES = ("config", "ingest", "match", "email", "subscribers", "service", "demo")
 
 
 class PaperboyApp(typer.Typer):
@@ -39,16 +37,6 @@ app = PaperboyApp(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-class State:
-    """Global options, read by every command through ``state``."""
-
-    config_path: Path | None = None
-    verbose: bool = False
-
-
-state = State()
 
 ConfigOption = Annotated[
     Path | None,
@@ -73,21 +61,13 @@ def main(
     state.verbose = verbose
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    """Print one line to stderr and exit with ``code``."""
-    typer.echo(f"paperboy: error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def load() -> Config:
-    """The validated config for the current invocation (exit 2 with the problems if invalid)."""
-    try:
-        return load_config(state.config_path)
-    except ConfigError as e:
-        for problem in e.problems:
-            typer.echo(f"paperboy: config error: {problem}", err=True)
-        raise typer.Exit(2) from None
-
-
-for _name in COMMAND_MODULES:
-    importlib.import_module(f"pipeline.commands.{_name}").register(app)
+# The order here is the order of `paperboy --help`.
+app.add_typer(config.config_app, name="config")
+app.command("ingest")(ingest.ingest)
+app.command("match")(match.match)
+app.command("topics")(match.topics)
+app.command("preview")(email.preview)
+app.command("send")(email.send)
+app.add_typer(subscribers.subscribers_app, name="subscribers")
+app.command("run")(service.run)
+app.command("demo")(demo.demo)

@@ -37,20 +37,19 @@ from pipeline.errors import (
     StoreError,
     TemporarySendError,
 )
+from pipeline.ledger import MORE_KEPT, digest_links, recorded_selection
+from pipeline.links import Links
 from pipeline.models import (
     Delivery,
     Frequency,
     Paper,
-    Pick,
-    ScoredPaper,
     Selection,
     Subscriber,
     SubscriberStatus,
 )
-from pipeline.render import DigestLinks, FeedbackLinks, Renderer, build_message
+from pipeline.render import Renderer, build_message
 from pipeline.send import RecipientRefused, Sender
 from pipeline.store import Store
-from subscribers.links import Links
 
 log = logging.getLogger("paperboy.deliver")
 
@@ -106,23 +105,6 @@ def retry_delay(
     rng = rng or random.Random()
     seconds = min(config.retry_base_seconds * 2 ** max(0, attempts - 1), config.retry_max_seconds)
     return dt.timedelta(seconds=seconds * rng.uniform(0.5, 1.0))
-
-
-def digest_links(
-    links: Links, subscriber_id: int, edition: dt.date, paper_ids: Sequence[str]
-) -> DigestLinks:
-    """The signed URLs for one digest."""
-    return DigestLinks(
-        web=links.edition(subscriber_id, edition),
-        preferences=links.preferences(subscriber_id),
-        unsubscribe=links.unsubscribe(subscriber_id),
-        feedback={
-            p: FeedbackLinks(
-                up=links.feedback(subscriber_id, p, 1), down=links.feedback(subscriber_id, p, -1)
-            )
-            for p in paper_ids
-        },
-    )
 
 
 # --- the engine -------------------------------------------------------------------------------
@@ -314,13 +296,6 @@ SelectFn = Callable[
 ]
 
 
-# Further matches kept per edition for its web view ("N more papers matched your interests"):
-# enough to browse past the email, while a ledger row grows by ~10 KB at most (a pick is
-# ~200 bytes) and matching explains at most this many more papers per subscriber (the reasons
-# are most of the extra matching time).
-MORE_KEPT = 50
-
-
 def match_selector(config: Config) -> SelectFn:
     """``pipeline.match.select`` bound to the configured catalog and weights.
 
@@ -408,61 +383,6 @@ def select_editions(
             suffixes[cut] = {p.id for p, _ in by_time[cut:]}
         eligible[sid] = suffixes[cut]
     return select(subscribers, papers, edition, sent, eligible)
-
-
-def recorded(row: Delivery, selection: Selection, shown: Sequence[str]) -> Delivery:
-    """``row`` as the ledger keeps it: the papers the first rendering showed (the size budget
-    may have cut some), each one's score and reasons, how many more matched, and the best of
-    those (papers the budget cut first, then ``selection.more_papers``; ``MORE_KEPT`` at most)
-    for the web view. Only ``paper_ids`` count as sent."""
-    picked = {sp.paper.id: sp for sp in selection.papers}
-    shown_ids = set(shown)
-    cut = [sp for sp in selection.papers if sp.paper.id not in shown_ids]
-    return row.model_copy(
-        update={
-            "paper_ids": tuple(shown),
-            "picks": tuple(_pick(picked[i]) for i in shown if i in picked),
-            "more_count": selection.more_count + len(selection.papers) - len(shown),
-            "more_picks": tuple(_pick(sp) for sp in (*cut, *selection.more_papers)[:MORE_KEPT]),
-        }
-    )
-
-
-def _pick(scored: ScoredPaper) -> Pick:
-    return Pick(paper_id=scored.paper.id, score=scored.score, reasons=scored.reasons)
-
-
-def edition_paper_ids(row: Delivery) -> tuple[str, ...]:
-    """Every paper a ledger row names: those it showed, then its further matches."""
-    return (*row.paper_ids, *(pick.paper_id for pick in row.more_picks))
-
-
-def recorded_selection(row: Delivery, papers: Mapping[str, Paper]) -> Selection:
-    """The selection a ledger row was rendered from, as far as ``papers`` still has them:
-    the papers it showed with their recorded scores and reasons, the "N more" count, and the
-    further matches it kept (pass ``edition_paper_ids(row)``'s papers to get those too)."""
-    picks = {pick.paper_id: pick for pick in row.picks}
-    scored = []
-    for i in row.paper_ids:
-        if i not in papers:
-            continue
-        pick = picks.get(i)
-        scored.append(
-            ScoredPaper(paper=papers[i], score=pick.score, reasons=pick.reasons)
-            if pick is not None
-            else ScoredPaper(paper=papers[i], score=0.0)  # queued before picks were kept
-        )
-    return Selection(
-        subscriber_id=row.subscriber_id,
-        edition_date=row.edition_date,
-        papers=tuple(scored),
-        more_count=row.more_count,
-        more_papers=tuple(
-            ScoredPaper(paper=papers[p.paper_id], score=p.score, reasons=p.reasons)
-            for p in row.more_picks
-            if p.paper_id in papers
-        ),
-    )
 
 
 class Composer:

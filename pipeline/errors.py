@@ -12,7 +12,10 @@
     │   ├── PermanentSendError    5xx (except 552): give up on this address
     │   └── SendAbort             auth or TLS failure: stop the whole run, mark nothing
     ├── TokenError                a signed link is forged, expired, replayed or for another purpose
-    └── SubscriberError           a subscriber operation was refused (bad address, unknown id …)
+    ├── SubscriberError           a subscriber operation was refused (bad address, unknown id …)
+    │   ├── AddressError          an email address paperboy will not accept; the message says why
+    │   └── StaleFormError        a settings form came back without a valid CSRF token
+    └── RequestTooLarge           a request body passed the web app's cap (answered with 413)
 
 Every error's message is one line that says what is wrong and what to do about it.
 """
@@ -78,3 +81,15 @@ class TokenError(PaperboyError):
 
 class SubscriberError(PaperboyError):
     """A subscriber operation was refused."""
+
+
+class AddressError(SubscriberError):
+    """An email address that paperboy will not accept; the message says why."""
+
+
+class StaleFormError(SubscriberError):
+    """A settings form was open too long or posted from elsewhere; nothing was changed."""
+
+
+class RequestTooLarge(PaperboyError):
+    """A request body is larger than the web app accepts."""

@@ -11,22 +11,32 @@ import datetime as dt
 import logging
 import os
 import shutil
+import socket
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pipeline.config import Config
-from pipeline.errors import IngestError, StoreError
+from pipeline.deliver import (
+    Composer,
+    Engine,
+    Outcome,
+    SelectFn,
+    Tally,
+    match_selector,
+    plan_editions,
+    select_editions,
+)
+from pipeline.errors import IngestError, RenderError, StoreError
 from pipeline.ingest import read_dump
-from pipeline.models import IngestOutcome
+from pipeline.ledger import recorded
+from pipeline.links import Links
+from pipeline.models import Delivery, DeliveryStatus, IngestOutcome
+from pipeline.render import Renderer, message_id_for
+from pipeline.send import Sender, SmtpSender, sender_for
 from pipeline.store import Store, open_store
-
-if TYPE_CHECKING:
-    from pipeline.deliver import Composer, Engine, Outcome, SelectFn, Tally
-    from pipeline.models import Delivery
-    from pipeline.send import Sender
 
 log = logging.getLogger("paperboy.run")
 
@@ -167,11 +177,6 @@ def deliver_due(
     Deferred rows whose time has come and rows stuck in ``sending`` after a crash go out too.
     One runner at a time: the ``deliver`` lease.
     """
-    from pipeline.deliver import Composer, Engine, Tally
-    from pipeline.render import Renderer
-    from pipeline.send import SmtpSender, sender_for
-    from subscribers.links import Links
-
     now = now or dt.datetime.now(dt.UTC)
     started = time.monotonic()
 
@@ -227,11 +232,6 @@ def queue_editions(
 
     The rendered messages wait in ``composer.ready`` until their batch is sent.
     """
-    from pipeline.deliver import match_selector, plan_editions, recorded, select_editions
-    from pipeline.errors import RenderError
-    from pipeline.models import Delivery, DeliveryStatus
-    from pipeline.render import message_id_for
-
     size = config.delivery.batch_size
     for edition, subscribers in plan_editions(store, now):
         select = select or match_selector(config)
@@ -314,9 +314,6 @@ class _Lease:
     """The ``deliver`` lease: taken at the start, renewed as the run goes, released at the end."""
 
     def __init__(self, store: Store, ttl: dt.timedelta, clock: Callable[[], dt.datetime]) -> None:
-        import socket
-        import uuid
-
         self.store = store
         self.ttl = ttl
         self.clock = clock

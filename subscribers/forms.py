@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
 
-from pipeline.errors import SubscriberError
+from pipeline.errors import AddressError
 from pipeline.models import Frequency, Frozen, Subscriber
 from pipeline.topics import Catalog
 
@@ -32,10 +32,6 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 
 Fields = Mapping[str, Sequence[str]]
 T = TypeVar("T")
-
-
-class AddressError(SubscriberError):
-    """An email address that paperboy will not accept; the message says why."""
 
 
 class TopicChoice(Frozen):

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pipeline.config import Config
 from pipeline.errors import PaperboyError
 from pipeline.render import Renderer, build_message
-from pipeline.send import Sender
+from pipeline.send import Sender, sender_for
 from subscribers.signup import Notice
 
 
@@ -47,8 +47,6 @@ class Mailer:
 
 async def send_all(config: Config, notices: Sequence[Notice]) -> list[str | None]:
     """Send each notice with a sender opened for this batch; per notice, the error or None."""
-    from pipeline.send import sender_for
-
     if not notices:
         return []
     sender = sender_for(config)

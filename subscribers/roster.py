@@ -14,8 +14,9 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+from pipeline.errors import AddressError
 from pipeline.models import Frozen, Profile, Subscriber, SubscriberStatus
-from subscribers.forms import AddressError, normalize_email, parse_preferences
+from subscribers.forms import normalize_email, parse_preferences
 
 Format = Literal["csv", "json"]
 COLUMNS = (
@@ -261,3 +262,14 @@ def dump_rows(rows: list[dict[str, Any]], fmt: Format) -> str:
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def jsonable(value: Any) -> Any:
+    """Dates as ISO strings, tuples as lists: what json.dumps takes."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return value

@@ -12,8 +12,9 @@ import datetime as dt
 from typing import Any, Literal
 
 from pipeline.config import Config
-from pipeline.deliver import edition_paper_ids, recorded_selection
 from pipeline.errors import SubscriberError, TokenError
+from pipeline.ledger import edition_paper_ids, edition_view_links, recorded_selection
+from pipeline.links import Links
 from pipeline.models import (
     DeliveryStatus,
     Frozen,
@@ -23,12 +24,12 @@ from pipeline.models import (
     Subscriber,
     SubscriberStatus,
 )
-from pipeline.render import DigestLinks, FeedbackLinks
+from pipeline.render import DigestLinks
 from pipeline.store import Store, utcnow
+from pipeline.tokens import Purpose, Tokens
 from subscribers.feedback import apply_vote
 from subscribers.forms import FORM_VERSION, PreferencesData, SignupData
-from subscribers.links import Links
-from subscribers.tokens import Purpose, Tokens
+from subscribers.roster import jsonable
 
 INVALID_LINK = "This link is invalid, has expired or was already used."
 S = SubscriberStatus
@@ -293,28 +294,4 @@ class SubscriberService:
             raise TokenError(INVALID_LINK)
         ids = edition_paper_ids(delivery)
         selection = recorded_selection(delivery, self.store.papers.by_ids(ids))
-        lk = self.links
-        links = DigestLinks(
-            web=lk.edition(sub.id, day),
-            preferences=lk.preferences(sub.id),
-            unsubscribe=lk.unsubscribe(sub.id),
-            feedback={
-                sp.paper.id: FeedbackLinks(
-                    up=lk.feedback(sub.id, sp.paper.id, 1),
-                    down=lk.feedback(sub.id, sp.paper.id, -1),
-                )
-                for sp in (*selection.papers, *selection.more_papers)
-            },
-        )
-        return sub, selection, links
-
-
-def jsonable(value: Any) -> Any:
-    """Dates as ISO strings, tuples as lists: what json.dumps takes."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    return value
+        return sub, selection, edition_view_links(self.links, selection)

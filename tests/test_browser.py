@@ -21,11 +21,11 @@ import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from pipeline.config import Config, load_config
+from pipeline.links import Links
 from pipeline.models import Delivery, DeliveryStatus, Dump, Paper, Pick, SubscriberStatus
 from pipeline.papers import dump_id
 from pipeline.store import Store, open_store
-from subscribers.app import create_app
-from subscribers.links import Links
+from subscribers.web import create_app
 from tests.conftest import write_config
 
 pytestmark = pytest.mark.browser

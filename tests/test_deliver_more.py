@@ -7,13 +7,8 @@ import datetime as dt
 
 from pipeline import match
 from pipeline.config import Config
-from pipeline.deliver import (
-    MORE_KEPT,
-    edition_paper_ids,
-    match_selector,
-    recorded,
-    recorded_selection,
-)
+from pipeline.deliver import match_selector
+from pipeline.ledger import MORE_KEPT, edition_paper_ids, recorded, recorded_selection
 from pipeline.models import Delivery, DeliveryStatus, Pick, Profile, Selection
 from pipeline.papers import title_key
 from pipeline.run import deliver_due

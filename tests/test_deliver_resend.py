@@ -11,13 +11,14 @@ from email.message import EmailMessage
 import pytest
 
 from pipeline.config import Config
-from pipeline.deliver import Composer, recorded, select_editions
+from pipeline.deliver import Composer, select_editions
+from pipeline.ledger import recorded
+from pipeline.links import Links
 from pipeline.models import Delivery, DeliveryStatus, Dump, Paper, Pick, Subscriber
 from pipeline.papers import dump_id, title_key
 from pipeline.render import Renderer, message_bytes, message_id_for
 from pipeline.run import deliver_due
 from pipeline.store import Store
-from subscribers.links import Links
 from tests.delivery_world import (
     EDITION,
     NOW,

@@ -1,60 +1,109 @@
-"""Matching quality on the evaluation set stays above its measured floor and above baselines."""
+"""Matching quality stays at its measured, held-out level on the real and synthetic sets."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
+import json
+from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-# Measured 0.928 nDCG@5 and 0.900 R-precision (python -m benchmarks match_quality); the
-# margin absorbs harmless reorderings, not a real regression.
-NDCG_FLOOR = 0.91
-R_PRECISION_FLOOR = 0.88
+from benchmarks import match_quality
+from benchmarks.evalsets import REAL, load_real, load_synthetic
+from benchmarks.metrics import ndcg_at, r_precision, sign_flip_p
 
-
-def _load_benchmark() -> ModuleType:
-    """benchmarks/ is not an installed package: load the module from its file."""
-    path = ROOT / "benchmarks" / "match_quality.py"
-    spec = importlib.util.spec_from_file_location("paperboy_match_quality", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being built
-    spec.loader.exec_module(module)
-    return module
+# Held-out means of today's matcher (python -m benchmarks match_quality, leave-one-query-out
+# over paperboy's trending weight). The margin absorbs harmless reorderings, not a regression.
+# Measured: 0.693 / 0.664 / 0.549 (below bm25s and the bm25s+MiniLM hybrid; see the README).
+REAL_FLOOR = {"ndcg@5": 0.67, "ndcg@10": 0.64, "r_precision": 0.53}
+# Measured: 0.932 / 0.926 / 0.900.
+SYNTHETIC_FLOOR = {"ndcg@5": 0.91, "ndcg@10": 0.90, "r_precision": 0.88}
+# Day-by-day replay of the real set (210 digests): ceilings for what nDCG cannot see.
+# Measured: 580 of 1,061 mailed papers off-topic; 3 empty digests.
+REPLAY_CEILING = {"off_topic": 600, "empty_with_relevant": 4}
 
 
 @pytest.fixture(scope="module")
-def figures() -> dict:
-    return _load_benchmark().run(quick=True)
+def figures() -> dict[str, Any]:
+    return match_quality.run(quick=True, only=("paperboy",))
 
 
-def test_eval_set_is_big_enough_to_mean_something(figures: dict) -> None:
-    """At least 60 papers and 12 judged queries."""
-    assert figures["papers"] >= 60 and figures["queries"] >= 12
+def test_real_set_is_big_and_traceable() -> None:
+    """>= 200 real papers over several days, >= 24 graded queries, every item with its source."""
+    evalset = load_real()
+    assert len(evalset.papers) >= 200 and len(set(evalset.days.values())) >= 5
+    assert len(evalset.queries) >= 24
+    assert all(len(q.judgments) >= 15 and q.rubric for q in evalset.queries)
+    items = json.loads((REAL / "papers.json").read_text(encoding="utf-8"))["papers"]
+    for item in items:
+        source = item["source"]
+        assert source["repository"] and len(source["commit"]) == 40 and source["paths"]
 
 
-def test_quality_stays_above_the_floor(figures: dict) -> None:
-    """paperboy's nDCG@5 and R-precision do not silently regress."""
-    assert figures["paperboy"]["ndcg@5"] >= NDCG_FLOOR
-    assert figures["paperboy"]["r_precision"] >= R_PRECISION_FLOOR
+def test_real_set_has_every_kind_of_interest() -> None:
+    """Acronyms, lists, sentences, narrow, broad, cross-field and >= 4 topic+interest pairs."""
+    kinds = [q.kind for q in load_real().queries]
+    for kind in ("short", "list", "sentence", "narrow", "broad", "cross-field"):
+        assert kind in kinds, kind
+    assert kinds.count("topic+interest") >= 4
 
 
-def test_paperboy_beats_plain_baselines(figures: dict) -> None:
-    """On the same queries, paperboy ranks better than TF-IDF and BM25 alone."""
-    for baseline in ("tfidf", "bm25"):
-        assert figures["paperboy"]["ndcg@5"] > figures[baseline]["ndcg@5"], baseline
-        assert figures["paperboy"]["r_precision"] > figures[baseline]["r_precision"], baseline
+def test_real_quality_stays_above_the_floor(figures: dict[str, Any]) -> None:
+    """paperboy's held-out nDCG@5, nDCG@10 and R-precision on real papers do not regress."""
+    mean = figures["real"]["systems"]["paperboy"]["mean"]
+    for metric, floor in REAL_FLOOR.items():
+        assert mean[metric] >= floor, (metric, mean[metric])
+
+
+def test_real_replay_stays_under_the_ceiling(figures: dict[str, Any]) -> None:
+    """Off-topic papers mailed and empty digests (a grade-2 paper existed) do not grow."""
+    replay = figures["real"]["systems"]["paperboy"]["replay"]
+    assert replay["digests"] == 7 * 30
+    for count, ceiling in REPLAY_CEILING.items():
+        assert replay[count] <= ceiling, (count, replay[count])
+
+
+def test_synthetic_quality_stays_above_the_floor(figures: dict[str, Any]) -> None:
+    """The synthetic set (written with the first matcher) keeps its level too."""
+    assert len(load_synthetic().queries) == figures["synthetic"]["queries"] == 17
+    mean = figures["synthetic"]["systems"]["paperboy"]["mean"]
+    for metric, floor in SYNTHETIC_FLOOR.items():
+        assert mean[metric] >= floor, (metric, mean[metric])
 
 
 def test_metrics_on_known_rankings() -> None:
-    """nDCG@5 is 1 for the ideal order and lower for a worse one; R-precision counts grade >= 2."""
-    bench = _load_benchmark()
+    """nDCG is 1 for the ideal order and lower for a worse one; R-precision counts grade >= 2."""
     judged = {"a": 3, "b": 2, "c": 1}
-    assert bench.ndcg_at(["a", "b", "c"], judged) == pytest.approx(1.0)
-    assert bench.ndcg_at(["c", "b", "a"], judged) < bench.ndcg_at(["a", "c", "b"], judged) < 1
-    assert bench.ndcg_at(["x", "y"], judged) == 0.0
-    assert bench.r_precision(["a", "x", "b"], judged) == 0.5
+    assert ndcg_at(["a", "b", "c"], judged) == pytest.approx(1.0)
+    assert ndcg_at(["c", "b", "a"], judged) < ndcg_at(["a", "c", "b"], judged) < 1
+    assert ndcg_at(["x", "y"], judged) == 0.0
+    assert ndcg_at(["x", "y", "z", "w", "v", "a"], judged, k=5) == 0.0
+    assert ndcg_at(["x", "y", "z", "w", "v", "a"], judged, k=10) > 0.0
+    assert r_precision(["a", "x", "b"], judged) == 0.5
+    assert r_precision(["a", "x", "b"], {"a": 2, "b": 1}, relevant=2) == 1.0
+
+
+def test_sign_flip_test_tells_a_real_difference_from_noise() -> None:
+    """All-positive differences give a small p; balanced ones give p = 1; ties are ignored."""
+    assert sign_flip_p([0.1] * 10) == pytest.approx(2 / 2**10)
+    assert sign_flip_p([0.1, -0.1] * 5) == pytest.approx(1.0)
+    assert sign_flip_p([0.0, 0.0]) == 1.0
+    assert sign_flip_p([0.2] * 30) < 0.001  # Monte Carlo above 16 pairs
+
+
+def test_leave_one_out_never_scores_a_query_with_a_setting_tuned_on_it() -> None:
+    """A setting that is best only on the held-out query is not chosen for it."""
+    evalset = load_real()
+    queries = evalset.queries[:3]
+    small = type(evalset)(evalset.name, evalset.papers, queries, evalset.relevant, evalset.days)
+    target = queries[0]
+    best_for_target = [pid for pid, g in target.judgments.items() if g == 2]
+
+    def cheat(papers: Any, profile: Any, params: dict[str, Any]) -> list[str]:
+        # setting "cheat" ranks the first query's answers first, and garbage for the others
+        if params["mode"] == "cheat" and profile == target.profile:
+            return best_for_target
+        return [] if params["mode"] == "cheat" else [p.id for p in papers]
+
+    system = match_quality.System("probe", [{"mode": "plain"}, {"mode": "cheat"}], cheat)
+    held = match_quality.leave_one_out(system, small)
+    assert held.chosen[target.id] == {"mode": "plain"}

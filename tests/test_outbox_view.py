@@ -11,7 +11,7 @@ import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
 from pipeline.config import Config, load_config
-from subscribers.app import create_app
+from subscribers.web import create_app
 from tests.conftest import write_config
 from tests.test_web import config_text
 

@@ -12,6 +12,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -57,12 +58,13 @@ def health(port: int) -> dict[str, object] | None:
         return None
 
 
-def start(config: Path, *args: str) -> subprocess.Popen[str]:
+def start(config: Path, *args: str, output: IO[str] | None = None) -> subprocess.Popen[str]:
+    """``paperboy run``, its output piped (or written to ``output``, to watch it as it runs)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOY_")}
     env["PYTHONPATH"] = str(ROOT)
     return subprocess.Popen(
         [*PAPERBOY, "--config", str(config), "run", *args],
-        stdout=subprocess.PIPE,
+        stdout=output if output is not None else subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
@@ -115,7 +117,9 @@ def test_run_ingests_delivers_serves_and_survives_a_bad_edit(
             send_hour=0,
         )
 
-    proc = start(config_path)
+    log = config_path.parent / "daemon.log"
+    with log.open("w", encoding="utf-8") as output:
+        proc = start(config_path, output=output)
     procs.append(proc)
     wait_for(lambda: health(port) == {"status": "ok", "db": "ok", "schema_version": 1}, "web")
     wait_for(lambda: any(config.paths.archive.glob("*.txt")), "the dump to be archived")
@@ -123,12 +127,14 @@ def test_run_ingests_delivers_serves_and_survives_a_bad_edit(
 
     # A bad edit is reported; the service keeps running on the last good config.
     config_path.write_text(config_path.read_text() + "\n[smtp]\nport = 99999\n", "utf-8")
-    time.sleep(1.5)
+    reported = "config error, keeping the last good config"
+    wait_for(lambda: reported in log.read_text(encoding="utf-8"), "the bad edit to be reported")
     assert proc.poll() is None
     assert health(port) is not None
 
     proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=30)
+    proc.wait(timeout=30)
+    out = log.read_text(encoding="utf-8")
     assert proc.returncode == 0, out
     assert "hf_daily_papers_2026-07-03.txt (hf_page):" in out
     assert "delivered: sent 1, deferred 0, failed 0" in out

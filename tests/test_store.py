@@ -290,7 +290,7 @@ def test_naive_datetimes_are_refused(store: Store) -> None:
 
 def test_the_signup_limiter_prunes_events_older_than_a_day(store: Store) -> None:
     """The rate-limit window counts the last hour; events past a day are deleted as it goes."""
-    from subscribers.ratelimit import SignupLimiter
+    from subscribers.web.ratelimit import SignupLimiter
 
     now = dt.datetime(2026, 7, 3, 12, tzinfo=dt.UTC)
     for hours in (50, 30, 23, 0.5):

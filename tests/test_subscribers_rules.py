@@ -6,10 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pipeline.errors import AddressError
 from pipeline.models import Paper, Profile
 from subscribers.feedback import MAX_TERMS, apply_vote, paper_terms
-from subscribers.forms import AddressError, normalize_email, parse_preferences, parse_signup
-from subscribers.ratelimit import network_key
+from subscribers.forms import normalize_email, parse_preferences, parse_signup
+from subscribers.web.pages import resend_text
+from subscribers.web.ratelimit import network_key
 
 
 def paper(title: str, keywords: tuple[str, ...] = ()) -> Paper:
@@ -131,3 +133,11 @@ def test_votes_must_be_plus_or_minus_one() -> None:
 def test_rate_limit_keys_group_an_ipv6_64(host: str, key: str) -> None:
     """IPv4 per address; IPv6 per /64, since one host usually holds a whole /64."""
     assert network_key(host) == key
+
+
+@pytest.mark.parametrize(
+    ("hours", "text"), [(0, ""), (24, "day"), (1, "1 hour"), (6, "6 hours"), (1.5, "1.5 hours")]
+)
+def test_the_sign_up_pages_name_the_resend_limit_in_words(hours: float, text: str) -> None:
+    """The pages say how often a confirmation can be mailed again ("once a day")."""
+    assert resend_text(hours) == text

@@ -22,8 +22,8 @@ from pipeline.errors import StoreError
 from pipeline.models import Subscriber, SubscriberStatus
 from pipeline.store import Store, open_store
 from pipeline.store.subscribers import Subscribers
-from subscribers.app import create_app
 from subscribers.forms import FORM_VERSION
+from subscribers.web import create_app
 from tests.conftest import write_config
 
 with warnings.catch_warnings():

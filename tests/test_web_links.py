@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from itsdangerous import TimestampSigner
 
+from pipeline.links import Links
 from pipeline.models import (
     Delivery,
     DeliveryStatus,
@@ -23,8 +24,7 @@ from pipeline.models import (
     SubscriberStatus,
 )
 from pipeline.papers import dump_id, title_key
-from subscribers.links import Links
-from subscribers.tokens import Tokens
+from pipeline.tokens import Tokens
 from tests.test_web import SECRET, Site, link, make_site, site, text_of
 
 __all__ = ["make_site", "site"]  # fixtures shared with test_web.py

@@ -12,17 +12,14 @@ from typing import Annotated, Any
 import tomlkit
 import typer
 
+from pipeline.commands.common import fail, load, state
+from pipeline.config import apply_env, default_config_path, load_config, masked, validate
+from pipeline.errors import ConfigError
+
 config_app = typer.Typer(help="Check, show or edit the config file.", no_args_is_help=True)
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(config_app, name="config")
-
-
 def _path(explicit: Path | None) -> Path:
-    from pipeline.cli import state
-    from pipeline.config import default_config_path
-
     return explicit or state.config_path or default_config_path()
 
 
@@ -34,9 +31,6 @@ def check(
 
     Example: paperboy config check config.toml
     """
-    from pipeline.config import load_config
-    from pipeline.errors import ConfigError
-
     target = _path(path)
     try:
         load_config(target)
@@ -55,9 +49,6 @@ def show(
 
     Example: paperboy config show --json
     """
-    from pipeline.cli import load
-    from pipeline.config import masked
-
     data = masked(load())
     if as_json:
         typer.echo(json.dumps(data, indent=2, sort_keys=True))
@@ -74,10 +65,6 @@ def set_key(
 
     Example: paperboy config set smtp.port 2525
     """
-    from pipeline.cli import fail
-    from pipeline.config import apply_env, validate
-    from pipeline.errors import ConfigError
-
     target = _path(None)
     try:
         doc = (

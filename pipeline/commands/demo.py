@@ -7,13 +7,15 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-if TYPE_CHECKING:
-    from pipeline.models import IngestOutcome
+from pipeline.commands.common import fail, store_for
+from pipeline.config import load_config
+from pipeline.models import IngestOutcome, Paper, Profile, SubscriberStatus
+from pipeline.topics import load_catalog
 
 # The bundled sample dumps, next to the package in a source checkout.
 SAMPLES = Path(__file__).resolve().parents[2] / "examples" / "inbox"
@@ -24,10 +26,6 @@ CONFIG_TEXT = """\
 # A demo instance made by `paperboy demo`: every default, mail written to var/outbox/.
 # Try: paperboy --config {path} preview {address} --out digest.html
 """
-
-
-def register(app: typer.Typer) -> None:
-    app.command("demo")(demo)
 
 
 def demo(
@@ -60,12 +58,7 @@ def demo(
 
     Example: paperboy demo --topic diffusion-models --interest "video generation"
     """
-    from pipeline import run as steps
-    from pipeline.cli import fail
-    from pipeline.config import load_config
-    from pipeline.models import Profile, SubscriberStatus
-    from pipeline.store import open_store
-    from pipeline.topics import load_catalog
+    from pipeline import run as steps  # SQLAlchemy, the matcher, the renderer: only needed here
 
     files = sorted(p for p in dumps.glob("*") if p.is_file() and not p.name.startswith("."))
     if not files:
@@ -74,15 +67,8 @@ def demo(
     unknown = [t for t in chosen if t not in load_catalog()]  # the demo config adds none
     if unknown:
         fail(f"unknown topic {unknown[0]!r}; `paperboy topics` lists them")
-    if folder is None:
-        folder = Path(tempfile.mkdtemp(prefix="paperboy-demo-"))
-    elif folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        fail(f"{folder} is not an empty folder; the demo only writes into a new one")
-    folder.mkdir(parents=True, exist_ok=True)
-    config_path = folder / "config.toml"
-    config_path.write_text(
-        CONFIG_TEXT.format(path=config_path, address=DEMO_ADDRESS), encoding="utf-8"
-    )
+    config_path = _new_instance(folder)
+    folder = config_path.parent
     config = load_config(config_path, env={})  # no PAPERBOY_* override may point elsewhere
 
     err = Console(stderr=True, quiet=as_json)
@@ -92,7 +78,7 @@ def demo(
         shutil.copyfile(path, config.paths.inbox / path.name)
     outcomes: list[IngestOutcome] = []
     now = dt.datetime.now(dt.UTC)
-    with open_store(config) as store:
+    with store_for(config) as store:
         for path in sorted(config.paths.inbox.iterdir()):
             outcome = steps.ingest_file(config, store, path)
             if outcome is not None:
@@ -124,23 +110,44 @@ def demo(
     if as_json:
         typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
     else:
-        out = Console(highlight=False)
-        out.print(
-            f"{DEMO_ADDRESS} reads {', '.join(chosen)}" + (f"; {interests}" if interests else "")
-        )
-        if picked:
-            out.print(f"their digest has {len(picked)} papers:")
-            for paper in picked:
-                out.print(f"  • {paper.title}", markup=False)
-        else:
-            out.print("nothing in the dumps matched them, so no digest was sent")
-        for path in emails:
-            typer.echo(f"mail: {path}")
-        typer.echo(
-            f"look at it: paperboy --config {config_path} preview {DEMO_ADDRESS} --out x.html"
-        )
+        _report(chosen, interests, picked, emails, config_path)
     if tally.failed or tally.aborted or any(o.error for o in outcomes):
         raise typer.Exit(1)
+
+
+def _new_instance(folder: Path | None) -> Path:
+    """The config file of a new demo instance in ``folder`` (default: a new temp folder)."""
+    if folder is None:
+        folder = Path(tempfile.mkdtemp(prefix="paperboy-demo-"))
+    elif folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        fail(f"{folder} is not an empty folder; the demo only writes into a new one")
+    folder.mkdir(parents=True, exist_ok=True)
+    config_path = folder / "config.toml"
+    config_path.write_text(
+        CONFIG_TEXT.format(path=config_path, address=DEMO_ADDRESS), encoding="utf-8"
+    )
+    return config_path
+
+
+def _report(
+    chosen: tuple[str, ...],
+    interests: str,
+    picked: list[Paper],
+    emails: list[Path],
+    config_path: Path,
+) -> None:
+    """What the demo did, for a person: the reader, their digest's papers, where the mail is."""
+    out = Console(highlight=False)
+    out.print(f"{DEMO_ADDRESS} reads {', '.join(chosen)}" + (f"; {interests}" if interests else ""))
+    if picked:
+        out.print(f"their digest has {len(picked)} papers:")
+        for paper in picked:
+            out.print(f"  • {paper.title}", markup=False)
+    else:
+        out.print("nothing in the dumps matched them, so no digest was sent")
+    for path in emails:
+        typer.echo(f"mail: {path}")
+    typer.echo(f"look at it: paperboy --config {config_path} preview {DEMO_ADDRESS} --out x.html")
 
 
 def _describe(outcome: IngestOutcome) -> str:

@@ -12,16 +12,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-
-def register(app: typer.Typer) -> None:
-    app.command("preview")(preview)
-    app.command("send")(send)
+from pipeline.commands.common import fail, load, store_for
+from pipeline.links import Links
 
 
 def parse_now(value: str | None) -> dt.datetime:
     """``--now``: an ISO date-time; without an offset it is UTC."""
-    from pipeline.cli import fail
-
     if value is None:
         return dt.datetime.now(dt.UTC)
     try:
@@ -50,23 +46,16 @@ def preview(
 
     Example: paperboy preview reader@example.org --out /tmp/digest.html
     """
-    from pipeline.cli import fail, load
-    from pipeline.deliver import (
-        digest_links,
-        local_now,
-        match_selector,
-        recorded_selection,
-        select_editions,
-    )
+    # The delivery engine and the renderer (SQLAlchemy, Jinja, MJML): only needed here.
+    from pipeline.deliver import local_now, match_selector, select_editions
+    from pipeline.ledger import digest_links, recorded_selection
     from pipeline.render import Renderer, build_message, message_bytes, message_id_for
-    from pipeline.store import open_store
-    from subscribers.links import Links
 
     if out is not None and out.suffix.lower() not in (".html", ".htm", ".eml"):
         fail(f"--out {str(out)!r}: the file must end in .html or .eml")
     config = load()
     now = dt.datetime.now(dt.UTC)
-    with open_store(config) as store:
+    with store_for(config) as store:
         sub = store.subscribers.find(email)
         if sub is None:
             fail(f"no subscriber with address {email!r}; see `paperboy subscribers list`")
@@ -123,7 +112,7 @@ def send(
 
     Example: paperboy send --dry-run
     """
-    from pipeline.cli import load
+    # The delivery engine (SQLAlchemy, the renderer, the SMTP client): only needed here.
     from pipeline.deliver import Outcome
     from pipeline.run import deliver_due
 

@@ -12,11 +12,10 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from pipeline.commands.common import load, store_for
+from pipeline.errors import IngestError
+from pipeline.ingest import read_dump
 from pipeline.models import Dump, IngestOutcome
-
-
-def register(app: typer.Typer) -> None:
-    app.command("ingest")(ingest)
 
 
 def expand(paths: list[Path]) -> list[Path]:
@@ -49,11 +48,6 @@ def ingest(
 
     Example: paperboy ingest var/inbox/hf_daily_papers_2026-07-03.txt --dry-run --json
     """
-    from pipeline.cli import load
-    from pipeline.errors import IngestError
-    from pipeline.ingest import read_dump
-    from pipeline.store import open_store
-
     config = load()
     files = expand(paths)
     day = date.date() if date else None
@@ -74,7 +68,7 @@ def ingest(
                 dumps.append(dump)
             progress.advance(task)
     if not dry_run and dumps:
-        with open_store(config) as store:
+        with store_for(config) as store:
             stored = {d.id: store.papers.ingest(d) for d in dumps}
     else:
         stored = {d.id: _would_be(d) for d in dumps}

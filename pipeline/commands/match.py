@@ -8,16 +8,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pipeline.models import Paper, ScoredPaper
-
-
-def register(app: typer.Typer) -> None:
-    app.command("match")(match)
-    app.command("topics")(topics)
+from pipeline.commands.common import fail, load, store_for
+from pipeline.errors import IngestError, MatchError
+from pipeline.ingest import read_dump
+from pipeline.models import Paper, Profile, ScoredPaper
+from pipeline.topics import load_catalog
 
 
 def match(
@@ -62,12 +62,7 @@ def match(
     Example: paperboy match --interest "KV cache, speculative decoding" --topic llm-inference
     --dump var/inbox/hf_daily_papers_2026-07-03.txt --top 5
     """
-    from pydantic import ValidationError
-
-    from pipeline.cli import fail, load
-    from pipeline.errors import IngestError, MatchError
-    from pipeline.match import load_catalog, rank
-    from pipeline.models import Profile
+    from pipeline.match import rank  # numpy and the scorers: kept off the other commands
 
     config = load()
     if not (interest.strip() or topic or author):
@@ -83,8 +78,6 @@ def match(
         fail(f"invalid profile: {e.errors()[0]['msg']}")
     papers: list[Paper]
     if dump is not None:
-        from pipeline.ingest import read_dump
-
         try:
             parsed = read_dump(
                 dump, max_bytes=config.ingest.max_file_bytes, date=date.date() if date else None
@@ -93,9 +86,7 @@ def match(
             fail(f"{dump}: {e}", code=1)
         papers = list(parsed.papers)
     else:
-        from pipeline.store import open_store
-
-        with open_store(config) as store:
+        with store_for(config) as store:
             papers = store.papers.recent(days=7)
     try:
         ranked = rank(papers, profile, load_catalog(config.topics), config.match)
@@ -149,9 +140,6 @@ def topics(
 
     Example: paperboy topics --json
     """
-    from pipeline.cli import load
-    from pipeline.match import load_catalog
-
     config = load()
     catalog = load_catalog(config.topics)
     if as_json:

@@ -12,16 +12,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from pipeline.commands.common import fail, load, state
+from pipeline.config import Config, default_config_path
 from pipeline.models import IngestOutcome
-from pipeline.schedule import LiveConfig
+from pipeline.schedule import LiveConfig, build_scheduler
 
-if TYPE_CHECKING:
-    from pipeline.config import Config
+if TYPE_CHECKING:  # the delivery engine, for the annotation only
     from pipeline.deliver import Tally
-
-
-def register(app: typer.Typer) -> None:
-    app.command("run")(run)
 
 
 def print_outcome(console: Console, outcome: IngestOutcome) -> None:
@@ -62,10 +59,7 @@ def run(
 
     Example: paperboy --config /etc/paperboy/config.toml run
     """
-    from pipeline import run as steps
-    from pipeline.cli import load, state
-    from pipeline.config import default_config_path
-    from pipeline.schedule import build_scheduler
+    from pipeline import run as steps  # SQLAlchemy, the matcher, the renderer: only needed here
 
     config = load()  # exit 2 with the problems before starting anything
     if web:
@@ -105,8 +99,6 @@ def run(
 
 def _check_port(host: str, port: int) -> None:
     """Exit with one line, before anything starts, when the web app could not listen."""
-    from pipeline.cli import fail
-
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -120,9 +112,10 @@ def _check_port(host: str, port: int) -> None:
 
 
 def _serve_web(live: LiveConfig, console: Console) -> None:
+    # The web stack (uvicorn, FastAPI): only `paperboy run` serves it, so only it imports it.
     import uvicorn
 
-    from subscribers.app import create_app
+    from subscribers.web import create_app
 
     web = live.config.web
     console.print(f"paperboy: web app on http://{web.host}:{web.port} (base URL {web.base_url})")

@@ -11,14 +11,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
-from pipeline.models import Frequency, SubscriberStatus
+from pipeline.commands.common import fail, load, store_for
+from pipeline.config import Config
+from pipeline.errors import AddressError
+from pipeline.links import Links
+from pipeline.models import Frequency, Subscriber, SubscriberStatus
+from pipeline.topics import load_catalog
+from subscribers.forms import normalize_email
+from subscribers.roster import Format, check_rows, dump_rows, export_rows, jsonable, read_rows
 
-if TYPE_CHECKING:
-    from pipeline.config import Config
-    from pipeline.models import Subscriber
+if TYPE_CHECKING:  # SQLAlchemy and the renderer, for the annotations only
     from pipeline.store import Store
-    from subscribers.roster import Format
     from subscribers.signup import Notice
 
 subscribers_app = typer.Typer(
@@ -28,10 +34,6 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts
 FormatOption = Annotated[
     str | None, typer.Option("--format", help="csv or json (default: from the file name).")
 ]
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(subscribers_app, name="subscribers")
 
 
 @subscribers_app.command("add")
@@ -60,11 +62,7 @@ def add(
 
     Example: paperboy subscribers add reader@example.org --topic llm-inference --hour 8
     """
-    from pipeline.cli import fail
-    from pipeline.store import open_store
-    from subscribers.roster import check_rows
-
-    config = _config()
+    config = load()
     fields = {
         "email": email,
         "status": "active" if no_opt_in else "pending",
@@ -75,7 +73,7 @@ def add(
         "frequency": frequency.value,
         "weekly_day": str(weekly_day),
     }
-    with open_store(config) as store:
+    with store_for(config) as store:
         existing = _taken(store, [email])
         entries, errors = check_rows(
             [(1, fields)],
@@ -88,7 +86,8 @@ def add(
             fail("; ".join(e.message for e in errors), code=1)
         (new_id,) = store.subscribers.add_many(entries)
         sub = store.subscribers.get(new_id)
-        assert sub is not None
+        if sub is None:  # removed by someone else in between: say so rather than crash
+            fail(f"subscriber {new_id} was removed while being added", code=1)
         sent = _confirm([sub], config, store) if not no_opt_in else []
     _report_subscriber(sub, as_json, mailed=bool(sent))
 
@@ -104,13 +103,7 @@ def list_(
 
     Example: paperboy subscribers list --status active --json
     """
-    from rich.console import Console
-    from rich.table import Table
-
-    from pipeline.store import open_store
-    from subscribers.roster import export_rows
-
-    with open_store(_config()) as store:
+    with store_for(load()) as store:
         subs = store.subscribers.all(status or None)
     if as_json:
         typer.echo(json.dumps(export_rows(subs), indent=2, ensure_ascii=False))
@@ -140,10 +133,7 @@ def show(
 
     Example: paperboy subscribers show reader@example.org --json
     """
-    from pipeline.store import open_store
-    from subscribers.signup import jsonable
-
-    with open_store(_config()) as store:
+    with store_for(load()) as store:
         sub = _find(store, who)
         record = jsonable(store.subscribers.record(sub.id) or {})
     if as_json:
@@ -175,9 +165,7 @@ def remove(
 
     Example: paperboy subscribers remove reader@example.org --erase
     """
-    from pipeline.store import open_store
-
-    with open_store(_config()) as store:
+    with store_for(load()) as store:
         sub = _find(store, who)
         if erase:
             store.subscribers.delete(sub.id, "erased by an admin")
@@ -224,11 +212,7 @@ def import_(
 
     Example: paperboy subscribers import readers.csv --dry-run
     """
-    from pipeline.cli import fail
-    from pipeline.store import open_store
-    from subscribers.roster import check_rows, read_rows
-
-    config = _config()
+    config = load()
     kind = _format(fmt, path)
     try:
         text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8-sig")
@@ -242,7 +226,7 @@ def import_(
         rows = [(line, {"status": "pending", **row}) for line, row in rows]
     else:
         rows = [(line, {**row, "status": row.get("status") or "active"}) for line, row in rows]
-    with open_store(config) as store:
+    with store_for(config) as store:
         emails = [str(row.get("email") or "") for _, row in rows]
         entries, errors = check_rows(
             rows,
@@ -294,11 +278,8 @@ def export(
 
     Example: paperboy subscribers export --format csv --out readers.csv
     """
-    from pipeline.store import open_store
-    from subscribers.roster import dump_rows, export_rows
-
     kind = _format(fmt, out) if (fmt or out) else "csv"
-    with open_store(_config()) as store:
+    with store_for(load()) as store:
         rows = export_rows(store.subscribers.all(status or None))
     text = dump_rows(rows, kind)
     if out is None:
@@ -311,21 +292,11 @@ def export(
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _config() -> Config:
-    from pipeline.cli import load
-
-    return load()
-
-
 def _topic_slugs(config: Config) -> list[str]:
-    from pipeline.topics import load_catalog
-
     return list(load_catalog(config.topics))
 
 
 def _format(fmt: str | None, path: Path | None) -> Format:
-    from pipeline.cli import fail
-
     kind = (fmt or (path.suffix.lstrip(".") if path else "") or "").lower()
     if kind == "csv":
         return "csv"
@@ -336,8 +307,6 @@ def _format(fmt: str | None, path: Path | None) -> Format:
 
 def _taken(store: Store, emails: list[str]) -> dict[str, str]:
     """The given addresses that exist or are suppressed (lowercased), and why each is taken."""
-    from subscribers.forms import AddressError, normalize_email
-
     taken = {}
     for raw in emails:
         try:
@@ -366,7 +335,7 @@ def _consent(no_opt_in: bool, source: str) -> dict[str, Any]:
 
 def _confirm(subs: list[Subscriber], config: Config, store: Store) -> list[Notice]:
     """Mail each pending subscriber a confirmation (within the resend limit); report failures."""
-    from subscribers.links import Links
+    # The mailer and the sign-up rules load the renderer (Jinja, MJML): only needed here.
     from subscribers.notices import send_all
     from subscribers.signup import SubscriberService
 
@@ -398,15 +367,11 @@ def unsuppress(
 
     Example: paperboy subscribers unsuppress reader@example.org
     """
-    from pipeline.cli import fail
-    from pipeline.store import open_store
-    from subscribers.forms import AddressError, normalize_email
-
     try:
         email = normalize_email(address)
     except AddressError as e:
         fail(f"{address!r}: {e}")
-    with open_store(_config()) as store:
+    with store_for(load()) as store:
         if not store.subscribers.unsuppress(email):
             fail(f"{email} is not suppressed", code=1)
     if as_json:
@@ -416,9 +381,6 @@ def unsuppress(
 
 
 def _find(store: Store, who: str) -> Subscriber:
-    from pipeline.cli import fail
-    from subscribers.forms import AddressError, normalize_email
-
     if who.isdigit():
         sub = store.subscribers.get(int(who))
     else:
@@ -438,8 +400,6 @@ def _schedule(sub: Subscriber) -> str:
 
 def _report_subscriber(sub: Subscriber, as_json: bool, *, mailed: bool) -> None:
     if as_json:
-        from subscribers.roster import export_rows
-
         typer.echo(json.dumps({**export_rows([sub])[0], "confirmation_sent": mailed}, indent=2))
         return
     note = " (confirmation mail sent)" if mailed else ""

@@ -1,4 +1,4 @@
-"""The outbox viewer: read the ``.eml`` files the outbox sender wrote, from the same machine.
+"""``/outbox``: read the ``.eml`` files the outbox sender wrote, from the same machine.
 
 With ``delivery.backend = "outbox"`` (the embedded default) nothing leaves the machine, so a
 reader trying the app needs another way to see their confirmation mail: ``/outbox`` lists the
@@ -17,11 +17,17 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
-from starlette.requests import Request
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+
+from subscribers.web.deps import PagesDep, RuntimeDep
+from subscribers.web.pages import EDITION_CSP
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+=-]{0,200}\.eml")
 PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip", "x-forwarded-host")
 SHOWN = 200
+
+router = APIRouter()
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,8 @@ def find(folder: Path, name: str) -> Path | None:
 
 def read(path: Path) -> EmailMessage:
     message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-    assert isinstance(message, EmailMessage)
+    if not isinstance(message, EmailMessage):  # the default policy always makes one
+        raise TypeError(f"{path.name} did not parse as an EmailMessage")
     return message
 
 
@@ -86,3 +93,28 @@ def body_html(message: EmailMessage) -> str | None:
 def body_text(message: EmailMessage) -> str:
     part = message.get_body(("plain",))
     return "" if part is None else str(part.get_content())
+
+
+@router.get("/outbox", response_class=HTMLResponse)
+def outbox_list(request: Request, pages: PagesDep, rt: RuntimeDep) -> Response:
+    if not allowed(request, rt.config.delivery.backend):
+        raise HTTPException(404)
+    folder = rt.config.paths.outbox
+    return pages.render("outbox.html", folder=str(folder), entries=entries(folder))
+
+
+@router.get("/outbox/{name}", response_class=HTMLResponse)
+def outbox_message(name: str, request: Request, pages: PagesDep, rt: RuntimeDep) -> Response:
+    path = find(rt.config.paths.outbox, name)
+    if not allowed(request, rt.config.delivery.backend) or path is None:
+        raise HTTPException(404)
+    message = read(path)
+    html = body_html(message)
+    if html is not None:
+        return HTMLResponse(html, headers={"Content-Security-Policy": EDITION_CSP})
+    return pages.render(
+        "outbox_text.html",
+        subject=str(message.get("Subject", "")),
+        to=str(message.get("To", "")),
+        text=body_text(message),
+    )

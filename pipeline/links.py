@@ -10,7 +10,7 @@ import datetime as dt
 import secrets
 
 from pipeline.config import Config
-from subscribers.tokens import Tokens, tokens_for
+from pipeline.tokens import Tokens, tokens_for
 
 
 class Links:

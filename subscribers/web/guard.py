@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pipeline.errors import RequestTooLarge
+
 MAX_BODY = 64 * 1024  # every form fits in a few KB
 PAGE_CSP = (
     "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
@@ -36,7 +38,7 @@ class Guard:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > MAX_BODY:
-                    raise _BodyTooLarge
+                    raise RequestTooLarge(f"the request body is over {MAX_BODY} bytes")
             return message
 
         async def with_headers(message: Message) -> None:
@@ -58,13 +60,9 @@ class Guard:
 
         try:
             await self.app(scope, counted, with_headers)
-        except _BodyTooLarge:
+        except RequestTooLarge:
             if not started:
                 await _too_large(send)
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 async def _too_large(send: Send) -> None:

@@ -1,0 +1,52 @@
+"""What every command shares: the global options, the config loader and the one-line failure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import typer
+
+from pipeline.config import Config, load_config
+from pipeline.errors import ConfigError
+
+if TYPE_CHECKING:  # SQLAlchemy, for the annotation only
+    from pipeline.store import Store
+
+
+class State:
+    """Global options, set by the app's callback and read by every command through ``state``."""
+
+    config_path: Path | None = None
+    verbose: bool = False
+
+
+state = State()
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print one line to stderr and exit with ``code``."""
+    typer.echo(f"paperboy: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def load() -> Config:
+    """The validated config for the current invocation (exit 2 with the problems if invalid)."""
+    try:
+        return load_config(state.config_path)
+    except ConfigError as e:
+        for problem in e.problems:
+            typer.echo(f"paperboy: config error: {problem}", err=True)
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def store_for(config: Config) -> Iterator[Store]:
+    """The store, opened for one command."""
+    # SQLAlchemy takes a noticeable part of a second to import: kept off `--help` and `config`.
+    from pipeline.store import open_store
+
+    with open_store(config) as store:
+        yield store
