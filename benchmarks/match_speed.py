@@ -6,10 +6,10 @@ keyword, set a minimum of upvotes or have papers already sent. Papers are the ev
 papers (duplicated with new ids past 88).
 
     reference   np.argpartition top-10 of a random 100k × 50 matrix: the floor of any top-k
-    core        pipeline.match.top_papers over all chunks: index, components, profile
+    core        pipeline.matching.match.top_papers over all chunks: index, components, profile
                 combination, filters and top-k as arrays (what the target is about:
                 CORE_TARGET seconds for 100k × 50 on the 2-core reference machine, issue 3)
-    select      pipeline.match.select end to end: core + Selection/ScoredPaper objects
+    select      pipeline.matching.match.select end to end: core + Selection/ScoredPaper objects
     1M × 100    core over 1,000,000 subscribers streamed in chunks: time and peak RSS
                 (with the peak RSS the process had already reached before it)
 
@@ -30,11 +30,11 @@ import numpy as np
 
 from benchmarks.evalsets import load_synthetic
 from pipeline.config import Match
-from pipeline.match import CHUNK, Restrictions, select, top_papers
+from pipeline.matching.match import CHUNK, Restrictions, select, top_papers
+from pipeline.matching.relevance import build_index
+from pipeline.matching.scoring import prepare
+from pipeline.matching.topics import Catalog, load_catalog
 from pipeline.models import Paper, Profile, Subscriber
-from pipeline.relevance import build_index
-from pipeline.scoring import prepare
-from pipeline.topics import Catalog, load_catalog
 
 SEED = 20260703
 CORE_TARGET = 0.25  # seconds, issue 3

@@ -33,18 +33,12 @@ from benchmarks.evalsets import load_synthetic
 from pipeline.config import Config, load_config
 from pipeline.ledger import digest_links
 from pipeline.links import Links
+from pipeline.matching.topics import load_catalog
+from pipeline.mime import build_message, message_bytes, message_id_for
 from pipeline.models import Paper, Profile, ScoredPaper, Selection, Subscriber, SubscriberStatus
-from pipeline.render import (
-    DigestLinks,
-    FeedbackLinks,
-    Renderer,
-    build_message,
-    message_bytes,
-    message_id_for,
-)
+from pipeline.render import DigestLinks, FeedbackLinks, Renderer
 from pipeline.store import open_store
 from pipeline.tokens import Tokens
-from pipeline.topics import load_catalog
 
 SEED = 20260703
 SINK = "/usr/sbin/smtp-sink"
@@ -95,7 +89,7 @@ def fake_links(sid: int, paper_ids: Sequence[str]) -> DigestLinks:
 def render_mime(papers: Sequence[Paper], count: int) -> dict[str, float]:
     """Per-digest milliseconds for render + MIME (+ wire bytes), after a warm-up."""
     config = Config()
-    renderer = Renderer(config)
+    renderer = Renderer.from_config(config)
     rng = random.Random(SEED)
     reasons = ('topic: Spiking neural networks — "spiking", "SNN"', "trending: 131 upvotes")
     timings: list[float] = []
@@ -123,8 +117,8 @@ def render_mime(papers: Sequence[Paper], count: int) -> dict[str, float]:
         message = build_message(
             rendered,
             to=sub.email,
-            config=config,
-            message_id=message_id_for(sid, NOW.date(), config),
+            email=config.email,
+            message_id=message_id_for(sid, NOW.date(), config.email),
             unsubscribe_url=links.unsubscribe,
             date=NOW,
         )
@@ -272,7 +266,7 @@ secret_key = "{"b" * 32}"
 
 def relevant_slugs(papers: Sequence[Paper]) -> list[str]:
     """Catalog topics that at least one paper of the pool is about (so digests are not empty)."""
-    from pipeline.match import rank
+    from pipeline.matching.match import rank
 
     catalog = load_catalog()
     weights = Config().match

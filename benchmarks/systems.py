@@ -3,7 +3,7 @@
 Every system is a family with a small grid of settings; the harness picks a setting by
 leave-one-query-out, so no figure it reports was tuned on the query it scores.
 
-    paperboy        pipeline.match.rank, default config; grid: trending_weight
+    paperboy        pipeline.matching.match.rank, default config; grid: trending_weight
     bm25s           bm25s (Lucene BM25, Snowball stems, English stopwords) over title+abstract;
                     grid: k1, b
     bm25s-all       the same over every text field (title, ai_keywords, ai_summary, abstract)
@@ -28,7 +28,7 @@ import snowballstemmer
 
 from benchmarks import minilm
 from pipeline.config import Match
-from pipeline.match import load_catalog, rank
+from pipeline.matching.match import load_catalog, rank
 from pipeline.models import Paper, Profile
 
 Params = dict[str, Any]

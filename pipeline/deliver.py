@@ -1,4 +1,4 @@
-"""The delivery engine: claim → send → mark over the ledger, with backoff, and who is due when.
+"""The delivery engine: claim → send → mark over the ledger, with backoff.
 
 Per row (DESIGN.md, "Delivery is at-least-once with nothing lost"):
 
@@ -11,44 +11,36 @@ Per row (DESIGN.md, "Delivery is at-least-once with nothing lost"):
                                                       → claim released, run aborted
 
 Only a crash between the server's 250 and the ``sent`` commit can send an edition twice; the
-resend carries the same Message-ID. Scheduling helpers here are pure; ``run.deliver_due``
-wires them to the store, the matcher and the renderer.
+resend carries the same Message-ID. Which editions are due and what they hold is
+``pipeline.editions``'s business; ``run.deliver_due`` wires the two together.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import datetime as dt
 import logging
 import random
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pipeline.config import Config
 from pipeline.config import Delivery as DeliveryConfig
 from pipeline.errors import (
     PermanentSendError,
+    RecipientRefused,
     RenderError,
     SendAbort,
     StoreError,
     TemporarySendError,
 )
-from pipeline.ledger import MORE_KEPT, digest_links, recorded_selection
-from pipeline.links import Links
 from pipeline.models import (
     Delivery,
-    Frequency,
-    Paper,
-    Selection,
     Subscriber,
     SubscriberStatus,
 )
-from pipeline.render import Renderer, build_message
-from pipeline.send import RecipientRefused, Sender
+from pipeline.send import Sender
 from pipeline.store import Store
 
 log = logging.getLogger("paperboy.deliver")
@@ -56,46 +48,6 @@ log = logging.getLogger("paperboy.deliver")
 Status = Literal["sent", "deferred", "failed", "skipped"]
 Clock = Callable[[], dt.datetime]
 Compose = Callable[[Delivery, Subscriber, dt.datetime], EmailMessage]
-
-
-# --- who is due -------------------------------------------------------------------------------
-
-
-def local_now(subscriber: Subscriber, now: dt.datetime) -> dt.datetime:
-    """``now`` on the subscriber's wall clock (UTC, with a warning, if their zone is unknown)."""
-    try:
-        zone = ZoneInfo(subscriber.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        log.warning(
-            "subscriber %s has unknown timezone %r; using UTC", subscriber.id, subscriber.timezone
-        )
-        zone = ZoneInfo("UTC")
-    return now.astimezone(zone)
-
-
-def due_edition(subscriber: Subscriber, now: dt.datetime) -> dt.date | None:
-    """The local date of the edition due at ``now``, or None when nothing is due.
-
-    Due means: active, past the send hour on their local date, and a day their frequency
-    mails on. Whether that edition exists already is the ledger's business, not this one's.
-    """
-    if subscriber.status != SubscriberStatus.ACTIVE:
-        return None
-    local = local_now(subscriber, now)
-    if local.hour < subscriber.send_hour:
-        return None
-    day = local.date()
-    if subscriber.frequency == Frequency.WEEKDAYS and day.weekday() >= 5:
-        return None
-    if subscriber.frequency == Frequency.WEEKLY and day.weekday() != subscriber.weekly_day:
-        return None
-    return day
-
-
-def reading_window(subscriber: Subscriber) -> dt.timedelta:
-    """How far back a first edition looks for papers (later ones start at the last edition)."""
-    days = {Frequency.DAILY: 1, Frequency.WEEKDAYS: 3, Frequency.WEEKLY: 7}[subscriber.frequency]
-    return dt.timedelta(days=days, hours=12)
 
 
 def retry_delay(
@@ -116,6 +68,15 @@ class Outcome:
     edition: dt.date
     status: Status
     detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One ledger row to deliver, with its message when this run has just rendered it
+    (a row queued by an earlier run is rebuilt from the ledger by ``compose``)."""
+
+    row: Delivery
+    message: EmailMessage | None = None
 
 
 @dataclass
@@ -156,7 +117,7 @@ class Engine:
 
     def __init__(
         self,
-        config: Config,
+        delivery: DeliveryConfig,
         store: Store,
         sender: Sender,
         compose: Compose,
@@ -166,8 +127,9 @@ class Engine:
         keep_lease: Callable[[], bool] | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
         rng: random.Random | None = None,
+        tally: Tally | None = None,
     ) -> None:
-        self.config = config
+        self.delivery = delivery
         self.store = store
         self.sender = sender
         self.compose = compose
@@ -176,22 +138,56 @@ class Engine:
         self.keep_lease = keep_lease
         self.on_outcome = on_outcome
         self.rng = rng or random.Random()
-        self.stale = dt.timedelta(minutes=config.delivery.sending_stale_minutes)
-        self.tally = Tally()
+        self.stale = dt.timedelta(minutes=delivery.sending_stale_minutes)
+        self.tally = tally if tally is not None else Tally()  # the caller's, to count on with
         self.attempted: set[tuple[int, dt.date]] = set()
 
     @property
     def stopped(self) -> bool:
         return self.tally.aborted is not None
 
-    async def run(self, rows: Sequence[Delivery]) -> None:
-        """Deliver ``rows`` (each at most once per run); stops early on an abort."""
-        queue: asyncio.Queue[Delivery] = asyncio.Queue()
-        for row in rows:
-            key = (row.subscriber_id, row.edition_date)
+    async def run_all(
+        self,
+        batches: Iterable[Sequence[Job]],
+        now: dt.datetime,
+        on_total: Callable[[int], None] | None = None,
+    ) -> None:
+        """This run's new editions batch by batch, then whatever else is due (retries, crashes);
+        closes the sender at the end.
+
+        Due means due at the run's start, so a row deferred during this run waits for the next.
+        """
+        try:
+            for batch in batches:
+                if on_total is not None:
+                    on_total(len(batch))
+                await self.run(batch)
+                if self.stopped:
+                    return
+            while not self.stopped:
+                rows = [
+                    Job(row)
+                    for row in self.store.ledger.due(
+                        now, self.stale, limit=self.delivery.batch_size
+                    )
+                    if (row.subscriber_id, row.edition_date) not in self.attempted
+                ]
+                if not rows:
+                    break
+                if on_total is not None:
+                    on_total(len(rows))
+                await self.run(rows)
+        finally:
+            await self.sender.close()
+
+    async def run(self, jobs: Sequence[Job]) -> None:
+        """Deliver ``jobs`` (each row at most once per run); stops early on an abort."""
+        queue: asyncio.Queue[Job] = asyncio.Queue()
+        for job in jobs:
+            key = (job.row.subscriber_id, job.row.edition_date)
             if key not in self.attempted:
                 self.attempted.add(key)
-                queue.put_nowait(row)
+                queue.put_nowait(job)
         workers = [asyncio.create_task(self._worker(queue)) for _ in range(self.concurrency)]
         try:
             await asyncio.gather(*workers)
@@ -199,14 +195,14 @@ class Engine:
             for task in workers:
                 task.cancel()
 
-    async def _worker(self, queue: asyncio.Queue[Delivery]) -> None:
+    async def _worker(self, queue: asyncio.Queue[Job]) -> None:
         while not self.stopped and not queue.empty():
-            row = queue.get_nowait()
+            job = queue.get_nowait()
             if self.keep_lease is not None and not self.keep_lease():
                 self.tally.aborted = "lost the delivery lease to another runner; stopping"
                 return
             try:
-                outcome = await self.deliver_one(row)
+                outcome = await self.deliver_one(job)
             except StoreError as e:
                 self.tally.aborted = f"database error, stopping the run: {e}"
                 return
@@ -215,9 +211,9 @@ class Engine:
                 if self.on_outcome is not None:
                     self.on_outcome(outcome)
 
-    async def deliver_one(self, row: Delivery) -> Outcome | None:
+    async def deliver_one(self, job: Job) -> Outcome | None:
         """Claim, send and record one edition; None if another runner has it."""
-        sid, edition = row.subscriber_id, row.edition_date
+        sid, edition = job.row.subscriber_id, job.row.edition_date
         claimed = self.store.ledger.claim(sid, edition, self.clock(), self.stale)
         if claimed is None:
             return None
@@ -229,7 +225,9 @@ class Engine:
             self.store.ledger.cancel(sid, f"not sent: subscriber is {status}", self.clock())
             return Outcome(sid, edition, "skipped", f"subscriber is {status}")
         try:
-            message = self.compose(claimed, subscriber, self.clock())
+            message = job.message
+            if message is None:
+                message = self.compose(claimed, subscriber, self.clock())
         except RenderError as e:
             return self._failed(claimed, f"could not render: {e}")
         except StoreError:
@@ -268,11 +266,11 @@ class Engine:
     def _deferred(self, row: Delivery, error: str) -> Outcome:
         now = self.clock()
         first = row.first_attempt_at or now
-        give_up = dt.timedelta(hours=self.config.delivery.give_up_after_hours)
+        give_up = dt.timedelta(hours=self.delivery.give_up_after_hours)
         if now - first >= give_up:
-            hours = self.config.delivery.give_up_after_hours
+            hours = self.delivery.give_up_after_hours
             return self._failed(row, f"gave up after {hours:g} h of retries; last error: {error}")
-        retry_at = now + retry_delay(row.attempts, self.config.delivery, self.rng)
+        retry_at = now + retry_delay(row.attempts, self.delivery, self.rng)
         self.store.ledger.mark_deferred(row.subscriber_id, row.edition_date, error, retry_at, now)
         return Outcome(
             row.subscriber_id,
@@ -280,148 +278,3 @@ class Engine:
             "deferred",
             f"{error}; retry at {retry_at:%Y-%m-%d %H:%M} UTC",
         )
-
-
-# --- composing editions -----------------------------------------------------------------------
-
-SelectFn = Callable[
-    [
-        Sequence[Subscriber],
-        Sequence[Paper],
-        dt.date,
-        Mapping[int, set[str]],
-        Mapping[int, set[str]],
-    ],
-    list[Selection],
-]
-
-
-def match_selector(config: Config) -> SelectFn:
-    """``pipeline.match.select`` bound to the configured catalog and weights.
-
-    Each selection also carries up to ``MORE_KEPT`` further matches (``more_papers``) with
-    their scores and reasons, for the web view.
-    """
-    from pipeline import match  # numpy and the index: loaded only when matching is needed
-
-    catalog = match.load_catalog(config.topics)
-
-    def select(
-        subscribers: Sequence[Subscriber],
-        papers: Sequence[Paper],
-        edition: dt.date,
-        sent: Mapping[int, set[str]],
-        eligible: Mapping[int, set[str]],
-    ) -> list[Selection]:
-        return match.select(
-            papers,
-            subscribers,
-            catalog,
-            config.match,
-            edition_date=edition,
-            sent=sent,
-            eligible=eligible,
-            more=MORE_KEPT,
-        )
-
-    return select
-
-
-# Active subscribers read, matched and queued together: bounds memory (the subscribers and
-# their selections) however many there are, while each page still shares one paper index and
-# one scoring of every distinct topic set.
-PLAN_PAGE = 20_000
-
-
-def plan_editions(
-    store: Store, now: dt.datetime, page: int = PLAN_PAGE
-) -> Iterator[tuple[dt.date, list[Subscriber]]]:
-    """Active subscribers due at ``now`` whose edition has no ledger row yet: for each page
-    of subscribers, one group per edition date, earliest first."""
-    for subscribers in store.subscribers.pages([SubscriberStatus.ACTIVE], page=page):
-        due: dict[dt.date, list[Subscriber]] = {}
-        for sub in subscribers:
-            day = due_edition(sub, now)
-            if day is not None:
-                due.setdefault(day, []).append(sub)
-        for day, group in sorted(due.items()):
-            existing = store.ledger.with_edition(day, [sub.id for sub in group])
-            fresh = [sub for sub in group if sub.id not in existing]
-            if fresh:
-                yield day, fresh
-
-
-def select_editions(
-    store: Store,
-    select: SelectFn,
-    subscribers: Sequence[Subscriber],
-    edition: dt.date,
-    now: dt.datetime,
-) -> list[Selection]:
-    """Each subscriber's papers: first seen since their last edition, never sent before."""
-    ids = [sub.id for sub in subscribers]
-    last = store.ledger.last_sent_at(ids)
-    oldest = now - dt.timedelta(days=8)  # after a long pause, no stale papers
-    since = {
-        sub.id: max(oldest, last[sub.id] - dt.timedelta(hours=1))
-        if sub.id in last
-        else now - reading_window(sub)
-        for sub in subscribers
-    }
-    seen = store.papers.seen_since(min(since.values()))
-    papers = [p for p, _ in seen]
-    sent = store.ledger.sent_paper_ids(ids, among=[p.id for p in papers])
-    # A reader's new papers are a suffix of the papers in first-seen order, so readers whose
-    # start falls between the same two papers share one set (a handful of sets, not one each).
-    by_time = sorted(seen, key=lambda pair: pair[1])
-    times = [at for _, at in by_time]
-    suffixes: dict[int, set[str]] = {}
-    eligible: dict[int, set[str]] = {}
-    for sid, start in since.items():
-        cut = bisect.bisect_right(times, start)  # the first paper seen after ``start``
-        if cut not in suffixes:
-            suffixes[cut] = {p.id for p, _ in by_time[cut:]}
-        eligible[sid] = suffixes[cut]
-    return select(subscribers, papers, edition, sent, eligible)
-
-
-class Composer:
-    """Ledger row → EmailMessage: from this run's rendering, else rebuilt from the ledger.
-
-    A retried or crash-recovered edition is rendered again from what its row recorded at
-    queue time (``recorded``): the same papers, reasons and "N more" line, the same Message-ID.
-    """
-
-    def __init__(self, config: Config, store: Store, renderer: Renderer, links: Links) -> None:
-        self.config = config
-        self.store = store
-        self.renderer = renderer
-        self.links = links
-        self.ready: dict[tuple[int, dt.date], EmailMessage] = {}
-
-    def render(
-        self, selection: Selection, subscriber: Subscriber, now: dt.datetime, message_id: str
-    ) -> tuple[EmailMessage, tuple[str, ...]]:
-        """The digest for ``selection`` and the ids of the papers it shows."""
-        ids = [sp.paper.id for sp in selection.papers]
-        links = digest_links(self.links, subscriber.id, selection.edition_date, ids)
-        rendered = self.renderer.digest(selection, subscriber, links)
-        message = build_message(
-            rendered,
-            to=subscriber.email,
-            config=self.config,
-            message_id=message_id,
-            unsubscribe_url=links.unsubscribe,
-            date=now,
-        )
-        return message, rendered.paper_ids
-
-    def from_ledger(self, row: Delivery, subscriber: Subscriber, now: dt.datetime) -> EmailMessage:
-        selection = recorded_selection(row, self.store.papers.by_ids(row.paper_ids))
-        if not selection.papers:
-            raise RenderError("none of this edition's papers is in the store any more")
-        return self.render(selection, subscriber, now, row.message_id)[0]
-
-    def __call__(self, row: Delivery, subscriber: Subscriber, now: dt.datetime) -> EmailMessage:
-        ready = self.ready.pop((row.subscriber_id, row.edition_date), None)
-        return ready if ready is not None else self.from_ledger(row, subscriber, now)

@@ -9,7 +9,8 @@
     ├── RenderError               a template failed to render or compile to HTML
     ├── SendError                 one message could not be handed over
     │   ├── TemporarySendError    4xx, timeouts, dropped connections: retry later
-    │   ├── PermanentSendError    5xx (except 552): give up on this address
+    │   ├── PermanentSendError    5xx (except 552) at DATA: give up on this message
+    │   │   └── RecipientRefused  5xx (except 552) at RCPT: the address is refused; suppress it
     │   └── SendAbort             auth or TLS failure: stop the whole run, mark nothing
     ├── TokenError                a signed link is forged, expired, replayed or for another purpose
     ├── SubscriberError           a subscriber operation was refused (bad address, unknown id …)
@@ -68,7 +69,11 @@ class TemporarySendError(SendError):
 
 
 class PermanentSendError(SendError):
-    """The server refused the recipient for good."""
+    """The server refused this message for good."""
+
+
+class RecipientRefused(PermanentSendError):
+    """The server refused the recipient address for good (5xx at RCPT): suppress it."""
 
 
 class SendAbort(SendError):

@@ -188,3 +188,13 @@ class Delivery(Frozen):
     more_count: int = 0
     more_picks: tuple[Pick, ...] = ()
     updated_at: dt.datetime | None = None
+
+
+class RenderedEmail(Frozen):
+    """One email's content from the renderer, before the message writer makes it MIME."""
+
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    paper_ids: tuple[str, ...] = ()  # the papers the email shows (the size budget may cut some)

@@ -19,22 +19,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pipeline.config import Config
-from pipeline.deliver import (
-    Composer,
-    Engine,
-    Outcome,
-    SelectFn,
-    Tally,
-    match_selector,
-    plan_editions,
-    select_editions,
-)
-from pipeline.errors import IngestError, RenderError, StoreError
+from pipeline.deliver import Engine, Outcome, Tally
+from pipeline.editions import Composer, EditionPlan, SelectFn, match_selector, queue_editions
+from pipeline.errors import IngestError, StoreError
 from pipeline.ingest import read_dump
-from pipeline.ledger import recorded
 from pipeline.links import Links
-from pipeline.models import Delivery, DeliveryStatus, IngestOutcome
-from pipeline.render import Renderer, message_id_for
+from pipeline.models import IngestOutcome
+from pipeline.render import Renderer
 from pipeline.send import Sender, SmtpSender, sender_for
 from pipeline.store import Store, open_store
 
@@ -192,8 +183,17 @@ def deliver_due(
             return Tally(busy=True)
         try:
             tally = Tally()
-            composer = Composer(config, opened, Renderer(config), Links.for_config(config))
-            batches = queue_editions(config, opened, composer, select, now, clock, tally, dry_run)
+            renderer = Renderer(config.email, config.web, config.topics)
+            composer = Composer(config.email, opened, renderer, Links.for_config(config))
+            plan = EditionPlan(
+                now=now,
+                clock=clock,
+                select=select or match_selector(config.match, config.topics),
+                email=config.email,
+                batch_size=config.delivery.batch_size,
+                dry_run=dry_run,
+            )
+            batches = queue_editions(plan, opened, composer, tally)
             if dry_run:
                 for _ in batches:
                     pass
@@ -201,7 +201,7 @@ def deliver_due(
                 return tally
             sender = sender or sender_for(config)
             engine = Engine(
-                config,
+                config.delivery,
                 opened,
                 sender,
                 composer,
@@ -209,105 +209,13 @@ def deliver_due(
                 concurrency=config.smtp.pool_size if isinstance(sender, SmtpSender) else 1,
                 keep_lease=lease.renew,
                 on_outcome=on_outcome,
+                tally=tally,
             )
-            engine.tally = tally
-            asyncio.run(_send_all(engine, sender, batches, now, stale, config, on_total))
+            asyncio.run(engine.run_all(batches, now, on_total))
             return tally
         finally:
             if not dry_run:
                 lease.release()
-
-
-def queue_editions(
-    config: Config,
-    store: Store,
-    composer: Composer,
-    select: SelectFn | None,
-    now: dt.datetime,
-    clock: Callable[[], dt.datetime],
-    tally: Tally,
-    dry_run: bool,
-) -> Iterator[list[Delivery]]:
-    """Match, render and queue the due editions; yield each batch of queued rows to send.
-
-    The rendered messages wait in ``composer.ready`` until their batch is sent.
-    """
-    size = config.delivery.batch_size
-    for edition, subscribers in plan_editions(store, now):
-        select = select or match_selector(config)
-        by_id = {sub.id: sub for sub in subscribers}
-        selections = select_editions(store, select, subscribers, edition, now)
-        for start in range(0, len(selections), size):
-            queued: list[Delivery] = []
-            failed: list[tuple[Delivery, str]] = []
-            for selection in selections[start : start + size]:
-                sub = by_id[selection.subscriber_id]
-                if not selection.papers:
-                    if not dry_run:
-                        store.ledger.record_skipped(sub.id, edition, "no new papers matched", now)
-                    tally.skipped += 1
-                    continue
-                row = Delivery(
-                    subscriber_id=sub.id,
-                    edition_date=edition,
-                    status=DeliveryStatus.QUEUED,
-                    message_id=message_id_for(sub.id, edition, config),
-                    paper_ids=tuple(sp.paper.id for sp in selection.papers),
-                )
-                try:
-                    message, shown = composer.render(selection, sub, clock(), row.message_id)
-                except RenderError as e:
-                    failed.append((row, f"could not render: {e}"))
-                    continue
-                queued.append(recorded(row, selection, shown))
-                if not dry_run:
-                    composer.ready[(sub.id, edition)] = message
-            tally.queued += len(queued)
-            for row, error in failed:
-                tally.failed += 1
-                tally.failures.append(f"{row.subscriber_id} {edition}: {error}")
-            if dry_run:
-                continue
-            store.ledger.queue_many(queued + [f for f, _ in failed], now)
-            for row, error in failed:
-                store.ledger.mark_failed(row.subscriber_id, edition, error, now=now)
-            if queued:
-                yield queued
-
-
-async def _send_all(
-    engine: Engine,
-    sender: Sender,
-    batches: Iterator[list[Delivery]],
-    now: dt.datetime,
-    stale: dt.timedelta,
-    config: Config,
-    on_total: Callable[[int], None] | None,
-) -> None:
-    """This run's new editions batch by batch, then whatever else is due (retries, crashes).
-
-    Due means due at the run's start, so a row deferred during this run waits for the next.
-    """
-    try:
-        for batch in batches:
-            if on_total is not None:
-                on_total(len(batch))
-            await engine.run(batch)
-            if engine.stopped:
-                return
-        while not engine.stopped:
-            rows = [
-                row
-                for row in engine.store.ledger.due(now, stale, limit=config.delivery.batch_size)
-                if (row.subscriber_id, row.edition_date) not in engine.attempted
-            ]
-            if not rows:
-                break
-            if on_total is not None:
-                on_total(len(rows))
-            await engine.run(rows)
-    finally:
-        await sender.close()
 
 
 class _Lease:

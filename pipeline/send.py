@@ -31,14 +31,16 @@ from typing import Literal, Protocol
 import aiosmtplib
 
 from pipeline.config import Config, Smtp
-from pipeline.errors import PermanentSendError, SendAbort, SendError, TemporarySendError
-from pipeline.render import message_bytes
+from pipeline.errors import (
+    PermanentSendError,
+    RecipientRefused,
+    SendAbort,
+    SendError,
+    TemporarySendError,
+)
+from pipeline.mime import message_bytes
 
 Stage = Literal["connect", "mail", "rcpt", "data"]
-
-
-class RecipientRefused(PermanentSendError):
-    """The server refused the recipient address for good (5xx at RCPT): suppress it."""
 
 
 class Sender(Protocol):

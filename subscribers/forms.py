@@ -17,8 +17,8 @@ from typing import Any, Generic, TypeVar
 from email_validator import EmailNotValidError, validate_email
 
 from pipeline.errors import AddressError
+from pipeline.matching.topics import Catalog
 from pipeline.models import Frequency, Frozen, Subscriber
-from pipeline.topics import Catalog
 
 # Bump when the sign-up page's wording changes: the consent record names the version agreed to.
 FORM_VERSION = "signup-1"

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 from pipeline.config import Config
 from pipeline.errors import PaperboyError
-from pipeline.render import Renderer, build_message
+from pipeline.mime import build_message
+from pipeline.render import Renderer
 from pipeline.send import Sender, sender_for
 from subscribers.signup import Notice
 
@@ -37,7 +38,7 @@ class Mailer:
         message = build_message(
             rendered,
             to=notice.to,
-            config=self.config,
+            email=self.config.email,
             message_id=notice_message_id(notice, self.config),
             unsubscribe_url=notice.unsubscribe_url,
             date=now or dt.datetime.now(dt.UTC),
@@ -50,7 +51,7 @@ async def send_all(config: Config, notices: Sequence[Notice]) -> list[str | None
     if not notices:
         return []
     sender = sender_for(config)
-    mailer = Mailer(config, Renderer(config), sender)
+    mailer = Mailer(config, Renderer.from_config(config), sender)
     results: list[str | None] = []
     try:
         for notice in notices:

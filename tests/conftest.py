@@ -14,12 +14,19 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 
 from pipeline.config import Config, load_config
 from pipeline.store import Store, open_store
 
 DATA = Path(__file__).parent / "data"
+
+# In CI every property test draws the same examples run after run (a red build can be rerun
+# and stays red), with no example database carried between runs; locally they stay random.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 POSTGRES_URL = os.environ.get(
     "PAPERBOY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

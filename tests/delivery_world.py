@@ -130,7 +130,7 @@ def stub_select(
     sent: Mapping[int, set[str]],
     eligible: Mapping[int, set[str]],
 ) -> list[Selection]:
-    """A stand-in for pipeline.match: the most upvoted eligible, unsent papers."""
+    """A stand-in for pipeline.matching.match: the most upvoted eligible, unsent papers."""
     out = []
     for sub in subscribers:
         pool = [

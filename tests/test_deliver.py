@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 
 from pipeline.config import Config
 from pipeline.config import Delivery as DeliveryConfig
-from pipeline.deliver import due_edition, retry_delay
+from pipeline.deliver import retry_delay
+from pipeline.editions import due_edition
+from pipeline.mime import message_id_for
 from pipeline.models import DeliveryStatus, Frequency, Subscriber, SubscriberStatus
-from pipeline.render import message_id_for
 from pipeline.run import deliver_due
 from pipeline.store import Store
 from tests.delivery_world import (
@@ -217,7 +218,7 @@ def test_drop_after_data_resends_once_with_the_same_message_id(
     assert run(config, store, LATER).sent == 1
     copies = [m for m in server.messages if m.rcpt_tos == ["reader0@example.org"]]
     assert len(copies) == 2
-    expected = message_id_for(readers[0].id, EDITION, config)
+    expected = message_id_for(readers[0].id, EDITION, config.email)
     assert copies[0].message_id == copies[1].message_id == expected
     assert len(server.messages) == 4  # one duplicate in all, nothing else twice
 
@@ -275,7 +276,7 @@ def test_a_row_stuck_in_sending_is_resent_with_its_message_id(
     """A crash left a claimed row: after sending_stale_minutes it goes out, same Message-ID."""
     config = smtp_config(instance, server.port)
     [sub] = world(store, 1)
-    message_id = message_id_for(sub.id, EDITION, config)
+    message_id = message_id_for(sub.id, EDITION, config.email)
     store.ledger.queue(sub.id, EDITION, message_id, ["2607.00000", "2607.00001"], NOW)
     stale = dt.timedelta(minutes=10)
     assert store.ledger.claim(sub.id, EDITION, NOW, stale) is not None  # then the process died
@@ -337,7 +338,7 @@ def test_a_non_ascii_address_gets_its_edition_in_the_outbox(instance: Config, st
 def test_each_reader_gets_only_papers_first_seen_since_their_last_edition(store: Store) -> None:
     """select_editions hands the matcher each reader's new papers (since their last edition,
     or their reading window for a first one) and only the candidate papers of their history."""
-    from pipeline.deliver import select_editions
+    from pipeline.editions import select_editions
 
     old = seed_papers(store, 2, at=NOW - dt.timedelta(days=3), start=0)
     mid = seed_papers(store, 2, at=NOW - dt.timedelta(hours=10), start=10)
@@ -373,7 +374,7 @@ def test_each_reader_gets_only_papers_first_seen_since_their_last_edition(store:
 def test_plan_editions_pages_without_losing_or_repeating_anyone(store: Store) -> None:
     """Small pages plan exactly what one big page does: every due reader once, with their
     edition date; readers not due yet, and editions already in the ledger, are left out."""
-    from pipeline.deliver import plan_editions
+    from pipeline.editions import plan_editions
 
     readers = add_readers(store, 5)
     # 08:00 UTC on 3 July is 21:00 on 2 July in Pago Pago: that reader's edition is 2 July's.

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import load_config
+from pipeline.mime import message_id_for
 from pipeline.models import DeliveryStatus
-from pipeline.render import message_id_for
 from pipeline.store import open_store
 from tests.conftest import write_config
 from tests.delivery_world import EDITION, NOW, add_readers, seed_papers
@@ -73,7 +73,7 @@ secret_key = "{"k" * 32}"
             readers = add_readers(store, READERS)
             for sub in readers:  # queued as a previous run would have left them
                 store.ledger.queue(
-                    sub.id, EDITION, message_id_for(sub.id, EDITION, config), papers, NOW
+                    sub.id, EDITION, message_id_for(sub.id, EDITION, config.email), papers, NOW
                 )
 
         first = paperboy(path, "send", "--now", NOW.isoformat())

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pipeline import match
 from pipeline.config import Config
-from pipeline.deliver import match_selector
+from pipeline.editions import match_selector
 from pipeline.ledger import MORE_KEPT, edition_paper_ids, recorded, recorded_selection
+from pipeline.matching import match
 from pipeline.models import Delivery, DeliveryStatus, Pick, Profile, Selection
 from pipeline.papers import title_key
 from pipeline.run import deliver_due
@@ -56,7 +56,7 @@ def test_the_real_matcher_keeps_the_further_matches_and_only_the_shown_count_as_
 
     assert store.ledger.sent_paper_ids([sub.id]) == {sub.id: set(row.paper_ids)}
     # Not marked sent: a later edition (here, with no first-seen window) can still pick them.
-    later = match_selector(instance)(
+    later = match_selector(instance.match, instance.topics)(
         [sub],
         papers,
         EDITION + dt.timedelta(days=1),
@@ -78,7 +78,7 @@ def test_match_selector_splits_at_max_papers_without_changing_the_ranking(
     [plain] = match.select(
         papers, [sub], catalog, instance.match, edition_date=EDITION, sent={}, eligible=eligible
     )
-    [ours] = match_selector(instance)([sub], papers, EDITION, {}, eligible)
+    [ours] = match_selector(instance.match, instance.topics)([sub], papers, EDITION, {}, eligible)
     assert (ours.papers, ours.more_count) == (plain.papers, plain.more_count)
     assert len(ours.papers) == 4 and ours.more_count == 8
     ranked = match.rank(papers, sub.profile, catalog, instance.match)

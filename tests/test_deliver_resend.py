@@ -11,12 +11,13 @@ from email.message import EmailMessage
 import pytest
 
 from pipeline.config import Config
-from pipeline.deliver import Composer, select_editions
+from pipeline.editions import Composer, select_editions
 from pipeline.ledger import recorded
 from pipeline.links import Links
+from pipeline.mime import message_bytes, message_id_for
 from pipeline.models import Delivery, DeliveryStatus, Dump, Paper, Pick, Subscriber
 from pipeline.papers import dump_id, title_key
-from pipeline.render import Renderer, message_bytes, message_id_for
+from pipeline.render import Renderer
 from pipeline.run import deliver_due
 from pipeline.store import Store
 from tests.delivery_world import (
@@ -41,14 +42,14 @@ def server() -> Iterator[SmtpServer]:
 
 
 def queue_first_rendering(config: Config, store: Store, sub: Subscriber) -> EmailMessage:
-    """Match, render and queue one edition as ``run.queue_editions`` does; its first email."""
-    composer = Composer(config, store, Renderer(config), Links.for_config(config))
+    """Match, render and queue one edition as ``editions.queue_editions`` does; its first email."""
+    composer = Composer(config.email, store, Renderer.from_config(config), Links.for_config(config))
     [selection] = select_editions(store, stub_select, [sub], EDITION, NOW)
     row = Delivery(
         subscriber_id=sub.id,
         edition_date=EDITION,
         status=DeliveryStatus.QUEUED,
-        message_id=message_id_for(sub.id, EDITION, config),
+        message_id=message_id_for(sub.id, EDITION, config.email),
     )
     message, shown = composer.render(selection, sub, NOW, row.message_id)
     assert store.ledger.queue_many([recorded(row, selection, shown)], NOW) == 1

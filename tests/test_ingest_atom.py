@@ -169,3 +169,11 @@ def test_bad_published_date_is_left_empty_with_a_warning() -> None:
     assert (
         str(result.warnings[0]) == "entry 1: published 'yesterday' is not an ISO date; left empty"
     )
+
+
+def test_a_doctype_naming_an_external_dtd_is_refused() -> None:
+    """The Atom parser goes through defusedxml: any DOCTYPE is refused, external ones too."""
+    external = '<!DOCTYPE\n  feed SYSTEM "http://example.org/x.dtd">'
+    spaced = '<?xml version="1.0"?>\n' + external + feed("")
+    with pytest.raises(IngestError, match="entity expansion guard"):
+        parse(spaced, dt.date(2026, 7, 3))

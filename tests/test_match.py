@@ -7,13 +7,13 @@ from collections.abc import Iterator, Mapping
 
 import pytest
 
-from pipeline import scoring
 from pipeline.config import Match, Topic
 from pipeline.errors import MatchError
-from pipeline.match import iter_select, load_catalog, rank, select
+from pipeline.matching import scoring
+from pipeline.matching.match import iter_select, load_catalog, rank, select
+from pipeline.matching.relevance import TUNING, distinctive_words
+from pipeline.matching.textproc import analyze, normalize_name, phrases
 from pipeline.models import Paper, Profile, Subscriber
-from pipeline.relevance import TUNING, distinctive_words
-from pipeline.textproc import analyze, normalize_name, phrases
 
 CATALOG = load_catalog()
 WEIGHTS = Match()

@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import Match
-from pipeline.match import load_catalog, rank, select
+from pipeline.matching.match import load_catalog, rank, select
+from pipeline.matching.textproc import analyze
 from pipeline.models import Paper, Profile, ScoredPaper, Selection, Subscriber
-from pipeline.textproc import analyze
 
 CATALOG = load_catalog()
 EDITION = dt.date(2026, 7, 3)

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from pipeline.config import Config
 from pipeline.errors import RenderError
 from pipeline.models import Paper, Selection
-from pipeline.render import TEMPLATES, Renderer, cut_words, one_line
+from pipeline.render import Renderer, cut_words, one_line
+from pipeline.resources import email_templates
 from tests.delivery_world import EDITION, links_for, make_paper, reader, scored
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -23,7 +24,7 @@ GOLDEN = Path(__file__).parent / "golden"
 
 @pytest.fixture(scope="module")
 def renderer() -> Renderer:
-    return Renderer(Config())
+    return Renderer.from_config(Config())
 
 
 def selection(papers: list[Paper], more: int = 0, sid: int = 42) -> Selection:
@@ -279,7 +280,7 @@ def test_size_budget_moves_papers_into_more_count() -> None:
     """Past email.max_html_bytes the last papers are left out and counted as 'N more'."""
     config = Config()
     config.email.max_html_bytes = 20_000
-    small = Renderer(config)
+    small = Renderer.from_config(config)
     papers = [make_paper(i) for i in range(10)]
     out = small.digest(selection(papers, more=2), reader(), links_for(42, [p.id for p in papers]))
     assert len(out.html.encode()) <= 20_000
@@ -412,13 +413,13 @@ def test_notices_need_their_links_and_only_http_links(renderer: Renderer) -> Non
 def test_a_template_testing_values_with_if_is_refused(tmp_path: Path) -> None:
     """Conditions must use `when`: a plain `if` on a per-email value fails at compile time."""
     folder = tmp_path / "email"
-    shutil.copytree(TEMPLATES, folder)
+    shutil.copytree(email_templates(), folder)
     (folder / "goodbye.mjml.j2").write_text(
         '{% extends "base.mjml.j2" %}{% block content %}<mj-section><mj-column><mj-text>'
         "{% if v.home_url %}x{% endif %}</mj-text></mj-column></mj-section>{% endblock %}"
     )
     with pytest.raises(RenderError, match="use a `when` call block"):
-        Renderer(Config(), templates=folder)
+        Renderer.from_config(Config(), templates=folder)
 
 
 def test_golden_digest(renderer: Renderer) -> None:
@@ -439,9 +440,9 @@ def test_golden_digest(renderer: Renderer) -> None:
 
 def test_compiled_once_per_template_version(renderer: Renderer) -> None:
     """A second renderer reuses the compiled templates; MJML is not compiled again."""
-    from pipeline import render
+    from pipeline.render import compiler
 
-    before = dict(render._COMPILED)
-    again = Renderer(Config())
-    assert before == render._COMPILED
+    before = dict(compiler._COMPILED)
+    again = Renderer.from_config(Config())
+    assert before == compiler._COMPILED
     assert again._html["digest"] is renderer._html["digest"]

@@ -35,7 +35,7 @@ def test_ten_paper_digest_renders_in_light_and_dark(tmp_path: Path) -> None:
         subscriber_id=42, edition_date=EDITION, papers=scored(papers), more_count=7
     )
     topics = {"snn": "Spiking neural networks", "llm-inference": "LLM inference"}
-    out = Renderer(Config()).digest(
+    out = Renderer.from_config(Config()).digest(
         selection, reader(), links_for(42, [p.id for p in papers]), topics=topics
     )
     page_file = tmp_path / "digest.html"

@@ -15,18 +15,16 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pipeline.config import Config
 from pipeline.errors import RenderError
-from pipeline.models import Selection
-from pipeline.render import (
+from pipeline.mime import (
     POLICY,
     POLICY_UTF8,
-    RenderedEmail,
-    Renderer,
     build_message,
-    header_text,
     html_7bit,
     message_bytes,
     message_id_for,
 )
+from pipeline.models import Selection
+from pipeline.render import RenderedEmail, Renderer, header_text
 from tests.delivery_world import EDITION, NOW, links_for, make_paper, reader, scored
 
 UNSUB = "https://papers.example.org/u/eyJzIjo0Mn0.aGVsbG8td29ybGQtdG9rZW4tdGhhdC1pcy1sb25nZXI.ZXhhbXBsZQ"
@@ -40,14 +38,14 @@ def config(**email: object) -> Config:
 def digest(cfg: Config, title: str = "Spiking transformers") -> RenderedEmail:
     papers = [make_paper(i, title=f"{title} {i}") for i in range(10)]
     sel = Selection(subscriber_id=42, edition_date=EDITION, papers=scored(papers))
-    return Renderer(cfg).digest(sel, reader(), links_for(42, [p.id for p in papers]))
+    return Renderer.from_config(cfg).digest(sel, reader(), links_for(42, [p.id for p in papers]))
 
 
 def message(cfg: Config, rendered: RenderedEmail | None = None, **kw: object):  # type: ignore[no-untyped-def]
     args: dict[str, object] = {
         "to": "reader42@example.org",
-        "config": cfg,
-        "message_id": message_id_for(42, EDITION, cfg),
+        "email": cfg.email,
+        "message_id": message_id_for(42, EDITION, cfg.email),
         "unsubscribe_url": UNSUB,
         "date": NOW,
     }
@@ -103,17 +101,19 @@ def test_list_headers_sender_and_stable_message_id() -> None:
         f"<{UNSUB}>, <mailto:unsubscribe@lab.example?subject=unsubscribe>"
     )
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert parsed["Message-ID"] == message_id_for(42, EDITION, cfg)
-    assert message_id_for(42, EDITION, cfg) == message_id_for(42, EDITION, cfg)
-    assert message_id_for(42, EDITION, cfg) != message_id_for(43, EDITION, cfg)
-    assert message_id_for(42, EDITION, cfg) != message_id_for(42, dt.date(2026, 7, 4), cfg)
-    assert message_id_for(42, EDITION, cfg).endswith("@lab.example>")
+    assert parsed["Message-ID"] == message_id_for(42, EDITION, cfg.email)
+    e = cfg.email
+    assert message_id_for(42, EDITION, e) == message_id_for(42, EDITION, e)
+    assert message_id_for(42, EDITION, e) != message_id_for(43, EDITION, e)
+    assert message_id_for(42, EDITION, e) != message_id_for(42, dt.date(2026, 7, 4), e)
+    assert message_id_for(42, EDITION, e).endswith("@lab.example>")
 
 
 def test_notices_without_unsubscribe_have_no_list_unsubscribe() -> None:
     """A confirmation mail carries no List-Unsubscribe (there is nothing to leave yet)."""
     cfg = config()
-    notice = Renderer(cfg).notice("confirm", to="a@example.org", links={"confirm": UNSUB})
+    renderer = Renderer.from_config(cfg)
+    notice = renderer.notice("confirm", to="a@example.org", links={"confirm": UNSUB})
     wire = message_bytes(message(cfg, notice, unsubscribe_url=None, message_id="<c.1@x.org>"))
     assert (
         b"List-Unsubscribe" not in wire and b"Subject: Confirm your paperboy subscription" in wire
@@ -148,9 +148,10 @@ def test_no_line_over_998_bytes_and_headers_folded() -> None:
 def test_fast_serialisation_equals_the_email_generator() -> None:
     """message_bytes writes exactly what email's generator writes for the same message."""
     cfg = config(reply_to="editor@lab.example", unsubscribe_mailto="u@lab.example")
+    renderer = Renderer.from_config(cfg)
     for msg in (
         message(cfg),
-        message(cfg, Renderer(cfg).notice("goodbye", to="a@b.org", links={"home": UNSUB})),
+        message(cfg, renderer.notice("goodbye", to="a@b.org", links={"home": UNSUB})),
     ):
         assert message_bytes(msg) == msg.as_bytes(policy=POLICY)
     international = message(cfg, to="jörg@bücher.example")
@@ -294,3 +295,13 @@ def test_missing_dkim_key_is_a_config_error(tmp_path: Path) -> None:
     cfg = config(dkim_selector="s", dkim_domain="lab.example", dkim_private_key_file=tmp_path / "x")
     with pytest.raises(ConfigError, match=r"email\.dkim_private_key_file"):
         message(cfg)
+
+
+def test_signing_without_a_key_file_is_a_config_error() -> None:
+    """dkim_sign called with no key file configured says which key to set (no assert)."""
+    from pipeline.errors import ConfigError
+    from pipeline.mime import dkim_sign
+
+    cfg = config(dkim_selector="s", dkim_domain="lab.example")
+    with pytest.raises(ConfigError, match=r"email\.dkim_private_key_file is not set"):
+        dkim_sign(message(cfg), cfg.email)

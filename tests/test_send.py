@@ -14,13 +14,14 @@ import pytest
 import trustme
 
 from pipeline.config import Config, Smtp
-from pipeline.errors import PermanentSendError, SendAbort, TemporarySendError
-from pipeline.render import Renderer, build_message, message_bytes
-from pipeline.send import OutboxSender, RecipientRefused, SmtpSender, sender_for
+from pipeline.errors import PermanentSendError, RecipientRefused, SendAbort, TemporarySendError
+from pipeline.mime import build_message, message_bytes
+from pipeline.render import Renderer
+from pipeline.send import OutboxSender, SmtpSender, sender_for
 from tests.smtp_server import SmtpServer, free_port
 
 CONFIG = Config()
-RENDERER = Renderer(CONFIG)
+RENDERER = Renderer.from_config(CONFIG)
 
 
 def mail(to: str, n: int = 0) -> EmailMessage:
@@ -28,7 +29,7 @@ def mail(to: str, n: int = 0) -> EmailMessage:
     return build_message(
         rendered,
         to=to,
-        config=CONFIG,
+        email=CONFIG.email,
         message_id=f"<confirm.{n}@example.org>",
         unsubscribe_url=None,
         date=dt.datetime(2026, 7, 3, tzinfo=dt.UTC),

@@ -6,14 +6,15 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 from pipeline.config import Config
-from pipeline.errors import PermanentSendError
-from pipeline.render import Renderer, message_bytes
-from pipeline.send import OutboxSender, RecipientRefused
+from pipeline.errors import PermanentSendError, RecipientRefused
+from pipeline.mime import message_bytes
+from pipeline.render import Renderer
+from pipeline.send import OutboxSender
 from tests.smtp_server import SmtpServer
 from tests.test_send import mail, send_all, smtp
 
 CONFIG = Config()
-RENDERER = Renderer(CONFIG)
+RENDERER = Renderer.from_config(CONFIG)
 JOERG = "jörg@example.org"
 
 

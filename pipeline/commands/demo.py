@@ -14,11 +14,10 @@ from rich.console import Console
 
 from pipeline.commands.common import fail, store_for
 from pipeline.config import load_config
+from pipeline.matching.topics import load_catalog
 from pipeline.models import IngestOutcome, Paper, Profile, SubscriberStatus
-from pipeline.topics import load_catalog
+from pipeline.resources import sample_inbox
 
-# The bundled sample dumps, next to the package in a source checkout.
-SAMPLES = Path(__file__).resolve().parents[2] / "examples" / "inbox"
 DEMO_ADDRESS = "reader@demo.invalid"
 DEMO_TOPICS = ("llm-inference", "spiking-neural-networks", "robotics")
 
@@ -38,9 +37,14 @@ def demo(
         ),
     ] = None,
     dumps: Annotated[
-        Path,
-        typer.Option("--dumps", help="Folder of dumps to ingest.", file_okay=False),
-    ] = SAMPLES,
+        Path | None,
+        typer.Option(
+            "--dumps",
+            help="Folder of dumps to ingest (default: the bundled sample dumps).",
+            file_okay=False,
+            show_default=False,
+        ),
+    ] = None,
     topics: Annotated[
         list[str] | None,
         typer.Option("--topic", "-t", help="The demo reader's topics (repeatable)."),
@@ -60,6 +64,7 @@ def demo(
     """
     from pipeline import run as steps  # SQLAlchemy, the matcher, the renderer: only needed here
 
+    dumps = dumps or sample_inbox()
     files = sorted(p for p in dumps.glob("*") if p.is_file() and not p.name.startswith("."))
     if not files:
         fail(f"no dumps in {dumps}; pass --dumps with a folder of dump files")

@@ -47,9 +47,10 @@ def preview(
     Example: paperboy preview reader@example.org --out /tmp/digest.html
     """
     # The delivery engine and the renderer (SQLAlchemy, Jinja, MJML): only needed here.
-    from pipeline.deliver import local_now, match_selector, select_editions
+    from pipeline.editions import local_now, match_selector, select_editions
     from pipeline.ledger import digest_links, recorded_selection
-    from pipeline.render import Renderer, build_message, message_bytes, message_id_for
+    from pipeline.mime import build_message, message_bytes, message_id_for
+    from pipeline.render import Renderer
 
     if out is not None and out.suffix.lower() not in (".html", ".htm", ".eml"):
         fail(f"--out {str(out)!r}: the file must end in .html or .eml")
@@ -67,8 +68,9 @@ def preview(
         if row is not None and row.paper_ids:
             selection = recorded_selection(row, store.papers.by_ids(row.paper_ids))
         else:
-            selection = select_editions(store, match_selector(config), [sub], edition, now)[0]
-    renderer = Renderer(config)
+            select = match_selector(config.match, config.topics)
+            selection = select_editions(store, select, [sub], edition, now)[0]
+    renderer = Renderer.from_config(config)
     ids = [sp.paper.id for sp in selection.papers]
     links = digest_links(Links.for_config(config), sub.id, edition, ids)
     rendered = renderer.digest(selection, sub, links)
@@ -84,8 +86,8 @@ def preview(
         message = build_message(
             rendered,
             to=sub.email,
-            config=config,
-            message_id=message_id_for(sub.id, edition, config),
+            email=config.email,
+            message_id=message_id_for(sub.id, edition, config.email),
             unsubscribe_url=links.unsubscribe,
             date=now,
         )

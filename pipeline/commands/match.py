@@ -16,8 +16,8 @@ from rich.text import Text
 from pipeline.commands.common import fail, load, store_for
 from pipeline.errors import IngestError, MatchError
 from pipeline.ingest import read_dump
+from pipeline.matching.topics import load_catalog
 from pipeline.models import Paper, Profile, ScoredPaper
-from pipeline.topics import load_catalog
 
 
 def match(
@@ -62,7 +62,7 @@ def match(
     Example: paperboy match --interest "KV cache, speculative decoding" --topic llm-inference
     --dump var/inbox/hf_daily_papers_2026-07-03.txt --top 5
     """
-    from pipeline.match import rank  # numpy and the scorers: kept off the other commands
+    from pipeline.matching.match import rank  # numpy and the scorers: kept off the other commands
 
     config = load()
     if not (interest.strip() or topic or author):

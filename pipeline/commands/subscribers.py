@@ -18,8 +18,8 @@ from pipeline.commands.common import fail, load, store_for
 from pipeline.config import Config
 from pipeline.errors import AddressError
 from pipeline.links import Links
+from pipeline.matching.topics import load_catalog
 from pipeline.models import Frequency, Subscriber, SubscriberStatus
-from pipeline.topics import load_catalog
 from subscribers.forms import normalize_email
 from subscribers.roster import Format, check_rows, dump_rows, export_rows, jsonable, read_rows
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import jinja2
 from fastapi.responses import HTMLResponse
 
 from pipeline.config import Config
+from pipeline.resources import web_templates
 from subscribers.forms import schedule_text, timezones
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web"
+TEMPLATES = web_templates()
 # The web view is the email's own HTML: inline styles, no scripts, no forms.
 EDITION_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "

@@ -13,10 +13,10 @@ from starlette.concurrency import run_in_threadpool
 from pipeline.config import Config
 from pipeline.errors import PaperboyError
 from pipeline.links import Links
+from pipeline.matching.topics import load_catalog
 from pipeline.render import Renderer
 from pipeline.send import sender_for
 from pipeline.store import Store, open_store
-from pipeline.topics import load_catalog
 from subscribers.forms import TopicChoice, topic_choices
 from subscribers.notices import Mailer
 from subscribers.signup import Notice, SubscriberService
@@ -43,7 +43,7 @@ class Runtime:
 async def opened(config: Config) -> AsyncIterator[Runtime]:
     """The runtime for ``config``: the store and the sender open until the app stops."""
     topics = topic_choices(load_catalog(config.topics))
-    renderer = Renderer(config)
+    renderer = Renderer.from_config(config)
     links = Links.for_config(config)
     sender = sender_for(config)
     with open_store(config) as store:

@@ -13,10 +13,10 @@ import numpy.typing as npt
 from scipy import sparse
 
 from pipeline import config
+from pipeline.matching.relevance import FloatArray, Index, coverage, phrase_hits, saturate, strength
+from pipeline.matching.textproc import Analysis, Token, analyze, normalize_name, phrases, tokens
+from pipeline.matching.topics import Catalog
 from pipeline.models import Profile
-from pipeline.relevance import FloatArray, Index, coverage, phrase_hits, saturate, strength
-from pipeline.textproc import Analysis, Token, analyze, normalize_name, phrases, tokens
-from pipeline.topics import Catalog
 
 TREND_SCALE = math.log1p(100)  # 100 upvotes → trend 1
 REASON_MIN = 0.05  # a component below this is noise, not a reason

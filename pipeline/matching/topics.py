@@ -6,7 +6,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
 
 from pipeline.config import Topic
 from pipeline.errors import MatchError
@@ -43,10 +43,8 @@ class Catalog:
 
 @cache
 def default_topics() -> dict[str, Topic]:
-    """The catalog shipped as package data (pipeline/topics.toml), validated like config."""
-    # Beside this module, installed as package data (an editable install's namespace path
-    # defeats importlib.resources here).
-    text = Path(__file__).with_name("topics.toml").read_text(encoding="utf-8")
+    """The catalog shipped as package data (``topics.toml`` here), validated like config."""
+    text = files(__package__).joinpath("topics.toml").read_text(encoding="utf-8")
     return {slug: Topic.model_validate(body) for slug, body in tomllib.loads(text).items()}
 
 

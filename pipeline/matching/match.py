@@ -23,11 +23,11 @@ import numpy as np
 
 from pipeline import config
 from pipeline.errors import MatchError
+from pipeline.matching.reasons import ReasonMaker
+from pipeline.matching.relevance import TUNING, Index, Tuning, build_index
+from pipeline.matching.scoring import BLOCK, Prepared, Scored, prepare, score_profiles
+from pipeline.matching.topics import Catalog, load_catalog
 from pipeline.models import Paper, Profile, ScoredPaper, Selection, Subscriber
-from pipeline.reasons import ReasonMaker
-from pipeline.relevance import TUNING, Index, Tuning, build_index
-from pipeline.scoring import BLOCK, Prepared, Scored, prepare, score_profiles
-from pipeline.topics import Catalog, load_catalog
 
 __all__ = ["Catalog", "MatchError", "iter_select", "load_catalog", "rank", "select"]
 

@@ -11,11 +11,11 @@ from bisect import bisect_right
 import numpy as np
 
 from pipeline import config
+from pipeline.matching.relevance import Index
+from pipeline.matching.scoring import KEYWORD_SHOWN, REASON_MIN, Scored, query_tokens
+from pipeline.matching.textproc import normalize_name
+from pipeline.matching.topics import Catalog
 from pipeline.models import ScoredPaper
-from pipeline.relevance import Index
-from pipeline.scoring import KEYWORD_SHOWN, REASON_MIN, Scored, query_tokens
-from pipeline.textproc import normalize_name
-from pipeline.topics import Catalog
 
 Entry = tuple[float, str]  # (-score, reason text or ""): sorts strongest first
 

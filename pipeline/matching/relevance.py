@@ -24,9 +24,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
+from pipeline.matching.textproc import Analysis, analyze, normalize_name
+from pipeline.matching.topics import default_topics
 from pipeline.models import Paper
-from pipeline.textproc import Analysis, analyze, normalize_name
-from pipeline.topics import default_topics
 
 FloatArray = npt.NDArray[np.float64]
 

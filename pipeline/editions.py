@@ -1,0 +1,291 @@
+"""Who is due when, what their edition holds, and queueing it: match → render → ledger.
+
+    plan_editions ──▶ select_editions ──▶ Composer.render ──▶ queued ledger rows ──▶ Job batches
+
+``run.deliver_due`` wires an ``EditionPlan`` and hands ``queue_editions``' batches to the
+engine (``pipeline.deliver``). Each job carries the message rendered here, so nothing waits in
+shared state between queueing and sending. Scheduling helpers here are pure.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pipeline.config import Email, Topic
+from pipeline.config import Match as MatchConfig
+from pipeline.deliver import Clock, Job, Tally
+from pipeline.errors import RenderError
+from pipeline.ledger import MORE_KEPT, digest_links, recorded, recorded_selection
+from pipeline.links import Links
+from pipeline.matching.topics import Catalog, load_catalog
+from pipeline.mime import build_message, message_id_for
+from pipeline.models import (
+    Delivery,
+    DeliveryStatus,
+    Frequency,
+    Paper,
+    Selection,
+    Subscriber,
+    SubscriberStatus,
+)
+from pipeline.render import Renderer
+from pipeline.store import Store
+
+log = logging.getLogger("paperboy.deliver")
+
+
+# --- who is due -------------------------------------------------------------------------------
+
+
+def local_now(subscriber: Subscriber, now: dt.datetime) -> dt.datetime:
+    """``now`` on the subscriber's wall clock (UTC, with a warning, if their zone is unknown)."""
+    try:
+        zone = ZoneInfo(subscriber.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning(
+            "subscriber %s has unknown timezone %r; using UTC", subscriber.id, subscriber.timezone
+        )
+        zone = ZoneInfo("UTC")
+    return now.astimezone(zone)
+
+
+def due_edition(subscriber: Subscriber, now: dt.datetime) -> dt.date | None:
+    """The local date of the edition due at ``now``, or None when nothing is due.
+
+    Due means: active, past the send hour on their local date, and a day their frequency
+    mails on. Whether that edition exists already is the ledger's business, not this one's.
+    """
+    if subscriber.status != SubscriberStatus.ACTIVE:
+        return None
+    local = local_now(subscriber, now)
+    if local.hour < subscriber.send_hour:
+        return None
+    day = local.date()
+    if subscriber.frequency == Frequency.WEEKDAYS and day.weekday() >= 5:
+        return None
+    if subscriber.frequency == Frequency.WEEKLY and day.weekday() != subscriber.weekly_day:
+        return None
+    return day
+
+
+def reading_window(subscriber: Subscriber) -> dt.timedelta:
+    """How far back a first edition looks for papers (later ones start at the last edition)."""
+    days = {Frequency.DAILY: 1, Frequency.WEEKDAYS: 3, Frequency.WEEKLY: 7}[subscriber.frequency]
+    return dt.timedelta(days=days, hours=12)
+
+
+# --- composing editions -----------------------------------------------------------------------
+
+SelectFn = Callable[
+    [
+        Sequence[Subscriber],
+        Sequence[Paper],
+        dt.date,
+        Mapping[int, set[str]],
+        Mapping[int, set[str]],
+    ],
+    list[Selection],
+]
+
+
+def match_selector(weights: MatchConfig, topics: Mapping[str, Topic]) -> SelectFn:
+    """``pipeline.matching.match.select`` bound to the catalog (with ``topics``) and weights.
+
+    Each selection also carries up to ``MORE_KEPT`` further matches (``more_papers``) with
+    their scores and reasons, for the web view. Matching (numpy and the index) is loaded on
+    the first call, so a run with nobody due never pays for it.
+    """
+
+    @cache
+    def catalog() -> Catalog:
+        return load_catalog(topics)
+
+    def select(
+        subscribers: Sequence[Subscriber],
+        papers: Sequence[Paper],
+        edition: dt.date,
+        sent: Mapping[int, set[str]],
+        eligible: Mapping[int, set[str]],
+    ) -> list[Selection]:
+        from pipeline.matching import match  # numpy and the index: only when someone is due
+
+        return match.select(
+            papers,
+            subscribers,
+            catalog(),
+            weights,
+            edition_date=edition,
+            sent=sent,
+            eligible=eligible,
+            more=MORE_KEPT,
+        )
+
+    return select
+
+
+# Active subscribers read, matched and queued together: bounds memory (the subscribers and
+# their selections) however many there are, while each page still shares one paper index and
+# one scoring of every distinct topic set.
+PLAN_PAGE = 20_000
+
+
+def plan_editions(
+    store: Store, now: dt.datetime, page: int = PLAN_PAGE
+) -> Iterator[tuple[dt.date, list[Subscriber]]]:
+    """Active subscribers due at ``now`` whose edition has no ledger row yet: for each page
+    of subscribers, one group per edition date, earliest first."""
+    for subscribers in store.subscribers.pages([SubscriberStatus.ACTIVE], page=page):
+        due: dict[dt.date, list[Subscriber]] = {}
+        for sub in subscribers:
+            day = due_edition(sub, now)
+            if day is not None:
+                due.setdefault(day, []).append(sub)
+        for day, group in sorted(due.items()):
+            existing = store.ledger.with_edition(day, [sub.id for sub in group])
+            fresh = [sub for sub in group if sub.id not in existing]
+            if fresh:
+                yield day, fresh
+
+
+def select_editions(
+    store: Store,
+    select: SelectFn,
+    subscribers: Sequence[Subscriber],
+    edition: dt.date,
+    now: dt.datetime,
+) -> list[Selection]:
+    """Each subscriber's papers: first seen since their last edition, never sent before."""
+    ids = [sub.id for sub in subscribers]
+    last = store.ledger.last_sent_at(ids)
+    oldest = now - dt.timedelta(days=8)  # after a long pause, no stale papers
+    since = {
+        sub.id: max(oldest, last[sub.id] - dt.timedelta(hours=1))
+        if sub.id in last
+        else now - reading_window(sub)
+        for sub in subscribers
+    }
+    seen = store.papers.seen_since(min(since.values()))
+    papers = [p for p, _ in seen]
+    sent = store.ledger.sent_paper_ids(ids, among=[p.id for p in papers])
+    # A reader's new papers are a suffix of the papers in first-seen order, so readers whose
+    # start falls between the same two papers share one set (a handful of sets, not one each).
+    by_time = sorted(seen, key=lambda pair: pair[1])
+    times = [at for _, at in by_time]
+    suffixes: dict[int, set[str]] = {}
+    eligible: dict[int, set[str]] = {}
+    for sid, start in since.items():
+        cut = bisect.bisect_right(times, start)  # the first paper seen after ``start``
+        if cut not in suffixes:
+            suffixes[cut] = {p.id for p, _ in by_time[cut:]}
+        eligible[sid] = suffixes[cut]
+    return select(subscribers, papers, edition, sent, eligible)
+
+
+class Composer:
+    """Selection → EmailMessage when an edition is queued; ledger row → the same again later.
+
+    A retried or crash-recovered edition is rendered again from what its row recorded at
+    queue time (``recorded``): the same papers, reasons and "N more" line, the same Message-ID.
+    """
+
+    def __init__(self, email: Email, store: Store, renderer: Renderer, links: Links) -> None:
+        self.email = email
+        self.store = store
+        self.renderer = renderer
+        self.links = links
+
+    def render(
+        self, selection: Selection, subscriber: Subscriber, now: dt.datetime, message_id: str
+    ) -> tuple[EmailMessage, tuple[str, ...]]:
+        """The digest for ``selection`` and the ids of the papers it shows."""
+        ids = [sp.paper.id for sp in selection.papers]
+        links = digest_links(self.links, subscriber.id, selection.edition_date, ids)
+        rendered = self.renderer.digest(selection, subscriber, links)
+        message = build_message(
+            rendered,
+            to=subscriber.email,
+            email=self.email,
+            message_id=message_id,
+            unsubscribe_url=links.unsubscribe,
+            date=now,
+        )
+        return message, rendered.paper_ids
+
+    def from_ledger(self, row: Delivery, subscriber: Subscriber, now: dt.datetime) -> EmailMessage:
+        selection = recorded_selection(row, self.store.papers.by_ids(row.paper_ids))
+        if not selection.papers:
+            raise RenderError("none of this edition's papers is in the store any more")
+        return self.render(selection, subscriber, now, row.message_id)[0]
+
+    def __call__(self, row: Delivery, subscriber: Subscriber, now: dt.datetime) -> EmailMessage:
+        return self.from_ledger(row, subscriber, now)
+
+
+# --- queueing a run's editions ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EditionPlan:
+    """What one run queues: the editions due at ``now``, matched by ``select``, rendered and
+    recorded ``batch_size`` at a time (``dry_run``: counted, nothing written or kept)."""
+
+    now: dt.datetime
+    clock: Clock  # ``now`` moving on: the Date of each message
+    select: SelectFn
+    email: Email  # the Message-ID derives from the sender's domain and the list id
+    batch_size: int
+    dry_run: bool = False
+
+
+def queue_editions(
+    plan: EditionPlan, store: Store, composer: Composer, tally: Tally
+) -> Iterator[list[Job]]:
+    """Match, render and queue the due editions; yield each batch of queued jobs to send.
+
+    Each job carries its rendered message; ``tally`` counts what was queued, skipped and failed.
+    """
+    now = plan.now
+    for edition, subscribers in plan_editions(store, now):
+        by_id = {sub.id: sub for sub in subscribers}
+        selections = select_editions(store, plan.select, subscribers, edition, now)
+        for start in range(0, len(selections), plan.batch_size):
+            queued: list[Job] = []
+            failed: list[tuple[Delivery, str]] = []
+            for selection in selections[start : start + plan.batch_size]:
+                sub = by_id[selection.subscriber_id]
+                if not selection.papers:
+                    if not plan.dry_run:
+                        store.ledger.record_skipped(sub.id, edition, "no new papers matched", now)
+                    tally.skipped += 1
+                    continue
+                row = Delivery(
+                    subscriber_id=sub.id,
+                    edition_date=edition,
+                    status=DeliveryStatus.QUEUED,
+                    message_id=message_id_for(sub.id, edition, plan.email),
+                    paper_ids=tuple(sp.paper.id for sp in selection.papers),
+                )
+                try:
+                    message, shown = composer.render(selection, sub, plan.clock(), row.message_id)
+                except RenderError as e:
+                    failed.append((row, f"could not render: {e}"))
+                    continue
+                queued.append(Job(recorded(row, selection, shown), message))
+            tally.queued += len(queued)
+            for row, error in failed:
+                tally.failed += 1
+                tally.failures.append(f"{row.subscriber_id} {edition}: {error}")
+            if plan.dry_run:
+                continue
+            store.ledger.queue_many([job.row for job in queued] + [f for f, _ in failed], now)
+            for row, error in failed:
+                store.ledger.mark_failed(row.subscriber_id, edition, error, now=now)
+            if queued:
+                yield queued
