@@ -172,7 +172,8 @@ def smtp_sink() -> Iterator[int]:
                 break
             except OSError:
                 if sink.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"smtp-sink did not start: {sink.stderr.read()!r}") from None
+                    said = sink.stderr.read() if sink.stderr else b""
+                    raise RuntimeError(f"smtp-sink did not start: {said!r}") from None
                 time.sleep(0.02)
         yield port
     finally:

@@ -92,7 +92,7 @@ class Served:
             for path in sorted(self.config.paths.outbox.glob("*.eml")):
                 message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
                 body = message.get_body(("plain",))
-                text = str(body.get_content()) if body is not None else ""  # type: ignore[attr-defined]
+                text = str(body.get_content()) if body is not None else ""
                 if to in str(message["To"]) and containing in text:
                     return text
             time.sleep(0.1)

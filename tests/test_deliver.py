@@ -22,7 +22,7 @@ from pipeline.config import Delivery as DeliveryConfig
 from pipeline.deliver import retry_delay
 from pipeline.editions import due_edition
 from pipeline.mime import message_id_for
-from pipeline.models import DeliveryStatus, Frequency, Subscriber, SubscriberStatus
+from pipeline.models import DeliveryStatus, Frequency, Paper, Subscriber, SubscriberStatus
 from pipeline.run import deliver_due
 from pipeline.store import Store
 from tests.delivery_world import (
@@ -360,7 +360,10 @@ def test_each_reader_gets_only_papers_first_seen_since_their_last_edition(store:
         return stub_select(subs, papers, edition, sent, eligible)
 
     select_editions(store, capture, [regular, fresh, weekly, recent], EDITION, NOW)
-    ids = lambda papers: {p.id for p in papers}  # noqa: E731
+
+    def ids(papers: list[Paper]) -> set[str]:
+        return {p.id for p in papers}
+
     assert seen["papers"] == ids(old + mid + new)
     assert seen["eligible"] == {
         regular.id: ids(mid + new),  # since an hour before its last edition

@@ -43,6 +43,19 @@ def paperboy(config: Path, *args: str) -> subprocess.Popen[bytes]:
 
 
 @pytest.mark.slow
+def _wait_until_quiet(server: SmtpServer, quiet: float = 0.2, limit: float = 10.0) -> None:
+    """Poll until the server's message count has not changed for ``quiet`` seconds."""
+    count = server.count()
+    changed = time.monotonic()
+    deadline = changed + limit
+    while time.monotonic() - changed < quiet:
+        assert time.monotonic() < deadline, "the server kept receiving after the client died"
+        time.sleep(0.02)
+        now = server.count()
+        if now != count:
+            count, changed = now, time.monotonic()
+
+
 def test_sigkill_mid_run_loses_nothing_and_duplicates_only_what_was_in_flight(
     tmp_path: Path,
 ) -> None:
@@ -90,7 +103,7 @@ secret_key = "{"k" * 32}"
             in_flight = [d for d in store.ledger.all() if d.status == DeliveryStatus.SENDING]
             sent_before = [d for d in store.ledger.all() if d.status == DeliveryStatus.SENT]
         assert 0 < len(sent_before) < READERS and len(in_flight) <= POOL
-        time.sleep(0.3)  # let the server finish what it was receiving when the client died
+        _wait_until_quiet(server)  # the server may still be taking in what the client sent
 
         # The next run comes after sending_stale_minutes, when stuck claims are due again.
         later = (NOW + dt.timedelta(minutes=11)).isoformat()

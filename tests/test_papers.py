@@ -25,7 +25,7 @@ DAY2 = dt.date(2026, 7, 3)
 def paper(pid: str | None, title: str, **kw: object) -> Paper:
     fields: dict[str, object] = {"source_format": "hf_api", "abstract": "An abstract."}
     fields.update(kw)
-    return Paper(id=pid or title_key(title), arxiv_id=pid, title=title, **fields)  # type: ignore[arg-type]
+    return Paper(id=pid or title_key(title), arxiv_id=pid, title=title, **fields)
 
 
 def dump(day: dt.date, *papers: Paper) -> Dump:

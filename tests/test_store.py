@@ -26,14 +26,14 @@ NOW = dt.datetime(2026, 7, 3, 6, 0, tzinfo=dt.UTC)
 def paper(pid: str | None, title: str, **kw: object) -> Paper:
     fields: dict[str, object] = {"source_format": "hf_api", "abstract": "An abstract."}
     fields.update(kw)
-    return Paper(id=pid or title_key(title), arxiv_id=pid, title=title, **fields)  # type: ignore[arg-type]
+    return Paper(id=pid or title_key(title), arxiv_id=pid, title=title, **fields)
 
 
 def dump(name: str, day: dt.date, *papers: Paper, fmt: str = "hf_api") -> Dump:
     return Dump(
         id=dump_id(name.encode() + str(day).encode()),
         name=name,
-        format=fmt,  # type: ignore[arg-type]
+        format=fmt,
         dump_date=day,
         papers=papers,
     )

@@ -6,7 +6,7 @@ import email
 import email.policy
 import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -81,7 +81,8 @@ class Site:
             "website": "",
         }
         data.update(fields)
-        return self.client.post("/", data=data)
+        response: httpx.Response = self.client.post("/", data=data)  # type: ignore[assignment]
+        return response
 
     def mails(self) -> list[EmailMessage]:
         folder = self.config.paths.outbox
@@ -121,7 +122,7 @@ def link(message: EmailMessage, kind: str) -> str:
     raise AssertionError(f"no /{kind}/ link in {text_of(message)!r}")
 
 
-def open_site(folder: Path, url: str, web: str = "") -> Iterator[Site]:
+def open_site(folder: Path, url: str, web: str = "") -> Generator[Site, None, None]:
     config = load_config(write_config(folder, url, config_text(web)), env={})
     with (
         TestClient(create_app(config), follow_redirects=False) as client,

@@ -156,13 +156,14 @@ ROUTES = {"c": "confirm", "p": "preferences", "u": "unsubscribe", "f": "feedback
 
 
 def payload(purpose: str, sub: Subscriber) -> dict[str, Any]:
-    return {
+    payloads: dict[str, dict[str, Any]] = {
         "confirm": {"s": sub.id, "n": "00ff00ff00ff00ff"},
         "preferences": {"s": sub.id},
         "unsubscribe": {"s": sub.id},
         "feedback": {"s": sub.id, "p": PAPER.id, "v": 1},
         "edition": {"s": sub.id, "d": DAY.isoformat()},
-    }[purpose]
+    }
+    return payloads[purpose]
 
 
 def bad_token(kind: str, purpose: str, sub: Subscriber) -> str:
