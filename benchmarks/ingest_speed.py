@@ -160,7 +160,7 @@ def store_once(page: bytes) -> float:
         config = validate({}, root=Path(folder))
         with open_store(config) as store:
             started = time.perf_counter()
-            outcome = store.ingest(parse_dump(page, "bench_2026-07-03.txt", DUMP_DATE))
+            outcome = store.papers.ingest(parse_dump(page, "bench_2026-07-03.txt", DUMP_DATE))
             elapsed = time.perf_counter() - started
         assert outcome.new == len(parse_dump(page, "bench_2026-07-03.txt", DUMP_DATE).papers)
     return elapsed

@@ -172,7 +172,8 @@ def smtp_sink() -> Iterator[int]:
                 break
             except OSError:
                 if sink.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"smtp-sink did not start: {sink.stderr.read()!r}") from None
+                    said = sink.stderr.read() if sink.stderr else b""
+                    raise RuntimeError(f"smtp-sink did not start: {said!r}") from None
                 time.sleep(0.02)
         yield port
     finally:
@@ -209,8 +210,8 @@ def subscriber_entries(n: int, slugs: Sequence[str]) -> list[dict[str, object]]:
 
 def end_to_end(papers: Sequence[Paper], subscribers: int, port: int) -> dict[str, float]:
     """deliver_due over a fresh SQLite instance into the sink: digests per second."""
-    from pipeline.ids import dump_id
     from pipeline.models import Dump
+    from pipeline.papers import dump_id
     from pipeline.run import deliver_due
 
     folder = Path(tempfile.mkdtemp(prefix="pb-bench-"))
@@ -235,7 +236,7 @@ secret_key = "{"b" * 32}"
         config: Config = load_config(path, env={})
         slugs = relevant_slugs(papers)
         with open_store(config) as store:
-            store.ingest(
+            store.papers.ingest(
                 Dump(
                     id=dump_id(b"bench"),
                     name="bench.json",
@@ -245,7 +246,7 @@ secret_key = "{"b" * 32}"
                 ),
                 now=NOW - dt.timedelta(hours=2),
             )
-            store.add_subscribers(
+            store.subscribers.add_many(
                 subscriber_entries(subscribers, slugs), now=NOW - dt.timedelta(days=9)
             )
             started = time.perf_counter()

@@ -167,7 +167,7 @@ class Engine:
             while not self.stopped:
                 rows = [
                     Job(row)
-                    for row in self.store.due_deliveries(
+                    for row in self.store.ledger.due(
                         now, self.stale, limit=self.delivery.batch_size
                     )
                     if (row.subscriber_id, row.edition_date) not in self.attempted
@@ -214,15 +214,15 @@ class Engine:
     async def deliver_one(self, job: Job) -> Outcome | None:
         """Claim, send and record one edition; None if another runner has it."""
         sid, edition = job.row.subscriber_id, job.row.edition_date
-        claimed = self.store.claim(sid, edition, self.clock(), self.stale)
+        claimed = self.store.ledger.claim(sid, edition, self.clock(), self.stale)
         if claimed is None:
             return None
-        subscriber = self.store.get_subscriber(sid)
+        subscriber = self.store.subscribers.get(sid)
         if subscriber is None or subscriber.status != SubscriberStatus.ACTIVE:
             # Unsubscribed (or paused, suppressed) after the edition was queued: never send it.
             status = subscriber.status.value if subscriber else "erased"
-            self.store.release(sid, edition, self.clock())
-            self.store.cancel_deliveries(sid, f"not sent: subscriber is {status}", self.clock())
+            self.store.ledger.release(sid, edition, self.clock())
+            self.store.ledger.cancel(sid, f"not sent: subscriber is {status}", self.clock())
             return Outcome(sid, edition, "skipped", f"subscriber is {status}")
         try:
             message = job.message
@@ -231,7 +231,7 @@ class Engine:
         except RenderError as e:
             return self._failed(claimed, f"could not render: {e}")
         except StoreError:
-            self.store.release(sid, edition, self.clock())
+            self.store.ledger.release(sid, edition, self.clock())
             raise
         except Exception as e:  # a bug for one subscriber must not stop everyone else's mail
             log.exception("internal error composing edition %s for subscriber %s", edition, sid)
@@ -241,7 +241,7 @@ class Engine:
         try:
             reply = await self.sender.send(message)
         except SendAbort as e:
-            self.store.release(sid, edition, self.clock())
+            self.store.ledger.release(sid, edition, self.clock())
             self.tally.aborted = str(e)
             return None
         except RecipientRefused as e:
@@ -253,11 +253,11 @@ class Engine:
         except Exception as e:  # unknown: the server may or may not have it; retry, never lose
             log.exception("unexpected error sending edition %s to subscriber %s", edition, sid)
             return self._deferred(claimed, f"unexpected {e.__class__.__name__}: {e}")
-        self.store.mark_sent(sid, edition, reply, self.clock())
+        self.store.ledger.mark_sent(sid, edition, reply, self.clock())
         return Outcome(sid, edition, "sent", reply)
 
     def _failed(self, row: Delivery, error: str, suppress: str | None = None) -> Outcome:
-        self.store.mark_failed(
+        self.store.ledger.mark_failed(
             row.subscriber_id, row.edition_date, error, suppress_email=suppress, now=self.clock()
         )
         detail = f"{error} (address suppressed)" if suppress else error
@@ -271,7 +271,7 @@ class Engine:
             hours = self.delivery.give_up_after_hours
             return self._failed(row, f"gave up after {hours:g} h of retries; last error: {error}")
         retry_at = now + retry_delay(row.attempts, self.delivery, self.rng)
-        self.store.mark_deferred(row.subscriber_id, row.edition_date, error, retry_at, now)
+        self.store.ledger.mark_deferred(row.subscriber_id, row.edition_date, error, retry_at, now)
         return Outcome(
             row.subscriber_id,
             row.edition_date,

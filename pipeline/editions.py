@@ -141,14 +141,14 @@ def plan_editions(
 ) -> Iterator[tuple[dt.date, list[Subscriber]]]:
     """Active subscribers due at ``now`` whose edition has no ledger row yet: for each page
     of subscribers, one group per edition date, earliest first."""
-    for subscribers in store.iter_subscribers([SubscriberStatus.ACTIVE], page=page):
+    for subscribers in store.subscribers.pages([SubscriberStatus.ACTIVE], page=page):
         due: dict[dt.date, list[Subscriber]] = {}
         for sub in subscribers:
             day = due_edition(sub, now)
             if day is not None:
                 due.setdefault(day, []).append(sub)
         for day, group in sorted(due.items()):
-            existing = store.with_edition(day, [sub.id for sub in group])
+            existing = store.ledger.with_edition(day, [sub.id for sub in group])
             fresh = [sub for sub in group if sub.id not in existing]
             if fresh:
                 yield day, fresh
@@ -163,7 +163,7 @@ def select_editions(
 ) -> list[Selection]:
     """Each subscriber's papers: first seen since their last edition, never sent before."""
     ids = [sub.id for sub in subscribers]
-    last = store.last_sent_at(ids)
+    last = store.ledger.last_sent_at(ids)
     oldest = now - dt.timedelta(days=8)  # after a long pause, no stale papers
     since = {
         sub.id: max(oldest, last[sub.id] - dt.timedelta(hours=1))
@@ -171,9 +171,9 @@ def select_editions(
         else now - reading_window(sub)
         for sub in subscribers
     }
-    seen = store.papers_seen_since(min(since.values()))
+    seen = store.papers.seen_since(min(since.values()))
     papers = [p for p, _ in seen]
-    sent = store.sent_paper_ids(ids, among=[p.id for p in papers])
+    sent = store.ledger.sent_paper_ids(ids, among=[p.id for p in papers])
     # A reader's new papers are a suffix of the papers in first-seen order, so readers whose
     # start falls between the same two papers share one set (a handful of sets, not one each).
     by_time = sorted(seen, key=lambda pair: pair[1])
@@ -219,7 +219,7 @@ class Composer:
         return message, rendered.paper_ids
 
     def from_ledger(self, row: Delivery, subscriber: Subscriber, now: dt.datetime) -> EmailMessage:
-        selection = recorded_selection(row, self.store.papers_by_id(row.paper_ids))
+        selection = recorded_selection(row, self.store.papers.by_ids(row.paper_ids))
         if not selection.papers:
             raise RenderError("none of this edition's papers is in the store any more")
         return self.render(selection, subscriber, now, row.message_id)[0]
@@ -262,7 +262,7 @@ def queue_editions(
                 sub = by_id[selection.subscriber_id]
                 if not selection.papers:
                     if not plan.dry_run:
-                        store.record_skipped(sub.id, edition, "no new papers matched", now)
+                        store.ledger.record_skipped(sub.id, edition, "no new papers matched", now)
                     tally.skipped += 1
                     continue
                 row = Delivery(
@@ -284,8 +284,8 @@ def queue_editions(
                 tally.failures.append(f"{row.subscriber_id} {edition}: {error}")
             if plan.dry_run:
                 continue
-            store.queue_deliveries([job.row for job in queued] + [f for f, _ in failed], now)
+            store.ledger.queue_many([job.row for job in queued] + [f for f, _ in failed], now)
             for row, error in failed:
-                store.mark_failed(row.subscriber_id, edition, error, now=now)
+                store.ledger.mark_failed(row.subscriber_id, edition, error, now=now)
             if queued:
                 yield queued

@@ -105,7 +105,7 @@ def ingest_file(config: Config, store: Store, path: Path) -> IngestOutcome | Non
         log.info("%s changed while being read; will retry on the next scan", path.name)
         return None
     try:
-        outcome = store.ingest(dump)
+        outcome = store.papers.ingest(dump)
     except StoreError as e:
         log.error("could not store %s, leaving it in the inbox: %s", path.name, e)
         return IngestOutcome(dump_id=dump.id, name=path.name, format=dump.format, error=str(e))
@@ -197,7 +197,7 @@ def deliver_due(
             if dry_run:
                 for _ in batches:
                     pass
-                tally.due = tally.queued + len(opened.due_deliveries(now, stale))
+                tally.due = tally.queued + len(opened.ledger.due(now, stale))
                 return tally
             sender = sender or sender_for(config)
             engine = Engine(
@@ -231,9 +231,9 @@ class _Lease:
     def renew(self, force: bool = False) -> bool:
         if not force and time.monotonic() - self.renewed_at < self.ttl.total_seconds() / 3:
             return True
-        ok = self.store.acquire_lease("deliver", self.holder, self.ttl, now=self.clock())
+        ok = self.store.leases.acquire("deliver", self.holder, self.ttl, now=self.clock())
         self.renewed_at = time.monotonic()
         return ok
 
     def release(self) -> None:
-        self.store.release_lease("deliver", self.holder)
+        self.store.leases.release("deliver", self.holder)

@@ -133,7 +133,7 @@ def check_rows(
     existing: Mapping[str, str],
     consent: dict[str, Any],
 ) -> tuple[list[dict[str, Any]], list[RowError]]:
-    """The ``Store.add_subscribers`` entries, or every problem found; never half of each.
+    """The ``Store.subscribers.add_many`` entries, or every problem found; never half of each.
 
     ``existing`` maps the lowercased addresses already stored or suppressed to why.
     """

@@ -73,12 +73,12 @@ class SubscriberService:
             "ip": ip,
             "signed_up_at": now.isoformat(),
         }
-        sub = self.store.find_subscriber(data.email)
+        sub = self.store.subscribers.find(data.email)
         if sub is None:
-            if self.store.is_suppressed(data.email):
+            if self.store.subscribers.is_suppressed(data.email):
                 return None
             try:
-                sub = self.store.add_subscriber(
+                sub = self.store.subscribers.add(
                     data.email,
                     profile=Profile(topics=data.topics, interests=data.interests),
                     status=S.PENDING,
@@ -92,14 +92,14 @@ class SubscriberService:
             except SubscriberError:
                 # Another request created it a moment ago (or it is suppressed): carry on
                 # with that row, so the resend limit below still decides.
-                sub = self.store.find_subscriber(data.email)
+                sub = self.store.subscribers.find(data.email)
                 if sub is None:
                     return None
         elif sub.status in (S.PENDING, S.UNSUBSCRIBED):
             profile = sub.profile.model_copy(
                 update={"topics": data.topics, "interests": data.interests}
             )
-            sub = self.store.update_subscriber(
+            sub = self.store.subscribers.update(
                 sub.id,
                 status=S.PENDING,
                 profile=profile,
@@ -112,7 +112,7 @@ class SubscriberService:
         if sub.status == S.SUPPRESSED:
             return None
         every = dt.timedelta(hours=self.config.web.confirmation_resend_hours)
-        if not self.store.claim_confirmation(sub.id, every, now):
+        if not self.store.subscribers.claim_confirmation(sub.id, every, now):
             return None
         if sub.status == S.PENDING:
             return self.confirm_notice(sub)
@@ -139,8 +139,8 @@ class SubscriberService:
 
     def release_confirmation(self, subscriber_id: int) -> None:
         """The mail could not be handed over: let the next sign-up post try again at once."""
-        if self.store.get_subscriber(subscriber_id) is not None:
-            self.store.update_subscriber(subscriber_id, confirmation_sent_at=None)
+        if self.store.subscribers.get(subscriber_id) is not None:
+            self.store.subscribers.update(subscriber_id, confirmation_sent_at=None)
 
     # --- tokens ------------------------------------------------------------------------------
 
@@ -155,7 +155,7 @@ class SubscriberService:
         sid = payload.get("s")
         if type(sid) is not int:
             raise TokenError(INVALID_LINK)
-        sub = self.store.get_subscriber(sid)
+        sub = self.store.subscribers.get(sid)
         if sub is None:
             raise TokenError(INVALID_LINK)
         return sub, payload
@@ -186,15 +186,17 @@ class SubscriberService:
         """Spend the link and activate the subscriber; the welcome mail to send."""
         now = now or utcnow()
         sub = self.confirmable(token)
-        if not self.store.use_token(Tokens.digest(token), "confirm", now):
+        if not self.store.tokens.use(Tokens.digest(token), "confirm", now):
             raise TokenError(INVALID_LINK)
         # Conditional: an unsubscribe that landed since the check above wins.
-        if not self.store.change_status(sub.id, S.ACTIVE, only_from=(S.PENDING,), now=now):
+        if not self.store.subscribers.change_status(
+            sub.id, S.ACTIVE, only_from=(S.PENDING,), now=now
+        ):
             raise TokenError(INVALID_LINK)
-        record = self.store.subscriber_record(sub.id) or {}
+        record = self.store.subscribers.record(sub.id) or {}
         consent = {**(record.get("consent") or {}), "confirmed_at": now.isoformat()}
         consent["confirm_ip"] = ip
-        sub = self.store.update_subscriber(sub.id, consent=consent)
+        sub = self.store.subscribers.update(sub.id, consent=consent)
         return sub, self.welcome_notice(sub)
 
     # --- preferences -------------------------------------------------------------------------
@@ -210,7 +212,7 @@ class SubscriberService:
                 "max_papers": data.max_papers,
             }
         )
-        return self.store.update_subscriber(
+        return self.store.subscribers.update(
             sub.id,
             profile=profile,
             timezone=data.timezone,
@@ -220,22 +222,24 @@ class SubscriberService:
         )
 
     def pause(self, sub: Subscriber, now: dt.datetime | None = None) -> bool:
-        changed = self.store.change_status(sub.id, S.PAUSED, only_from=(S.ACTIVE,), now=now)
-        self.store.cancel_deliveries(sub.id, "paused before sending", now)
+        changed = self.store.subscribers.change_status(
+            sub.id, S.PAUSED, only_from=(S.ACTIVE,), now=now
+        )
+        self.store.ledger.cancel(sub.id, "paused before sending", now)
         return changed
 
     def resume(self, sub: Subscriber, now: dt.datetime | None = None) -> bool:
         """Back to active from paused or unsubscribed (the link proves the mailbox is theirs)."""
-        return self.store.change_status(
+        return self.store.subscribers.change_status(
             sub.id, S.ACTIVE, only_from=(S.PAUSED, S.UNSUBSCRIBED), now=now
         )
 
     def unsubscribe(self, sub: Subscriber, now: dt.datetime | None = None) -> Notice | None:
         """Idempotent; nothing queued is sent afterwards. The goodbye mail, if configured."""
-        changed = self.store.change_status(
+        changed = self.store.subscribers.change_status(
             sub.id, S.UNSUBSCRIBED, only_from=(S.PENDING, S.ACTIVE, S.PAUSED), now=now
         )
-        self.store.cancel_deliveries(sub.id, "unsubscribed before sending", now)
+        self.store.ledger.cancel(sub.id, "unsubscribed before sending", now)
         if changed and self.config.web.goodbye_mail:
             return Notice(
                 kind="goodbye",
@@ -247,13 +251,13 @@ class SubscriberService:
 
     def export(self, sub: Subscriber) -> dict[str, Any]:
         """Everything stored about the subscriber, as JSON-ready data."""
-        record = self.store.subscriber_record(sub.id) or {}
+        record = self.store.subscribers.record(sub.id) or {}
         record.pop("confirmation_sent_at", None)
         data: dict[str, Any] = jsonable(record)
         return data
 
     def erase(self, sub: Subscriber) -> None:
-        self.store.delete_subscriber(sub.id, "erased on request")
+        self.store.subscribers.delete(sub.id, "erased on request")
 
     # --- feedback ----------------------------------------------------------------------------
 
@@ -263,7 +267,7 @@ class SubscriberService:
         vote, paper_id = payload.get("v"), payload.get("p")
         if vote not in (1, -1) or type(vote) is not int or not isinstance(paper_id, str):
             raise TokenError(INVALID_LINK)
-        paper = self.store.find_paper(paper_id)  # a mailed link may hold a pre-re-key id
+        paper = self.store.papers.find(paper_id)  # a mailed link may hold a pre-re-key id
         if paper is None:
             raise TokenError(INVALID_LINK)
         return sub, paper, vote
@@ -271,8 +275,8 @@ class SubscriberService:
     def vote(self, token: str, now: dt.datetime | None = None) -> tuple[Subscriber, Paper, int]:
         """Count the vote for the admin and teach the voter's profile its terms."""
         sub, paper, vote = self.vote_target(token)
-        self.store.record_vote(sub.id, paper.id, vote, now)
-        sub = self.store.update_subscriber(sub.id, profile=apply_vote(sub.profile, paper, vote))
+        self.store.feedback.record_vote(sub.id, paper.id, vote, now)
+        sub = self.store.subscribers.update(sub.id, profile=apply_vote(sub.profile, paper, vote))
         return sub, paper, vote
 
     # --- the web view ------------------------------------------------------------------------
@@ -285,9 +289,9 @@ class SubscriberService:
             day = dt.date.fromisoformat(str(payload.get("d")))
         except ValueError:
             raise TokenError(INVALID_LINK) from None
-        delivery = self.store.get_delivery(sub.id, day)
+        delivery = self.store.ledger.get(sub.id, day)
         if delivery is None or delivery.status == DeliveryStatus.SKIPPED:
             raise TokenError(INVALID_LINK)
         ids = edition_paper_ids(delivery)
-        selection = recorded_selection(delivery, self.store.papers_by_id(ids))
+        selection = recorded_selection(delivery, self.store.papers.by_ids(ids))
         return sub, selection, edition_view_links(self.links, selection)

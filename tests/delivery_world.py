@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from pydantic import SecretStr
 
 from pipeline.config import Config, Smtp
-from pipeline.ids import dump_id
 from pipeline.models import (
     Dump,
     Paper,
@@ -18,6 +17,7 @@ from pipeline.models import (
     Subscriber,
     SubscriberStatus,
 )
+from pipeline.papers import dump_id
 from pipeline.render import DigestLinks, FeedbackLinks
 from pipeline.store import Store
 
@@ -94,7 +94,7 @@ def seed_papers(
     store: Store, n: int = 12, at: dt.datetime = NOW - dt.timedelta(hours=2), start: int = 0
 ) -> list[Paper]:
     papers = [make_paper(i) for i in range(start, start + n)]
-    store.ingest(
+    store.papers.ingest(
         Dump(
             id=dump_id(f"seed-{start}-{n}-{at.isoformat()}".encode()),
             name="seed.json",
@@ -111,7 +111,7 @@ def add_readers(store: Store, n: int, **fields: object) -> list[Subscriber]:
     out = []
     for i in range(n):
         out.append(
-            store.add_subscriber(
+            store.subscribers.add(
                 f"reader{i}@example.org",
                 status=SubscriberStatus.ACTIVE,
                 profile=Profile(topics=("spiking-neural-networks",), max_papers=3),

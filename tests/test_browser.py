@@ -21,9 +21,9 @@ import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from pipeline.config import Config, load_config
-from pipeline.ids import dump_id
 from pipeline.links import Links
 from pipeline.models import Delivery, DeliveryStatus, Dump, Paper, Pick, SubscriberStatus
+from pipeline.papers import dump_id
 from pipeline.store import Store, open_store
 from subscribers.web import create_app
 from tests.conftest import write_config
@@ -92,7 +92,7 @@ class Served:
             for path in sorted(self.config.paths.outbox.glob("*.eml")):
                 message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
                 body = message.get_body(("plain",))
-                text = str(body.get_content()) if body is not None else ""  # type: ignore[attr-defined]
+                text = str(body.get_content()) if body is not None else ""
                 if to in str(message["To"]) and containing in text:
                     return text
             time.sleep(0.1)
@@ -146,7 +146,7 @@ MORE = (
 
 def seed_edition(store: Store, subscriber_id: int) -> None:
     """A sent edition as deliver_due records it: PAPER mailed, 2 further matches kept."""
-    store.ingest(
+    store.papers.ingest(
         Dump(
             id=dump_id(b"browser"),
             name="d.json",
@@ -157,7 +157,7 @@ def seed_edition(store: Store, subscriber_id: int) -> None:
         NOW,
     )
     reasons = ('topic: Spiking neural networks — "spiking"', "trending: 42 upvotes")
-    store.queue_deliveries(
+    store.ledger.queue_many(
         [
             Delivery(
                 subscriber_id=subscriber_id,
@@ -175,8 +175,8 @@ def seed_edition(store: Store, subscriber_id: int) -> None:
         ],
         NOW,
     )
-    store.claim(subscriber_id, DAY, NOW, dt.timedelta(minutes=10))
-    store.mark_sent(subscriber_id, DAY, "250 ok", NOW)
+    store.ledger.claim(subscriber_id, DAY, NOW, dt.timedelta(minutes=10))
+    store.ledger.mark_sent(subscriber_id, DAY, "250 ok", NOW)
 
 
 @pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
@@ -219,12 +219,12 @@ def test_a_reader_signs_up_confirms_tunes_votes_and_leaves(
         assert confirm
         page.goto(confirm.group(0))
         shoot(page, viewport, "04-confirm")
-        sub = store.find_subscriber(address)
+        sub = store.subscribers.find(address)
         assert sub is not None and sub.status == SubscriberStatus.PENDING
         page.get_by_role("button", name="Yes, subscribe me").click()
         assert page.get_by_role("heading", name="You're subscribed").is_visible()
         shoot(page, viewport, "05-confirmed")
-        sub = store.find_subscriber(address)
+        sub = store.subscribers.find(address)
         assert sub is not None and sub.status == SubscriberStatus.ACTIVE
         assert sub.profile.topics == ("llm-inference", "spiking-neural-networks")
         assert (sub.timezone, sub.send_hour) == ("Europe/Berlin", 8)
@@ -242,7 +242,7 @@ def test_a_reader_signs_up_confirms_tunes_votes_and_leaves(
         page.get_by_role("button", name="Save settings").click()
         assert page.get_by_text("Saved.").is_visible()
         shoot(page, viewport, "07-preferences-saved")
-        sub = store.find_subscriber(address)
+        sub = store.subscribers.find(address)
         assert sub is not None
         assert "diffusion-models" in sub.profile.topics
         assert sub.profile.authors == ("Ada Lovelace",) and sub.profile.max_papers == 5
@@ -253,11 +253,11 @@ def test_a_reader_signs_up_confirms_tunes_votes_and_leaves(
         links = Links.for_config(app.config)
         page.goto(links.feedback(sub.id, PAPER.id, 1))
         shoot(page, viewport, "08-feedback")
-        assert store.vote_counts() == {}
+        assert store.feedback.vote_counts() == {}
         page.get_by_role("button", name="Yes, more like this").click()
         assert page.get_by_role("heading", name="Thanks, noted").is_visible()
         shoot(page, viewport, "09-voted")
-        assert store.vote_counts() == {PAPER.id: (1, 0)}
+        assert store.feedback.vote_counts() == {PAPER.id: (1, 0)}
         # The web view: the mailed paper, then the further matches the email only counted.
         page.goto(links.edition(sub.id, DAY))
         assert page.get_by_text(PAPER.title).first.is_visible()
@@ -272,12 +272,12 @@ def test_a_reader_signs_up_confirms_tunes_votes_and_leaves(
         page.get_by_role("button", name="Unsubscribe").click()
         assert page.get_by_role("heading", name="You're unsubscribed").is_visible()
         shoot(page, viewport, "12-unsubscribed")
-        assert store.find_subscriber(address).status == SubscriberStatus.UNSUBSCRIBED  # type: ignore[union-attr]
+        assert store.subscribers.find(address).status == SubscriberStatus.UNSUBSCRIBED  # type: ignore[union-attr]
 
         # … come back from the settings page, then leave the way a mail client does it.
         page.goto(links.preferences(sub.id))
         page.get_by_role("button", name="Subscribe again").click()
-        assert store.find_subscriber(address).status == SubscriberStatus.ACTIVE  # type: ignore[union-attr]
+        assert store.subscribers.find(address).status == SubscriberStatus.ACTIVE  # type: ignore[union-attr]
         mail_client = context.request
         answer = mail_client.post(
             links.unsubscribe(sub.id),
@@ -286,7 +286,7 @@ def test_a_reader_signs_up_confirms_tunes_votes_and_leaves(
             max_redirects=0,
         )
         assert answer.status == 200
-        assert store.find_subscriber(address).status == SubscriberStatus.UNSUBSCRIBED  # type: ignore[union-attr]
+        assert store.subscribers.find(address).status == SubscriberStatus.UNSUBSCRIBED  # type: ignore[union-attr]
         context.close()
 
 
@@ -301,6 +301,6 @@ def test_signing_up_works_without_javascript(browser: Browser, tmp_path: Path) -
         page.get_by_text("Robotics", exact=True).click()
         page.click("button[type=submit]")
         assert page.get_by_role("heading", name="Check your inbox").is_visible()
-        sub = store.find_subscriber("nojs@example.org")
+        sub = store.subscribers.find("nojs@example.org")
         assert sub is not None and sub.timezone == "UTC"
         context.close()

@@ -66,7 +66,7 @@ def test_dry_run_json_prints_papers_and_stores_nothing(tmp_path: Path) -> None:
     assert tides["code_url"] == "https://github.com/example-org/tides"
     assert by_title["Quantized Draft Models for Speculative Decoding"]["arxiv_id"] == "2607.07001"
     with open_store(load_config(config, env={})) as store:
-        assert store.count_papers() == 0
+        assert store.papers.count() == 0
 
 
 def test_ingest_stores_and_summarises_per_file(tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ def test_ingest_stores_and_summarises_per_file(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "hf_daily_papers_2026-07-03.txt" in result.stdout
     with open_store(load_config(config, env={})) as store:
-        assert store.count_papers() == 3
+        assert store.papers.count() == 3
     again = paperboy(config, "ingest", str(files[0]))
     assert "already ingested" in again.stdout
 
@@ -96,7 +96,7 @@ def test_a_bad_file_exits_1_and_the_good_ones_are_stored(tmp_path: Path) -> None
     assert len(errors) == 2
     assert "broken_2026-07-02.json" in errors[0] and "missing.txt" in errors[1]
     with open_store(load_config(config, env={})) as store:
-        assert store.count_papers() == 2
+        assert store.papers.count() == 2
 
 
 def test_date_option_resolves_year_less_dates(tmp_path: Path) -> None:

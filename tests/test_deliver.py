@@ -22,7 +22,7 @@ from pipeline.config import Delivery as DeliveryConfig
 from pipeline.deliver import retry_delay
 from pipeline.editions import due_edition
 from pipeline.mime import message_id_for
-from pipeline.models import DeliveryStatus, Frequency, Subscriber, SubscriberStatus
+from pipeline.models import DeliveryStatus, Frequency, Paper, Subscriber, SubscriberStatus
 from pipeline.run import deliver_due
 from pipeline.store import Store
 from tests.delivery_world import (
@@ -50,8 +50,8 @@ def run(config: Config, store: Store, now: dt.datetime = NOW, **kw: object):  # 
 
 
 def statuses(store: Store) -> dict[str, str]:
-    emails = {s.id: s.email for s in store.list_subscribers()}
-    return {emails[d.subscriber_id]: d.status.value for d in store.list_deliveries()}
+    emails = {s.id: s.email for s in store.subscribers.all()}
+    return {emails[d.subscriber_id]: d.status.value for d in store.ledger.all()}
 
 
 def world(store: Store, readers: int = 3) -> list[Subscriber]:
@@ -106,9 +106,9 @@ def test_due_editions_go_to_the_outbox_once(instance: Config, store: Store) -> N
     files = sorted(instance.paths.outbox.iterdir())
     assert len(files) == 3
     assert set(statuses(store).values()) == {"sent"}
-    sent = store.sent_paper_ids([r.id for r in readers])
+    sent = store.ledger.sent_paper_ids([r.id for r in readers])
     assert all(len(sent[r.id]) == 3 for r in readers)
-    assert store.get_subscriber(readers[0].id).last_edition == EDITION  # type: ignore[union-attr]
+    assert store.subscribers.get(readers[0].id).last_edition == EDITION  # type: ignore[union-attr]
     again = run(instance, store, LATER)
     assert (again.queued, again.sent) == (0, 0) and len(list(instance.paths.outbox.iterdir())) == 3
 
@@ -127,7 +127,7 @@ def test_nothing_new_is_recorded_as_skipped_and_not_reconsidered(
 def test_a_bad_address_fails_alone(instance: Config, store: Store) -> None:
     """A subscriber whose address cannot be mailed is a failed row; the others still go."""
     world(store, 2)
-    store.add_subscriber(
+    store.subscribers.add(
         "broken address@", status=SubscriberStatus.ACTIVE, now=NOW - dt.timedelta(days=3)
     )
     tally = run(instance, store)
@@ -140,15 +140,15 @@ def test_dry_run_changes_nothing(instance: Config, store: Store) -> None:
     world(store)
     tally = run(instance, store, dry_run=True)
     assert (tally.queued, tally.due, tally.sent) == (3, 3, 0)
-    assert store.list_deliveries() == []
+    assert store.ledger.all() == []
 
 
 def test_a_second_runner_waits_for_the_lease(instance: Config, store: Store) -> None:
     """While another runner holds the delivery lease, nothing is queued or sent."""
     world(store)
-    assert store.acquire_lease("deliver", "someone-else", dt.timedelta(minutes=10), now=NOW)
+    assert store.leases.acquire("deliver", "someone-else", dt.timedelta(minutes=10), now=NOW)
     tally = run(instance, store)
-    assert tally.busy and store.list_deliveries() == []
+    assert tally.busy and store.ledger.all() == []
 
 
 # --- SMTP faults ------------------------------------------------------------------------------
@@ -164,7 +164,7 @@ def test_4xx_and_552_at_rcpt_defer_then_deliver(
     server.inject("rcpt", f"{code} try again later", rcpt="reader0@example.org")
     first = run(config, store)
     assert (first.sent, first.deferred, first.failed) == (2, 1, 0)
-    row = next(d for d in store.list_deliveries() if d.status == DeliveryStatus.DEFERRED)
+    row = next(d for d in store.ledger.all() if d.status == DeliveryStatus.DEFERRED)
     assert row.last_error is not None and code[:3] in row.last_error
     assert row.next_attempt_at is not None and NOW < row.next_attempt_at <= NOW + dt.timedelta(
         minutes=6
@@ -185,9 +185,9 @@ def test_5xx_at_rcpt_fails_and_suppresses_only_that_address(
     server.inject("rcpt", f"{code} no such user", rcpt="reader0@example.org")
     tally = run(config, store)
     assert (tally.sent, tally.failed) == (2, 1) and "suppressed" in tally.failures[0]
-    assert store.is_suppressed("reader0@example.org")
-    assert store.get_subscriber(readers[0].id).status == SubscriberStatus.SUPPRESSED  # type: ignore[union-attr]
-    assert store.sent_paper_ids([readers[0].id]) == {}
+    assert store.subscribers.is_suppressed("reader0@example.org")
+    assert store.subscribers.get(readers[0].id).status == SubscriberStatus.SUPPRESSED  # type: ignore[union-attr]
+    assert store.ledger.sent_paper_ids([readers[0].id]) == {}
     seed_papers(store, 5, at=NOW + dt.timedelta(hours=20), start=100)
     tomorrow = run(config, store, NOW + dt.timedelta(days=1))
     assert tomorrow.queued == 2 and "reader0@example.org" not in server.recipients()
@@ -244,7 +244,7 @@ def test_gives_up_after_the_configured_period(instance: Config, store: Store) ->
     run(config, store)
     tally = run(config, store, NOW + dt.timedelta(hours=73))
     assert tally.failed == 1 and "gave up after 72 h" in tally.failures[0]
-    assert not store.is_suppressed("reader0@example.org")
+    assert not store.subscribers.is_suppressed("reader0@example.org")
 
 
 def test_auth_failure_aborts_the_run_and_marks_nothing(
@@ -262,7 +262,7 @@ def test_auth_failure_aborts_the_run_and_marks_nothing(
         tally = run(wrong, store)
         assert tally.aborted is not None and "authentication failed" in tally.aborted
         assert (tally.sent, tally.deferred, tally.failed) == (0, 0, 0)
-        rows = store.list_deliveries()
+        rows = store.ledger.all()
         assert len(rows) == 3
         assert all(r.status == DeliveryStatus.QUEUED and r.attempts == 0 for r in rows)
         assert server.count() == 0
@@ -277,9 +277,9 @@ def test_a_row_stuck_in_sending_is_resent_with_its_message_id(
     config = smtp_config(instance, server.port)
     [sub] = world(store, 1)
     message_id = message_id_for(sub.id, EDITION, config.email)
-    store.queue_delivery(sub.id, EDITION, message_id, ["2607.00000", "2607.00001"], NOW)
+    store.ledger.queue(sub.id, EDITION, message_id, ["2607.00000", "2607.00001"], NOW)
     stale = dt.timedelta(minutes=10)
-    assert store.claim(sub.id, EDITION, NOW, stale) is not None  # then the process died
+    assert store.ledger.claim(sub.id, EDITION, NOW, stale) is not None  # then the process died
     assert run(config, store, NOW + dt.timedelta(minutes=5)).sent == 0
     assert run(config, store, NOW + dt.timedelta(minutes=11)).sent == 1
     [got] = server.messages
@@ -296,7 +296,7 @@ def test_unsubscribed_after_queueing_is_never_sent(
     readers = world(store, 2)
     server.inject("rcpt", "450 busy", rcpt="reader0@example.org")
     run(config, store)
-    store.set_status(readers[0].id, SubscriberStatus.UNSUBSCRIBED)
+    store.subscribers.set_status(readers[0].id, SubscriberStatus.UNSUBSCRIBED)
     tally = run(config, store, LATER)
     assert (tally.sent, tally.skipped) == (0, 1)
     assert server.recipients() == ["reader1@example.org"]
@@ -310,7 +310,7 @@ def test_a_non_ascii_address_gets_its_edition_over_smtputf8(
     """jörg@example.org is sent with SMTPUTF8; a server without it fails that edition with a
     reason, suppresses nothing, and everyone else is delivered."""
     world(store, 1)
-    jorg = store.add_subscriber(
+    jorg = store.subscribers.add(
         "jörg@example.org", status=SubscriberStatus.ACTIVE, now=NOW - dt.timedelta(days=3)
     )
     with SmtpServer(smtputf8=smtputf8) as server:
@@ -323,13 +323,13 @@ def test_a_non_ascii_address_gets_its_edition_over_smtputf8(
             assert (tally.sent, tally.failed) == (1, 1)
             assert "SMTPUTF8" in tally.failures[0]
             assert server.recipients() == ["reader0@example.org"]
-            assert not store.is_suppressed(jorg.email)
+            assert not store.subscribers.is_suppressed(jorg.email)
 
 
 def test_a_non_ascii_address_gets_its_edition_in_the_outbox(instance: Config, store: Store) -> None:
     """The outbox sender writes jörg@example.org's edition like any other."""
     seed_papers(store)
-    store.add_subscriber("jörg@example.org", status=SubscriberStatus.ACTIVE, now=NOW)
+    store.subscribers.add("jörg@example.org", status=SubscriberStatus.ACTIVE, now=NOW)
     assert run(instance, store).sent == 1
     [eml] = instance.paths.outbox.iterdir()
     assert "To: jörg@example.org\r\n".encode() in eml.read_bytes()
@@ -344,15 +344,15 @@ def test_each_reader_gets_only_papers_first_seen_since_their_last_edition(store:
     mid = seed_papers(store, 2, at=NOW - dt.timedelta(hours=10), start=10)
     new = seed_papers(store, 2, at=NOW - dt.timedelta(hours=2), start=20)
     regular, fresh, weekly, recent = add_readers(store, 4)
-    weekly = store.update_subscriber(weekly.id, frequency=Frequency.WEEKLY)
+    weekly = store.subscribers.update(weekly.id, frequency=Frequency.WEEKLY)
     for sub, at, papers in (
         (regular, NOW - dt.timedelta(hours=12), [old[0].id, "gone-paper"]),
         (recent, NOW - dt.timedelta(minutes=30), [mid[0].id]),
     ):
         day = at.date() - dt.timedelta(days=1)
-        store.queue_delivery(sub.id, day, f"<{sub.id}@x>", papers, at)
-        store.claim(sub.id, day, at, dt.timedelta(minutes=10))
-        store.mark_sent(sub.id, day, "250 OK", at)
+        store.ledger.queue(sub.id, day, f"<{sub.id}@x>", papers, at)
+        store.ledger.claim(sub.id, day, at, dt.timedelta(minutes=10))
+        store.ledger.mark_sent(sub.id, day, "250 OK", at)
     seen: dict[str, object] = {}
 
     def capture(subs, papers, edition, sent, eligible):  # type: ignore[no-untyped-def]
@@ -360,7 +360,10 @@ def test_each_reader_gets_only_papers_first_seen_since_their_last_edition(store:
         return stub_select(subs, papers, edition, sent, eligible)
 
     select_editions(store, capture, [regular, fresh, weekly, recent], EDITION, NOW)
-    ids = lambda papers: {p.id for p in papers}  # noqa: E731
+
+    def ids(papers: list[Paper]) -> set[str]:
+        return {p.id for p in papers}
+
     assert seen["papers"] == ids(old + mid + new)
     assert seen["eligible"] == {
         regular.id: ids(mid + new),  # since an hour before its last edition
@@ -378,9 +381,9 @@ def test_plan_editions_pages_without_losing_or_repeating_anyone(store: Store) ->
 
     readers = add_readers(store, 5)
     # 08:00 UTC on 3 July is 21:00 on 2 July in Pago Pago: that reader's edition is 2 July's.
-    store.update_subscriber(readers[1].id, timezone="Pacific/Pago_Pago")
-    store.update_subscriber(readers[2].id, send_hour=23)  # not due at 08:00 UTC
-    store.queue_delivery(readers[3].id, EDITION, "<done@x>", [], NOW)
+    store.subscribers.update(readers[1].id, timezone="Pacific/Pago_Pago")
+    store.subscribers.update(readers[2].id, send_hour=23)  # not due at 08:00 UTC
+    store.ledger.queue(readers[3].id, EDITION, "<done@x>", [], NOW)
 
     def planned(page: int) -> list[tuple[dt.date, int]]:
         return [

@@ -7,10 +7,10 @@ import datetime as dt
 
 from pipeline.config import Config
 from pipeline.editions import match_selector
-from pipeline.ids import title_key
 from pipeline.ledger import MORE_KEPT, edition_paper_ids, recorded, recorded_selection
 from pipeline.matching import match
 from pipeline.models import Delivery, DeliveryStatus, Pick, Profile, Selection
+from pipeline.papers import title_key
 from pipeline.run import deliver_due
 from pipeline.store import Store
 from tests.delivery_world import (
@@ -42,7 +42,7 @@ def test_the_real_matcher_keeps_the_further_matches_and_only_the_shown_count_as_
     assert sub.profile.max_papers == 3
     assert deliver_due(instance, NOW, store=store).sent == 1
 
-    row = store.get_delivery(sub.id, EDITION)
+    row = store.ledger.get(sub.id, EDITION)
     assert row is not None and row.status == DeliveryStatus.SENT
     catalog = match.load_catalog(instance.topics)
     ranked = match.rank(papers, sub.profile, catalog, instance.match)
@@ -54,13 +54,13 @@ def test_the_real_matcher_keeps_the_further_matches_and_only_the_shown_count_as_
     )
     assert all(pick.reasons for pick in row.more_picks)
 
-    assert store.sent_paper_ids([sub.id]) == {sub.id: set(row.paper_ids)}
+    assert store.ledger.sent_paper_ids([sub.id]) == {sub.id: set(row.paper_ids)}
     # Not marked sent: a later edition (here, with no first-seen window) can still pick them.
     later = match_selector(instance.match, instance.topics)(
         [sub],
         papers,
         EDITION + dt.timedelta(days=1),
-        store.sent_paper_ids([sub.id]),
+        store.ledger.sent_paper_ids([sub.id]),
         {sub.id: {p.id for p in papers}},
     )
     assert [sp.paper.id for sp in later[0].papers] == [p.paper_id for p in row.more_picks[:3]]
@@ -119,10 +119,10 @@ def test_recorded_selection_rebuilds_shown_and_further_papers(store: Store) -> N
         more_count=4,
     )
     row = recorded(queued_row(sub.id), selection, [sp.paper.id for sp in ranked[:2]])
-    assert store.queue_deliveries([row], NOW) == 1
-    kept = store.get_delivery(sub.id, EDITION)
+    assert store.ledger.queue_many([row], NOW) == 1
+    kept = store.ledger.get(sub.id, EDITION)
     assert kept is not None and kept.more_picks == row.more_picks
-    rebuilt = recorded_selection(kept, store.papers_by_id(edition_paper_ids(kept)))
+    rebuilt = recorded_selection(kept, store.papers.by_ids(edition_paper_ids(kept)))
     assert rebuilt == selection
 
 
@@ -141,16 +141,16 @@ def test_a_further_match_rekeyed_after_queueing_keeps_its_place(store: Store) ->
             "more_picks": (Pick(paper_id=page.id, score=0.5, reasons=("interest: chips",)),),
         }
     )
-    store.queue_deliveries([row], NOW)
+    store.ledger.queue_many([row], NOW)
     arxiv = page.model_copy(
         update={"id": "2607.09999", "arxiv_id": "2607.09999", "source_format": "hf_api"}
     )
     ingest(store, "api", arxiv, NOW + dt.timedelta(minutes=5))
-    kept = store.get_delivery(sub.id, EDITION)
+    kept = store.ledger.get(sub.id, EDITION)
     assert kept is not None
     assert kept.paper_ids == ("2607.00000",)
     assert kept.more_picks == (
         Pick(paper_id="2607.09999", score=0.5, reasons=("interest: chips",)),
     )
-    rebuilt = recorded_selection(kept, store.papers_by_id(edition_paper_ids(kept)))
+    rebuilt = recorded_selection(kept, store.papers.by_ids(edition_paper_ids(kept)))
     assert [sp.paper.title for sp in rebuilt.more_papers] == [title]

@@ -12,11 +12,11 @@ import pytest
 
 from pipeline.config import Config
 from pipeline.editions import Composer, select_editions
-from pipeline.ids import dump_id, title_key
 from pipeline.ledger import recorded
 from pipeline.links import Links
 from pipeline.mime import message_bytes, message_id_for
 from pipeline.models import Delivery, DeliveryStatus, Dump, Paper, Pick, Subscriber
+from pipeline.papers import dump_id, title_key
 from pipeline.render import Renderer
 from pipeline.run import deliver_due
 from pipeline.store import Store
@@ -52,12 +52,12 @@ def queue_first_rendering(config: Config, store: Store, sub: Subscriber) -> Emai
         message_id=message_id_for(sub.id, EDITION, config.email),
     )
     message, shown = composer.render(selection, sub, NOW, row.message_id)
-    assert store.queue_deliveries([recorded(row, selection, shown)], NOW) == 1
+    assert store.ledger.queue_many([recorded(row, selection, shown)], NOW) == 1
     return message
 
 
 def crash_after_claiming(store: Store, sub: Subscriber) -> None:
-    assert store.claim(sub.id, EDITION, NOW, STALE) is not None  # then the process died
+    assert store.ledger.claim(sub.id, EDITION, NOW, STALE) is not None  # then the process died
 
 
 # A signed link is payload.timestamp.signature; a resend signs the same payloads again later.
@@ -95,13 +95,13 @@ def test_a_crash_recovered_edition_is_resent_as_first_rendered(
     seed_papers(store)
     [sub] = add_readers(store, 1)
     if budget is not None:
-        sub = store.update_subscriber(
+        sub = store.subscribers.update(
             sub.id, profile=sub.profile.model_copy(update={"max_papers": 12})
         )
     first = queue_first_rendering(config, store, sub)
     text = body(first, "plain")
     assert "trending: 200 upvotes" in text and "more paper" in text  # reasons, "N more"
-    row = store.get_delivery(sub.id, EDITION)
+    row = store.ledger.get(sub.id, EDITION)
     assert row is not None and len(row.picks) == len(row.paper_ids)
     if budget is not None:
         assert 1 <= len(row.paper_ids) < 12  # the budget really cut the first rendering
@@ -157,15 +157,15 @@ def test_a_paper_rekeyed_after_queueing_is_still_in_the_resend(
     ingest(store, "page", page, NOW - dt.timedelta(hours=2))
     [sub] = add_readers(store, 1)
     queue_first_rendering(config, store, sub)
-    assert title_key(title) in store.get_delivery(sub.id, EDITION).paper_ids  # type: ignore[union-attr]
+    assert title_key(title) in store.ledger.get(sub.id, EDITION).paper_ids  # type: ignore[union-attr]
     crash_after_claiming(store, sub)
 
     arxiv = page.model_copy(
         update={"id": "2607.09999", "arxiv_id": "2607.09999", "source_format": "hf_api"}
     )
     ingest(store, "api", arxiv, NOW + dt.timedelta(minutes=5))
-    assert store.get_paper(title_key(title)) is None  # re-keyed, not a second paper
-    row = store.get_delivery(sub.id, EDITION)
+    assert store.papers.get(title_key(title)) is None  # re-keyed, not a second paper
+    row = store.ledger.get(sub.id, EDITION)
     assert row is not None and row.paper_ids[0] == "2607.09999"
     assert row.picks[0].paper_id == "2607.09999" and row.picks[0].reasons
 
@@ -173,11 +173,11 @@ def test_a_paper_rekeyed_after_queueing_is_still_in_the_resend(
     [got] = server.messages
     resent = body(got.message, "plain")
     assert title in resent and "trending: 900 upvotes" in resent  # its recorded reasons
-    assert "2607.09999" in store.sent_paper_ids([sub.id])[sub.id]
+    assert "2607.09999" in store.ledger.sent_paper_ids([sub.id])[sub.id]
 
 
 def ingest(store: Store, name: str, paper: Paper, at: dt.datetime) -> None:
-    store.ingest(
+    store.papers.ingest(
         Dump(
             id=dump_id(f"{name}-{at.isoformat()}".encode()),
             name=f"{name}.json",
@@ -202,10 +202,10 @@ def test_the_ledger_keeps_picks_and_the_more_count(store: Store) -> None:
         picks=picks,
         more_count=7,
     )
-    assert store.queue_deliveries([row, (b.id, EDITION, "<b@x>", ["2607.00002"])], NOW) == 2
-    kept = store.get_delivery(a.id, EDITION)
+    assert store.ledger.queue_many([row, (b.id, EDITION, "<b@x>", ["2607.00002"])], NOW) == 2
+    kept = store.ledger.get(a.id, EDITION)
     assert kept is not None and (kept.picks, kept.more_count) == (picks, 7)
-    bare = store.get_delivery(b.id, EDITION)
+    bare = store.ledger.get(b.id, EDITION)
     assert bare is not None and (bare.paper_ids, bare.picks, bare.more_count) == (
         ("2607.00002",),
         (),

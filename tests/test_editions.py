@@ -47,7 +47,7 @@ def test_each_queued_job_carries_its_own_rendered_message(instance: Config, stor
         assert job.message["Message-ID"] == job.row.message_id
         assert job.row.status == DeliveryStatus.QUEUED and job.row.paper_ids
     assert tally.queued == 3
-    assert {d.status for d in store.list_deliveries()} == {DeliveryStatus.QUEUED}
+    assert {d.status for d in store.ledger.all()} == {DeliveryStatus.QUEUED}
 
 
 def test_a_dry_run_counts_without_queueing_anything(instance: Config, store: Store) -> None:
@@ -57,7 +57,7 @@ def test_a_dry_run_counts_without_queueing_anything(instance: Config, store: Sto
     tally = Tally()
     dry = plan(instance, dry_run=True)
     assert list(queue_editions(dry, store, composer(instance, store), tally)) == []
-    assert tally.queued == 3 and store.list_deliveries() == []
+    assert tally.queued == 3 and store.ledger.all() == []
 
 
 def test_the_engine_sends_a_jobs_message_without_composing_it(

@@ -69,7 +69,7 @@ def test_good_files_are_stored_and_archived(instance: Config, store: Store) -> N
         ("daily_2026-07-02.json", 1, None),
         ("hf_daily_papers_2026-07-03.txt", 2, None),
     ]
-    assert store.count_papers() == 3
+    assert store.papers.count() == 3
     assert sorted(p.name for p in instance.paths.archive.iterdir()) == [
         "daily_2026-07-02.json",
         "hf_daily_papers_2026-07-03.txt",
@@ -90,7 +90,7 @@ def test_bad_file_is_quarantined_with_reason_and_others_proceed(
     assert (instance.paths.quarantine / "a_2026-07-02.json").exists()
     reason = note.read_text()
     assert reason.startswith("a_2026-07-02.json: ") and len(reason.strip().splitlines()) == 1
-    assert store.count_papers() == 1
+    assert store.papers.count() == 1
 
 
 def test_binary_and_empty_files_are_quarantined(instance: Config, store: Store) -> None:
@@ -136,7 +136,7 @@ def test_same_bytes_again_is_a_no_op(instance: Config, store: Store) -> None:
     drop(instance, "daily_2026-07-02.json", json.dumps(API))
     (again,) = ingest_inbox(instance, store)
     assert again.already_ingested and again.new == 0
-    assert store.count_papers() == 1
+    assert store.papers.count() == 1
     assert sorted(p.name for p in instance.paths.archive.iterdir()) == [
         "daily_2026-07-02.1.json",
         "daily_2026-07-02.json",
@@ -153,4 +153,4 @@ def test_database_failure_rolls_back_and_keeps_file_in_inbox(
     (outcome,) = ingest_inbox(instance, store)
     assert outcome.error and "database error" in outcome.error
     assert path.exists()
-    assert store.count_papers() == 0
+    assert store.papers.count() == 0

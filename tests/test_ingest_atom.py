@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import IngestError
-from pipeline.ids import title_key
 from pipeline.ingest import parse_dump
 from pipeline.ingest.arxiv_atom import parse
 from pipeline.models import Paper
+from pipeline.papers import title_key
 
 DATA = Path(__file__).parent / "data"
 DUMP_DATE = dt.date(2026, 7, 2)

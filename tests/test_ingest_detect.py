@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.errors import DumpTooLarge, IngestError
-from pipeline.ids import title_key
 from pipeline.ingest import decode, detect_format, dump_date_for, parse_dump, read_dump
 from pipeline.models import Dump
+from pipeline.papers import title_key
 
 DATA = Path(__file__).parent / "data"
 SAMPLES = {

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.errors import IngestError
-from pipeline.ids import title_key
 from pipeline.ingest import parse_dump
 from pipeline.ingest.hf_page import CHROME, parse
 from pipeline.models import Paper
+from pipeline.papers import title_key
 
 DATA = Path(__file__).parent / "data"
 DUMP_DATE = dt.date(2026, 7, 3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from pipeline.matching import scoring
 from pipeline.matching.match import iter_select, load_catalog, rank, select
 from pipeline.matching.relevance import TUNING, distinctive_words
 from pipeline.matching.textproc import analyze, normalize_name, phrases
-from pipeline.models import Paper, Profile, Subscriber
+from pipeline.models import Paper, Profile, ScoredPaper, Subscriber
 
 CATALOG = load_catalog()
 WEIGHTS = Match()
@@ -22,7 +23,7 @@ CREATED = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 def paper(pid: str, title: str, abstract: str = "", **extra: object) -> Paper:
-    return Paper(id=pid, title=title, abstract=abstract, source_format="hf_api", **extra)  # type: ignore[arg-type]
+    return Paper(id=pid, title=title, abstract=abstract, source_format="hf_api", **extra)
 
 
 def subscriber(sid: int, **profile: object) -> Subscriber:
@@ -31,7 +32,7 @@ def subscriber(sid: int, **profile: object) -> Subscriber:
     )
 
 
-def ids(ranked: list) -> list[str]:
+def ids(ranked: list[ScoredPaper]) -> list[str]:
     return [sp.paper.id for sp in ranked]
 
 
@@ -338,7 +339,7 @@ def test_select_agrees_with_rank() -> None:
     """A subscriber's edition is the head of rank() for the same profile."""
     profile = {"topics": ("model-compression",), "interests": "spiking", "max_papers": 2}
     (selection,) = select(BATCH, [subscriber(1, **profile)], CATALOG, WEIGHTS, edition_date=EDITION)
-    ranked = rank(BATCH, Profile(**profile), CATALOG, WEIGHTS)  # type: ignore[arg-type]
+    ranked = rank(BATCH, Profile(**profile), CATALOG, WEIGHTS)
     assert selection.papers == tuple(ranked[:2])
     assert selection.more_count == len(ranked) - 2
 
@@ -402,7 +403,7 @@ def test_tables_kept_between_chunks_do_not_change_selections(
 ) -> None:
     """Topic sets, texts and exclusions kept between chunks, and emptied when full, change
     nothing: each chunk selects what one big chunk does."""
-    profiles = [
+    profiles: list[dict[str, Any]] = [
         {"topics": ("spiking-neural-networks",), "interests": "quantization"},
         {"topics": ("model-compression", "spiking-neural-networks"), "exclude": ("image",)},
         {"interests": "image compression", "liked_terms": ("robots",)},

@@ -12,7 +12,7 @@ import pytest
 PAPERBOY = [sys.executable, "-c", "from pipeline.cli import app; app()"]
 
 
-def api_item(pid: str, title: str, summary: str, upvotes: int) -> dict:
+def api_item(pid: str, title: str, summary: str, upvotes: int) -> dict[str, object]:
     paper = {
         "id": pid,
         "title": title,

@@ -10,6 +10,7 @@ import pytest
 from benchmarks import match_quality
 from benchmarks.evalsets import REAL, load_real, load_synthetic
 from benchmarks.metrics import ndcg_at, r_precision, sign_flip_p
+from benchmarks.systems import System
 
 # Held-out means of today's matcher (python -m benchmarks match_quality, leave-one-query-out
 # over paperboy's trending weight). The margin absorbs harmless reorderings, not a regression.
@@ -104,6 +105,6 @@ def test_leave_one_out_never_scores_a_query_with_a_setting_tuned_on_it() -> None
             return best_for_target
         return [] if params["mode"] == "cheat" else [p.id for p in papers]
 
-    system = match_quality.System("probe", [{"mode": "plain"}, {"mode": "cheat"}], cheat)
+    system = System("probe", [{"mode": "plain"}, {"mode": "cheat"}], cheat)
     held = match_quality.leave_one_out(system, small)
     assert held.chosen[target.id] == {"mode": "plain"}

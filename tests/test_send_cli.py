@@ -59,7 +59,7 @@ secret_key = "{"k" * 32}"
     with open_store(config) as store:
         seed_papers(store, 6)
         add_readers(store, 2)
-        store.add_subscriber(
+        store.subscribers.add(
             "robots@example.org",
             status=SubscriberStatus.ACTIVE,
             profile=Profile(topics=("robotics",)),
@@ -76,7 +76,7 @@ def test_preview_prints_the_digest_and_changes_nothing(instance: tuple[Path, Con
     assert result.stdout.startswith("Subject: Fri 3 Jul: Sparse spiking transformers")
     assert "Unsubscribe: https://papers.example.org/u/" in result.stdout
     with open_store(config) as store:
-        assert store.list_deliveries() == []
+        assert store.ledger.all() == []
 
 
 def test_preview_writes_html_or_eml(instance: tuple[Path, Config], tmp_path: Path) -> None:
@@ -168,4 +168,4 @@ def test_send_aborts_on_a_bad_config_with_one_line(
     errors = [line for line in result.stderr.splitlines() if line.startswith("paperboy: error")]
     assert errors and "STARTTLS" in errors[0]
     with open_store(config) as store:
-        assert {d.status.value for d in store.list_deliveries()} == {"queued", "skipped"}
+        assert {d.status.value for d in store.ledger.all()} == {"queued", "skipped"}

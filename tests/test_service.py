@@ -110,7 +110,7 @@ def test_run_ingests_delivers_serves_and_survives_a_bad_edit(
     config.paths.inbox.mkdir(parents=True)
     (config.paths.inbox / "hf_daily_papers_2026-07-03.txt").write_text(PAGE, encoding="utf-8")
     with open_store(config) as store:
-        store.add_subscriber(
+        store.subscribers.add(
             "reader@example.org",
             profile=Profile(interests="keyword spotting, hearing aids"),
             status=SubscriberStatus.ACTIVE,

@@ -60,9 +60,9 @@ def test_add_makes_a_pending_subscriber_and_mails_a_confirmation(
     code, out, err = admin("add", "Reader@Example.org", "--topic", "llm-inference", "--hour", "8")
     assert code == 0, err
     assert "added Reader@example.org as pending" in out and "confirmation mail sent" in out
-    sub = store.find_subscriber("reader@example.org")
+    sub = store.subscribers.find("reader@example.org")
     assert sub is not None and sub.status == SubscriberStatus.PENDING and sub.send_hour == 8
-    record = store.subscriber_record(sub.id)
+    record = store.subscribers.record(sub.id)
     assert record is not None and record["consent"]["method"] == "double opt-in"
     assert len(admin.mails()) == 1
 
@@ -74,9 +74,9 @@ def test_add_without_opt_in_is_active_and_recorded_as_admin_entered(
     code, out, err = admin("add", "boss@example.org", "--no-opt-in", "--json")
     assert code == 0, err
     assert json.loads(out)["status"] == "active"
-    sub = store.find_subscriber("boss@example.org")
+    sub = store.subscribers.find("boss@example.org")
     assert sub is not None
-    record = store.subscriber_record(sub.id)
+    record = store.subscribers.record(sub.id)
     assert record is not None
     assert record["consent"]["method"] == "admin entry without opt-in"
     assert record["consent"]["source"] == "cli add"
@@ -99,7 +99,7 @@ def test_add_refuses_bad_input_with_one_line(
     """A bad address, topic, zone or hour: exit 1, one line saying what is wrong."""
     code, _out, err = admin("add", *args)
     assert code == 1 and message in err and err.count("\n") == 1
-    assert store.list_subscribers() == []
+    assert store.subscribers.all() == []
 
 
 def test_add_refuses_an_existing_address(admin: Admin) -> None:
@@ -122,11 +122,11 @@ def test_list_show_and_remove(admin: Admin, store: Store) -> None:
     assert "consent" in out and "deliveries" in out
     code, out, _ = admin("remove", "a@example.org")
     assert code == 0 and "unsubscribed" in out
-    sub = store.find_subscriber("a@example.org")
+    sub = store.subscribers.find("a@example.org")
     assert sub is not None and sub.status == SubscriberStatus.UNSUBSCRIBED
     code, out, _ = admin("remove", str(sub.id), "--erase")
-    assert code == 0 and store.find_subscriber("a@example.org") is None
-    assert store.is_suppressed("a@example.org")
+    assert code == 0 and store.subscribers.find("a@example.org") is None
+    assert store.subscribers.is_suppressed("a@example.org")
     code, _, err = admin("show", "a@example.org")
     assert code == 1 and "no subscriber" in err
 
@@ -140,9 +140,9 @@ def test_unsuppress_lets_an_erased_reader_sign_up_again(admin: Admin, store: Sto
     assert code != 0 and "was erased" in err and "subscribers unsuppress" in err
     code, out, _ = admin("unsuppress", "Back@Example.org", "--json")
     assert code == 0 and json.loads(out) == {"email": "Back@example.org", "outcome": "unsuppressed"}
-    assert not store.is_suppressed("back@example.org")
+    assert not store.subscribers.is_suppressed("back@example.org")
     code, _, _ = admin("add", "back@example.org", "--no-opt-in", "--topic", "robotics")
-    assert code == 0 and store.find_subscriber("back@example.org") is not None
+    assert code == 0 and store.subscribers.find("back@example.org") is not None
     code, _, err = admin("unsuppress", "back@example.org")
     assert code == 1 and err.strip() == "paperboy: error: back@example.org is not suppressed"
     code, _, err = admin("unsuppress", "not-an-address")
@@ -153,12 +153,12 @@ def test_unsuppress_lets_a_bounced_reader_sign_up_again(admin: Admin, store: Sto
     """A hard bounce keeps the row as suppressed; lifting the suppression makes it
     unsubscribed, from where a new sign-up starts over, and add names the suppression."""
     admin("add", "bounced@example.org", "--no-opt-in", "--topic", "robotics")
-    store.suppress("bounced@example.org", "550 no such user")
+    store.subscribers.suppress("bounced@example.org", "550 no such user")
     code, _, err = admin("add", "bounced@example.org", "--no-opt-in")
     assert code != 0 and "subscribers unsuppress" in err
     code, _, _ = admin("unsuppress", "bounced@example.org")
-    assert code == 0 and not store.is_suppressed("bounced@example.org")
-    sub = store.find_subscriber("bounced@example.org")
+    assert code == 0 and not store.subscribers.is_suppressed("bounced@example.org")
+    sub = store.subscribers.find("bounced@example.org")
     assert sub is not None and sub.status == SubscriberStatus.UNSUBSCRIBED
 
 
@@ -185,7 +185,7 @@ def test_import_reports_every_bad_row_by_line_and_imports_nothing(
     assert f"{path}:6: timezone:" in err and f"{path}:6: send_hour:" in err
     assert f"{path}:7: good@example.org is also on line 2" in err
     assert "4 bad row(s)" in err and "nothing imported" in err
-    assert store.list_subscribers() == [] and admin.mails() == []
+    assert store.subscribers.all() == [] and admin.mails() == []
 
 
 def test_import_json_reports_lines_too(admin: Admin, store: Store, tmp_path: Path) -> None:
@@ -201,7 +201,7 @@ def test_import_json_reports_lines_too(admin: Admin, store: Store, tmp_path: Pat
     assert code == 1
     assert f"{path}:3: unknown column 'colour'" in err and f"{path}:5: each item" in err
     assert json.loads(out)["imported"] == 0
-    assert store.list_subscribers() == []
+    assert store.subscribers.all() == []
 
 
 def test_import_refuses_confirmed_statuses_without_no_opt_in(admin: Admin, tmp_path: Path) -> None:
@@ -223,11 +223,11 @@ def test_import_valid_rows_as_pending_with_confirmations(
         encoding="utf-8",
     )
     code, out, err = admin("import", str(path), "--dry-run")
-    assert code == 0 and "2 rows are valid" in out and store.list_subscribers() == []
+    assert code == 0 and "2 rows are valid" in out and store.subscribers.all() == []
     code, out, err = admin("import", str(path))
     assert code == 0, err
     assert "imported 2 subscribers; 2 confirmation mails sent" in out
-    a = store.find_subscriber("a@example.org")
+    a = store.subscribers.find("a@example.org")
     assert a is not None and a.status == SubscriberStatus.PENDING
     assert a.profile.topics == ("robotics", "agents")
     assert a.profile.authors == ("Ada Lovelace", "Alan Turing")

@@ -6,7 +6,7 @@ import email
 import email.policy
 import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -21,6 +21,7 @@ from pipeline.config import Config, load_config
 from pipeline.errors import StoreError
 from pipeline.models import Subscriber, SubscriberStatus
 from pipeline.store import Store, open_store
+from pipeline.store.subscribers import Subscribers
 from subscribers.forms import FORM_VERSION
 from subscribers.web import create_app
 from tests.conftest import write_config
@@ -80,7 +81,8 @@ class Site:
             "website": "",
         }
         data.update(fields)
-        return self.client.post("/", data=data)
+        response: httpx.Response = self.client.post("/", data=data)  # type: ignore[assignment]
+        return response
 
     def mails(self) -> list[EmailMessage]:
         folder = self.config.paths.outbox
@@ -93,7 +95,7 @@ class Site:
         return [m for m in self.mails() if address.lower() in str(m["To"]).lower()]
 
     def sub(self, address: str) -> Subscriber:
-        found = self.store.find_subscriber(address)
+        found = self.store.subscribers.find(address)
         assert found is not None, f"no subscriber {address}"
         return found
 
@@ -120,7 +122,7 @@ def link(message: EmailMessage, kind: str) -> str:
     raise AssertionError(f"no /{kind}/ link in {text_of(message)!r}")
 
 
-def open_site(folder: Path, url: str, web: str = "") -> Iterator[Site]:
+def open_site(folder: Path, url: str, web: str = "") -> Generator[Site, None, None]:
     config = load_config(write_config(folder, url, config_text(web)), env={})
     with (
         TestClient(create_app(config), follow_redirects=False) as client,
@@ -171,7 +173,7 @@ def test_signup_makes_a_pending_subscriber_with_consent_and_one_confirmation(sit
     sub = site.sub("reader@example.org")
     assert sub.status == SubscriberStatus.PENDING
     assert sub.profile.topics == ("protein-design",) and sub.timezone == "Europe/Berlin"
-    record = site.store.subscriber_record(sub.id)
+    record = site.store.subscribers.record(sub.id)
     assert record is not None
     consent = record["consent"]
     assert consent["form_version"] == FORM_VERSION and consent["ip"] == "testclient"
@@ -187,7 +189,7 @@ def test_a_new_pending_active_or_suppressed_address_gets_the_same_answer(site: S
     """The response never tells whether an address is new, pending, subscribed or suppressed."""
     site.confirmed("active@example.org")
     site.signup("pending@example.org")
-    site.store.suppress("gone@example.org", "bounced")
+    site.store.subscribers.suppress("gone@example.org", "bounced")
     bodies = []
     for address in ("new@example.org", "pending@example.org", "active@example.org"):
         r = site.signup(address)
@@ -220,7 +222,7 @@ def test_bad_addresses_are_refused_and_the_other_inputs_kept(
     assert "graph transformers" in r.text
     assert re.search(r'value="protein-design"\s+checked', r.text)
     assert 'value="Europe/Berlin"' in r.text
-    assert site.store.list_subscribers() == [] and site.mails() == []
+    assert site.store.subscribers.all() == [] and site.mails() == []
 
 
 def test_idn_address_is_accepted_and_stored_in_ascii(site: Site) -> None:
@@ -270,14 +272,14 @@ def test_bad_fields_are_refused_with_a_message_next_to_them(
     assert r.status_code == 400
     assert f'id="{field}-error"' in r.text and message in r.text
     assert 'value="reader@example.org"' in r.text
-    assert site.store.list_subscribers() == [] and site.mails() == []
+    assert site.store.subscribers.all() == [] and site.mails() == []
 
 
 def test_the_honeypot_answers_like_success_and_does_nothing(site: Site) -> None:
     """A bot that fills the hidden field gets the usual page, and nothing is stored or sent."""
     r = site.signup("bot-target@example.org", website="http://spam.example")
     assert r.status_code == 200 and "Check your inbox" in r.text
-    assert site.store.find_subscriber("bot-target@example.org") is None
+    assert site.store.subscribers.find("bot-target@example.org") is None
     assert site.mails() == []
 
 
@@ -288,7 +290,7 @@ def test_too_many_posts_from_one_network_get_429(make_site: Callable[[str], Site
         assert site.signup(f"r{i}@example.org").status_code == 200
     refused = site.signup("r3@example.org")
     assert refused.status_code == 429 and refused.headers["retry-after"] == "3600"
-    assert site.store.find_subscriber("r3@example.org") is None
+    assert site.store.subscribers.find("r3@example.org") is None
     assert len(site.mails()) == 3
 
 
@@ -301,7 +303,7 @@ def test_a_thousand_signups_for_one_victim_send_at_most_one_mail(site: Site) -> 
         assert r.status_code == 200
     outbox = list(site.config.paths.outbox.glob("*.eml"))
     assert len(outbox) == 1
-    assert len(site.store.list_subscribers()) == 1
+    assert len(site.store.subscribers.all()) == 1
 
 
 def test_confirmation_can_be_resent_once_the_window_has_passed(
@@ -317,7 +319,7 @@ def test_confirmation_can_be_resent_once_the_window_has_passed(
 def test_an_active_subscriber_signing_up_again_gets_the_welcome_mail(site: Site) -> None:
     """Posting a subscribed address again (after the window) re-sends the preferences link."""
     sub = site.confirmed("back@example.org")
-    site.store.update_subscriber(sub.id, confirmation_sent_at=None)
+    site.store.subscribers.update(sub.id, confirmation_sent_at=None)
     site.signup("back@example.org", topics=["protein-design"])
     kinds = [m["Subject"] for m in site.mails_to("back@example.org")]
     assert len(kinds) == 3  # confirm, welcome after confirming, welcome again
@@ -343,7 +345,7 @@ def test_oversized_posts_are_refused_before_parsing(site: Site) -> None:
     """A body over 64 KB gets 413 and stores nothing."""
     r = site.client.post("/", data={"email": "big@example.org", "interests": "x" * 70_000})
     assert r.status_code == 413
-    assert site.store.list_subscribers() == []
+    assert site.store.subscribers.all() == []
 
 
 def test_pages_carry_security_headers(site: Site) -> None:
@@ -377,7 +379,7 @@ def test_a_database_outage_is_a_503_page_and_health_says_so(
     def down(*_args: object, **_kwargs: object) -> None:
         raise StoreError("database error: OperationalError: unable to open database file")
 
-    monkeypatch.setattr(Store, "find_subscriber", down)
+    monkeypatch.setattr(Subscribers, "find", down)
     monkeypatch.setattr(Store, "schema_version", down)
     r = site.signup("reader@example.org")
     assert r.status_code == 503 and "Nothing was changed" in r.text

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from itsdangerous import TimestampSigner
 
-from pipeline.ids import dump_id, title_key
 from pipeline.links import Links
 from pipeline.models import (
     Delivery,
@@ -24,6 +23,7 @@ from pipeline.models import (
     Subscriber,
     SubscriberStatus,
 )
+from pipeline.papers import dump_id, title_key
 from pipeline.tokens import Tokens
 from tests.test_web import SECRET, Site, link, make_site, site, text_of
 
@@ -48,19 +48,19 @@ def links(site: Site) -> Links:
 
 def sent_edition(site: Site, sub: Subscriber, *papers: Paper) -> None:
     """Store the papers and a sent edition of them, so feedback and web-view links exist."""
-    site.store.ingest(
+    site.store.papers.ingest(
         Dump(id=dump_id(b"d"), name="d.json", format="hf_api", dump_date=DAY, papers=papers),
         NOW,
     )
-    site.store.queue_delivery(sub.id, DAY, "<m@x>", [p.id for p in papers], NOW)
-    site.store.claim(sub.id, DAY, NOW, dt.timedelta(minutes=10))
-    site.store.mark_sent(sub.id, DAY, "250 ok", NOW)
+    site.store.ledger.queue(sub.id, DAY, "<m@x>", [p.id for p in papers], NOW)
+    site.store.ledger.claim(sub.id, DAY, NOW, dt.timedelta(minutes=10))
+    site.store.ledger.mark_sent(sub.id, DAY, "250 ok", NOW)
 
 
 def state(site: Site) -> list[Any]:
     """Everything a link could change: subscribers, their profiles, the votes, the ledger."""
-    subs = [(s.id, s.status, s.profile, s.timezone) for s in site.store.list_subscribers()]
-    return [subs, site.store.vote_counts(), site.store.list_deliveries()]
+    subs = [(s.id, s.status, s.profile, s.timezone) for s in site.store.subscribers.all()]
+    return [subs, site.store.feedback.vote_counts(), site.store.ledger.all()]
 
 
 def csrf_of(page: str) -> str:
@@ -107,7 +107,7 @@ def test_the_button_confirms_and_sends_the_welcome_mail(site: Site) -> None:
     assert page.status_code == 200 and "subscribed" in page.text
     sub = site.sub("reader@example.org")
     assert sub.status == SubscriberStatus.ACTIVE and sub.confirmed_at is not None
-    record = site.store.subscriber_record(sub.id)
+    record = site.store.subscribers.record(sub.id)
     assert record is not None and record["consent"]["confirmed_at"]
     welcome = [m for m in site.mails() if "/p/" in text_of(m)]
     assert len(welcome) == 1
@@ -156,13 +156,14 @@ ROUTES = {"c": "confirm", "p": "preferences", "u": "unsubscribe", "f": "feedback
 
 
 def payload(purpose: str, sub: Subscriber) -> dict[str, Any]:
-    return {
+    payloads: dict[str, dict[str, Any]] = {
         "confirm": {"s": sub.id, "n": "00ff00ff00ff00ff"},
         "preferences": {"s": sub.id},
         "unsubscribe": {"s": sub.id},
         "feedback": {"s": sub.id, "p": PAPER.id, "v": 1},
         "edition": {"s": sub.id, "d": DAY.isoformat()},
-    }[purpose]
+    }
+    return payloads[purpose]
 
 
 def bad_token(kind: str, purpose: str, sub: Subscriber) -> str:
@@ -218,7 +219,7 @@ def test_an_erased_subscribers_links_never_reach_the_next_subscriber(site: Site)
     gone = site.confirmed("gone@example.org")
     old_prefs = links(site).preferences(gone.id).removeprefix("http://testserver")
     old_unsub = links(site).unsubscribe(gone.id).removeprefix("http://testserver")
-    site.store.delete_subscriber(gone.id)
+    site.store.subscribers.delete(gone.id)
     new = site.confirmed("new@example.org")
     assert new.id != gone.id
     assert site.client.get(old_prefs).status_code == 400
@@ -334,12 +335,12 @@ def test_a_bad_preference_keeps_the_other_inputs_and_saves_nothing(site: Site) -
 def test_pause_and_resume(site: Site) -> None:
     """Pause stops digests (and cancels a queued one); resume turns them back on."""
     sub = site.confirmed("reader@example.org")
-    site.store.queue_delivery(sub.id, DAY, "<q@x>", [], NOW)
+    site.store.ledger.queue(sub.id, DAY, "<q@x>", [], NOW)
     path = links(site).preferences(sub.id).removeprefix("http://testserver")
     csrf = csrf_of(site.client.get(path).text)
     assert site.client.post(f"{path}/pause", data={"csrf": csrf}).status_code == 303
     assert site.sub("reader@example.org").status == SubscriberStatus.PAUSED
-    delivery = site.store.get_delivery(sub.id, DAY)
+    delivery = site.store.ledger.get(sub.id, DAY)
     assert delivery is not None and delivery.status == DeliveryStatus.SKIPPED
     assert "Paused." in site.client.get(f"{path}?done=paused").text
     assert site.client.post(f"{path}/resume", data={"csrf": csrf}).status_code == 303
@@ -366,12 +367,12 @@ def test_delete_me_erases_everything_but_a_suppression_hash(site: Site) -> None:
     path = links(site).preferences(sub.id).removeprefix("http://testserver")
     csrf = csrf_of(site.client.get(path).text)
     unticked = site.client.post(f"{path}/delete", data={"csrf": csrf})
-    assert unticked.status_code == 400 and site.store.get_subscriber(sub.id) is not None
+    assert unticked.status_code == 400 and site.store.subscribers.get(sub.id) is not None
     r = site.client.post(f"{path}/delete", data={"csrf": csrf, "sure": "yes"})
     assert r.status_code == 200 and "deleted" in r.text
-    assert site.store.get_subscriber(sub.id) is None
-    assert site.store.is_suppressed("reader@example.org")
-    assert site.store.list_deliveries() == []
+    assert site.store.subscribers.get(sub.id) is None
+    assert site.store.subscribers.is_suppressed("reader@example.org")
+    assert site.store.ledger.all() == []
     assert site.client.get(path).status_code == 400
 
 
@@ -381,7 +382,7 @@ def test_delete_me_erases_everything_but_a_suppression_hash(site: Site) -> None:
 def test_one_click_unsubscribe_is_a_cookieless_idempotent_200(site: Site) -> None:
     """RFC 8058: the mail client's POST unsubscribes at once, 200 without redirect, twice."""
     sub = site.confirmed("reader@example.org")
-    site.store.queue_delivery(sub.id, DAY, "<q@x>", [], NOW)
+    site.store.ledger.queue(sub.id, DAY, "<q@x>", [], NOW)
     path = links(site).unsubscribe(sub.id).removeprefix("http://testserver")
     site.client.cookies.clear()
     for _ in range(2):
@@ -393,7 +394,7 @@ def test_one_click_unsubscribe_is_a_cookieless_idempotent_200(site: Site) -> Non
         assert r.status_code == 200 and "unsubscribed" in r.text
         assert "set-cookie" not in r.headers
     assert site.sub("reader@example.org").status == SubscriberStatus.UNSUBSCRIBED
-    delivery = site.store.get_delivery(sub.id, DAY)
+    delivery = site.store.ledger.get(sub.id, DAY)
     assert delivery is not None and delivery.status == DeliveryStatus.SKIPPED  # never sent
     assert not [m for m in site.mails() if "unsubscribed" in str(m["Subject"]).lower()]
 
@@ -442,15 +443,15 @@ def test_a_vote_is_one_post_that_counts_and_teaches_the_profile(site: Site) -> N
     page = site.client.get(up)
     assert page.status_code == 200
     assert "&lt;script&gt;" in page.text and "<script>alert" not in page.text
-    assert site.store.vote_counts() == {}
+    assert site.store.feedback.vote_counts() == {}
     assert site.client.post(up).status_code == 200
-    assert site.store.vote_counts() == {PAPER.id: (1, 0)}
+    assert site.store.feedback.vote_counts() == {PAPER.id: (1, 0)}
     liked = site.sub("reader@example.org").profile.liked_terms
     assert "spiking neural networks" in liked and "event cameras" in liked
     down = links(site).feedback(sub.id, PAPER.id, -1).removeprefix("http://testserver")
     site.client.post(down)
     profile = site.sub("reader@example.org").profile
-    assert site.store.vote_counts() == {PAPER.id: (0, 1)}
+    assert site.store.feedback.vote_counts() == {PAPER.id: (0, 1)}
     assert "spiking neural networks" in profile.disliked_terms
     assert "spiking neural networks" not in profile.liked_terms
 
@@ -463,14 +464,14 @@ def test_a_vote_link_mailed_before_a_re_key_still_counts(site: Site) -> None:
     titled = titled.model_copy(update={"source_format": "hf_page"})
     sent_edition(site, sub, titled)
     up = links(site).feedback(sub.id, titled.id, 1).removeprefix("http://testserver")
-    site.store.ingest(
+    site.store.papers.ingest(
         Dump(id=dump_id(b"later"), name="l.json", format="hf_api", dump_date=DAY, papers=(PAPER,)),
         NOW,
     )
-    assert site.store.get_paper(titled.id) is None  # re-keyed
+    assert site.store.papers.get(titled.id) is None  # re-keyed
     assert site.client.get(up).status_code == 200
     assert site.client.post(up).status_code == 200
-    assert site.store.vote_counts() == {PAPER.id: (1, 0)}
+    assert site.store.feedback.vote_counts() == {PAPER.id: (1, 0)}
 
 
 def test_the_web_view_shows_the_edition(site: Site) -> None:
@@ -501,7 +502,7 @@ MORE = tuple(
 def picked_edition(site: Site, sub: Subscriber, more: tuple[Paper, ...], more_count: int) -> None:
     """A sent edition as deliver_due records it: PAPER mailed with its reasons, ``more`` kept
     as further matches, ``more_count`` counted in the email's "N more"."""
-    site.store.ingest(
+    site.store.papers.ingest(
         Dump(
             id=dump_id(b"p"), name="p.json", format="hf_api", dump_date=DAY, papers=(PAPER, *more)
         ),
@@ -520,9 +521,9 @@ def picked_edition(site: Site, sub: Subscriber, more: tuple[Paper, ...], more_co
             for i, p in enumerate(more)
         ),
     )
-    assert site.store.queue_deliveries([row], NOW) == 1
-    site.store.claim(sub.id, DAY, NOW, dt.timedelta(minutes=10))
-    site.store.mark_sent(sub.id, DAY, "250 ok", NOW)
+    assert site.store.ledger.queue_many([row], NOW) == 1
+    site.store.ledger.claim(sub.id, DAY, NOW, dt.timedelta(minutes=10))
+    site.store.ledger.mark_sent(sub.id, DAY, "250 ok", NOW)
 
 
 def visible_text(html: str) -> str:
@@ -548,7 +549,7 @@ def test_the_web_view_lists_the_further_matches_after_the_mailed_papers(site: Si
     assert "<b>spikes</b>" not in r.text  # escaped
     votes = set(re.findall(r"http://testserver(/f/[A-Za-z0-9._-]+)", r.text))
     assert len(votes) == 2 * 4  # 👍 and 👎 for the mailed paper and each further match
-    assert site.store.sent_paper_ids([sub.id]) == {sub.id: {PAPER.id}}
+    assert site.store.ledger.sent_paper_ids([sub.id]) == {sub.id: {PAPER.id}}
 
 
 def test_the_web_view_shows_the_reasons_the_email_gave(site: Site) -> None:
@@ -571,7 +572,7 @@ def test_the_web_view_says_when_only_the_best_further_matches_were_kept(site: Si
     assert "60 more papers matched your interests" in text
     assert "Here are the best 2, best match first" in text
     other = site.confirmed("other@example.org")
-    site.store.queue_delivery(other.id, DAY, "<o@x>", [PAPER.id], NOW, more_count=4)
+    site.store.ledger.queue(other.id, DAY, "<o@x>", [PAPER.id], NOW, more_count=4)
     r = site.client.get(links(site).edition(other.id, DAY).removeprefix("http://testserver"))
     text = visible_text(r.text)
     assert "4 more papers matched your interests" in text

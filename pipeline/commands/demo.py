@@ -7,7 +7,7 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,6 +17,10 @@ from pipeline.config import load_config
 from pipeline.matching.topics import load_catalog
 from pipeline.models import IngestOutcome, Paper, Profile, SubscriberStatus
 from pipeline.resources import sample_inbox
+
+if TYPE_CHECKING:
+    from pipeline.config import Config
+    from pipeline.deliver import Tally
 
 DEMO_ADDRESS = "reader@demo.invalid"
 DEMO_TOPICS = ("llm-inference", "spiking-neural-networks", "robotics")
@@ -62,8 +66,6 @@ def demo(
 
     Example: paperboy demo --topic diffusion-models --interest "video generation"
     """
-    from pipeline import run as steps  # SQLAlchemy, the matcher, the renderer: only needed here
-
     dumps = dumps or sample_inbox()
     files = sorted(p for p in dumps.glob("*") if p.is_file() and not p.name.startswith("."))
     if not files:
@@ -81,26 +83,7 @@ def demo(
     config.paths.inbox.mkdir(parents=True, exist_ok=True)
     for path in files:
         shutil.copyfile(path, config.paths.inbox / path.name)
-    outcomes: list[IngestOutcome] = []
-    now = dt.datetime.now(dt.UTC)
-    with store_for(config) as store:
-        for path in sorted(config.paths.inbox.iterdir()):
-            outcome = steps.ingest_file(config, store, path)
-            if outcome is not None:
-                outcomes.append(outcome)
-                err.print(f"  ingested {_describe(outcome)}", highlight=False)
-        reader = store.add_subscriber(
-            DEMO_ADDRESS,
-            profile=Profile(topics=chosen, interests=interests),
-            status=SubscriberStatus.ACTIVE,
-            send_hour=0,  # due whenever the demo runs
-            consent={"method": "admin entry without opt-in", "source": "paperboy demo"},
-            now=now,
-        )
-        tally = steps.deliver_due(config, now, store=store)
-        row = store.get_delivery(reader.id, now.date())
-        papers = store.papers_by_id(row.paper_ids) if row else {}
-        picked = [papers[i] for i in (row.paper_ids if row else ()) if i in papers]
+    outcomes, tally, picked = _cycle(config, Profile(topics=chosen, interests=interests), err)
 
     emails = sorted(config.paths.outbox.glob("*.eml"))
     result: dict[str, Any] = {
@@ -118,6 +101,35 @@ def demo(
         _report(chosen, interests, picked, emails, config_path)
     if tally.failed or tally.aborted or any(o.error for o in outcomes):
         raise typer.Exit(1)
+
+
+def _cycle(
+    config: Config, profile: Profile, err: Console
+) -> tuple[list[IngestOutcome], Tally, list[Paper]]:
+    """Ingest the inbox, add the demo reader, deliver what is due; what came of each step."""
+    from pipeline import run as steps  # SQLAlchemy, the matcher, the renderer: only needed here
+
+    outcomes: list[IngestOutcome] = []
+    now = dt.datetime.now(dt.UTC)
+    with store_for(config) as store:
+        for path in sorted(config.paths.inbox.iterdir()):
+            outcome = steps.ingest_file(config, store, path)
+            if outcome is not None:
+                outcomes.append(outcome)
+                err.print(f"  ingested {_describe(outcome)}", highlight=False)
+        reader = store.subscribers.add(
+            DEMO_ADDRESS,
+            profile=profile,
+            status=SubscriberStatus.ACTIVE,
+            send_hour=0,  # due whenever the demo runs
+            consent={"method": "admin entry without opt-in", "source": "paperboy demo"},
+            now=now,
+        )
+        tally = steps.deliver_due(config, now, store=store)
+        row = store.ledger.get(reader.id, now.date())
+        papers = store.papers.by_ids(row.paper_ids) if row else {}
+        picked = [papers[i] for i in (row.paper_ids if row else ()) if i in papers]
+    return outcomes, tally, picked
 
 
 def _new_instance(folder: Path | None) -> Path:

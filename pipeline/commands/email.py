@@ -57,16 +57,16 @@ def preview(
     config = load()
     now = dt.datetime.now(dt.UTC)
     with store_for(config) as store:
-        sub = store.find_subscriber(email)
+        sub = store.subscribers.find(email)
         if sub is None:
             fail(f"no subscriber with address {email!r}; see `paperboy subscribers list`")
         edition = date.date() if date else local_now(sub, now).date()
         if date:  # match as of that edition's send time, not as of today
             local = local_now(sub, now).tzinfo
             now = dt.datetime.combine(edition, dt.time(sub.send_hour), local).astimezone(dt.UTC)
-        row = store.get_delivery(sub.id, edition)
+        row = store.ledger.get(sub.id, edition)
         if row is not None and row.paper_ids:
-            selection = recorded_selection(row, store.papers_by_id(row.paper_ids))
+            selection = recorded_selection(row, store.papers.by_ids(row.paper_ids))
         else:
             select = match_selector(config.match, config.topics)
             selection = select_editions(store, select, [sub], edition, now)[0]

@@ -69,7 +69,7 @@ def ingest(
             progress.advance(task)
     if not dry_run and dumps:
         with store_for(config) as store:
-            stored = {d.id: store.ingest(d) for d in dumps}
+            stored = {d.id: store.papers.ingest(d) for d in dumps}
     else:
         stored = {d.id: _would_be(d) for d in dumps}
     outcomes = [stored[d.id] for d in dumps] + outcomes

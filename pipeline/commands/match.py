@@ -87,7 +87,7 @@ def match(
         papers = list(parsed.papers)
     else:
         with store_for(config) as store:
-            papers = store.recent_papers(days=7)
+            papers = store.papers.recent(days=7)
     try:
         ranked = rank(papers, profile, load_catalog(config.topics), config.match)
     except MatchError as e:

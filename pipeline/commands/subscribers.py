@@ -84,8 +84,8 @@ def add(
         )
         if errors:
             fail("; ".join(e.message for e in errors), code=1)
-        (new_id,) = store.add_subscribers(entries)
-        sub = store.get_subscriber(new_id)
+        (new_id,) = store.subscribers.add_many(entries)
+        sub = store.subscribers.get(new_id)
         if sub is None:  # removed by someone else in between: say so rather than crash
             fail(f"subscriber {new_id} was removed while being added", code=1)
         sent = _confirm([sub], config, store) if not no_opt_in else []
@@ -104,7 +104,7 @@ def list_(
     Example: paperboy subscribers list --status active --json
     """
     with store_for(load()) as store:
-        subs = store.list_subscribers(status or None)
+        subs = store.subscribers.all(status or None)
     if as_json:
         typer.echo(json.dumps(export_rows(subs), indent=2, ensure_ascii=False))
         return
@@ -135,7 +135,7 @@ def show(
     """
     with store_for(load()) as store:
         sub = _find(store, who)
-        record = jsonable(store.subscriber_record(sub.id) or {})
+        record = jsonable(store.subscribers.record(sub.id) or {})
     if as_json:
         typer.echo(json.dumps(record, indent=2, ensure_ascii=False))
         return
@@ -168,10 +168,10 @@ def remove(
     with store_for(load()) as store:
         sub = _find(store, who)
         if erase:
-            store.delete_subscriber(sub.id, "erased by an admin")
+            store.subscribers.delete(sub.id, "erased by an admin")
             outcome = "erased"
         else:
-            store.change_status(
+            store.subscribers.change_status(
                 sub.id,
                 SubscriberStatus.UNSUBSCRIBED,
                 only_from=(
@@ -180,7 +180,7 @@ def remove(
                     SubscriberStatus.PAUSED,
                 ),
             )
-            store.cancel_deliveries(sub.id, "unsubscribed by an admin")
+            store.ledger.cancel(sub.id, "unsubscribed by an admin")
             outcome = "unsubscribed"
     if as_json:
         typer.echo(json.dumps({"id": sub.id, "email": sub.email, "outcome": outcome}))
@@ -247,8 +247,8 @@ def import_(
                 err=True,
             )
             raise typer.Exit(1)
-        ids: list[int] = [] if dry_run else store.add_subscribers(entries)
-        pending = [s for i in ids if (s := store.get_subscriber(i)) and s.status == "pending"]
+        ids: list[int] = [] if dry_run else store.subscribers.add_many(entries)
+        pending = [s for i in ids if (s := store.subscribers.get(i)) and s.status == "pending"]
         mailed = _confirm(pending, config, store) if pending else []
     summary = {
         "rows": len(entries),
@@ -280,7 +280,7 @@ def export(
     """
     kind = _format(fmt, out) if (fmt or out) else "csv"
     with store_for(load()) as store:
-        rows = export_rows(store.list_subscribers(status or None))
+        rows = export_rows(store.subscribers.all(status or None))
     text = dump_rows(rows, kind)
     if out is None:
         typer.echo(text, nl=False)
@@ -313,10 +313,10 @@ def _taken(store: Store, emails: list[str]) -> dict[str, str]:
             email = normalize_email(raw)
         except AddressError:
             continue
-        sub = store.find_subscriber(email)
+        sub = store.subscribers.find(email)
         if sub is not None and sub.status != SubscriberStatus.SUPPRESSED:
             taken[email.lower()] = "is already a subscriber"
-        elif sub is not None or store.is_suppressed(email):
+        elif sub is not None or store.subscribers.is_suppressed(email):
             taken[email.lower()] = (
                 "was erased or refused by its server (`paperboy subscribers unsuppress` "
                 "allows it again)"
@@ -341,7 +341,9 @@ def _confirm(subs: list[Subscriber], config: Config, store: Store) -> list[Notic
 
     service = SubscriberService(config, store, Links.for_config(config))
     every = dt.timedelta(hours=config.web.confirmation_resend_hours)
-    notices = [service.confirm_notice(s) for s in subs if store.claim_confirmation(s.id, every)]
+    notices = [
+        service.confirm_notice(s) for s in subs if store.subscribers.claim_confirmation(s.id, every)
+    ]
     results = asyncio.run(send_all(config, notices))
     sent = []
     for notice, error in zip(notices, results, strict=True):
@@ -370,7 +372,7 @@ def unsuppress(
     except AddressError as e:
         fail(f"{address!r}: {e}")
     with store_for(load()) as store:
-        if not store.unsuppress(email):
+        if not store.subscribers.unsuppress(email):
             fail(f"{email} is not suppressed", code=1)
     if as_json:
         typer.echo(json.dumps({"email": email, "outcome": "unsuppressed"}))
@@ -380,10 +382,10 @@ def unsuppress(
 
 def _find(store: Store, who: str) -> Subscriber:
     if who.isdigit():
-        sub = store.get_subscriber(int(who))
+        sub = store.subscribers.get(int(who))
     else:
         try:
-            sub = store.find_subscriber(normalize_email(who))
+            sub = store.subscribers.find(normalize_email(who))
         except AddressError as e:
             fail(f"{who!r}: {e}")
     if sub is None:

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from pathlib import Path, PurePath
 
 from pipeline.errors import DumpTooLarge, IngestError
-from pipeline.ids import dump_id
 from pipeline.ingest import arxiv_atom, hf_api, hf_page
 from pipeline.ingest.common import ParsedEntries
 from pipeline.ingest.detect import decode, detect_format
 from pipeline.models import Dump, SourceFormat
+from pipeline.papers import dump_id
 
 __all__ = [
     "FORMAT_NAMES",

@@ -9,7 +9,6 @@ import defusedxml
 import defusedxml.ElementTree as SafeET
 
 from pipeline.errors import IngestError
-from pipeline.ids import bare_arxiv_id
 from pipeline.ingest.common import (
     Collector,
     ParsedEntries,
@@ -19,6 +18,7 @@ from pipeline.ingest.common import (
     shorten,
     sort_urls,
 )
+from pipeline.papers import bare_arxiv_id
 
 ARXIV_NS = "{http://arxiv.org/schemas/atom}"
 _API_ERROR = "arxiv.org/api/errors"

@@ -6,8 +6,8 @@ import datetime as dt
 import math
 import re
 
-from pipeline.ids import bare_arxiv_id, paper_id
 from pipeline.models import Frozen, Paper, ParseWarning, SourceFormat
+from pipeline.papers import bare_arxiv_id, paper_id
 
 # Control characters that are not whitespace (str.split() already treats \t\n\v\f\r and
 # \x1c-\x1f as whitespace). They have no place in a title and can break mail headers.

@@ -11,7 +11,6 @@ import json
 from collections.abc import Mapping
 
 from pipeline.errors import IngestError
-from pipeline.ids import bare_arxiv_id
 from pipeline.ingest.common import (
     Collector,
     ParsedEntries,
@@ -21,6 +20,7 @@ from pipeline.ingest.common import (
     parse_iso_date,
     shorten,
 )
+from pipeline.papers import bare_arxiv_id
 
 # Wrappers seen around the array when a dump was saved from another endpoint or a script.
 LIST_KEYS = ("papers", "items", "data", "results", "dailyPapers")

@@ -45,10 +45,10 @@ class SignupLimiter:
         self._pruned_at: dt.datetime | None = None
 
     def allow(self, host: str, now: dt.datetime) -> bool:
-        return self.store.signups_since(network_key(host), now - WINDOW) < self.per_hour
+        return self.store.signups.count_since(network_key(host), now - WINDOW) < self.per_hour
 
     def record(self, host: str, accepted: bool, now: dt.datetime) -> None:
-        self.store.record_signup(network_key(host), accepted, now)
+        self.store.signups.record(network_key(host), accepted, now)
         if self._pruned_at is None or now - self._pruned_at >= WINDOW:
-            self.store.prune_signup_events(now - KEEP)
+            self.store.signups.prune(now - KEEP)
             self._pruned_at = now

@@ -1,20 +1,19 @@
-"""Table definitions and the ordered, transactional list of schema migrations.
+"""A database as paperboy wrote it before Alembic: today's main, frozen for upgrade tests.
 
-A migration is a function of a connection; ``MIGRATIONS[i]`` brings the schema from version
-``i`` to ``i + 1``. Never edit a released migration: append a new one.
+The table definitions and the creation step are a copy of ``pipeline/schema.py`` as it stood
+at the move to Alembic (version 1, ``metadata.create_all`` plus a ``schema_version`` row).
+Never update this file to follow the live schema: it is the past the migrations start from.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
     Column,
-    Connection,
     Date,
     DateTime,
     Dialect,
@@ -27,11 +26,17 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    create_engine,
+    func,
+    select,
 )
+
+NOW = dt.datetime(2026, 7, 3, 6, 0, tzinfo=dt.UTC)
+DAY = dt.date(2026, 7, 3)
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
-    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
+    """Aware UTC datetimes in, as the old store wrote them."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -39,18 +44,8 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the store; use UTC-aware datetimes")
         value = value.astimezone(dt.UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
-        if value is None:
-            return None
-        assert isinstance(value, dt.datetime)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC)
 
 
 metadata = MetaData()
@@ -215,25 +210,122 @@ paper_aliases = Table(
     Column("new_id", String(32), nullable=False),
 )
 
-_V1_TABLES = [
-    dumps,
-    papers,
-    dump_papers,
-    subscribers,
-    suppressions,
-    deliveries,
-    sent_papers,
-    feedback,
-    used_tokens,
-    leases,
-    signup_events,
-    paper_aliases,
-]
+
+def create_legacy_database(url: str) -> None:
+    """Create version 1 of the schema at ``url``, the old way, and fill it with a little of
+    everything: papers (one re-keyed, with its alias), a dump, subscribers, a suppression,
+    ledger rows, sent papers, votes, a used token, a lease and sign-up events."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            metadata.create_all(conn)
+            conn.execute(schema_version.insert().values(version=1, applied_at=NOW))
+            # Row by row, in order: subscribers get ids 1, 2 from the database, as they did.
+            for table, rows in legacy_rows().items():
+                for row in rows:
+                    conn.execute(metadata.tables[table].insert().values(**row))
+    finally:
+        engine.dispose()
 
 
-def _v1(conn: Connection) -> None:
-    """The first schema: every table the pipeline and the subscriber app need."""
-    metadata.create_all(conn, tables=_V1_TABLES)
+def count_rows(url: str) -> dict[str, int]:
+    """Rows per table of the version-1 schema (the bookkeeping table left out)."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            return {
+                name: int(conn.execute(select(func.count()).select_from(table)).scalar() or 0)
+                for name, table in metadata.tables.items()
+                if name != "schema_version"
+            }
+    finally:
+        engine.dispose()
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
+def legacy_rows() -> dict[str, list[dict[str, Any]]]:
+    paper = {
+        "abstract": "An abstract.",
+        "authors": ["A. Author"],
+        "authors_count": 1,
+        "upvotes": 58,
+        "upvotes_as_of": DAY,
+        "keywords": ["snn"],
+        "categories": ["cs.NE"],
+        "source_format": "hf_api",
+        "first_seen_at": NOW,
+        "updated_at": NOW,
+    }
+    pick = {"paper_id": "2607.01011", "score": 0.9, "reasons": ["matches spiking"]}
+    sub = {
+        "status": "active",
+        "timezone": "Europe/Berlin",
+        "send_hour": 7,
+        "frequency": "daily",
+        "weekly_day": 0,
+        "profile": {"topics": ["snn"], "interests": "spiking networks"},
+        "created_at": NOW,
+        "confirmed_at": NOW,
+        "consent": {"method": "form", "ip": "192.0.2.1"},
+    }
+    return {
+        "dumps": [
+            {
+                "id": "d" * 64,
+                "name": "api_2026-07-03.json",
+                "format": "hf_api",
+                "dump_date": DAY,
+                "ingested_at": NOW,
+                "paper_count": 2,
+                "warnings": ["item 3: no title"],
+            }
+        ],
+        "papers": [
+            {
+                **paper,
+                "id": "2607.01011",
+                "arxiv_id": "2607.01011",
+                "title_key": "t:1",
+                "title": "Spiking Transformers",
+            },
+            {
+                **paper,
+                "id": "2607.04444",
+                "arxiv_id": "2607.04444",
+                "title_key": "t:2",
+                "title": "Graph Diffusion Priors",
+            },
+        ],
+        "dump_papers": [
+            {"dump_id": "d" * 64, "paper_id": "2607.01011"},
+            {"dump_id": "d" * 64, "paper_id": "2607.04444"},
+        ],
+        "paper_aliases": [{"old_id": "t:00000000000000aa", "new_id": "2607.04444"}],
+        "subscribers": [
+            {**sub, "email": "ada@example.org", "last_edition": DAY},
+            {**sub, "email": "bob@example.org", "status": "pending", "confirmed_at": None},
+        ],
+        "suppressions": [{"email_hash": "e" * 64, "reason": "bounced", "created_at": NOW}],
+        "deliveries": [
+            {
+                "subscriber_id": 1,
+                "edition_date": DAY,
+                "status": "sent",
+                "message_id": "<1.2026-07-03@paperboy>",
+                "attempts": 1,
+                "first_attempt_at": NOW,
+                "server_reply": "250 ok",
+                "paper_ids": ["2607.01011"],
+                "picks": [pick],
+                "more_count": 1,
+                "more_picks": [{**pick, "paper_id": "2607.04444"}],
+                "updated_at": NOW,
+            }
+        ],
+        "sent_papers": [
+            {"subscriber_id": 1, "paper_id": "2607.01011", "edition_date": DAY, "sent_at": NOW}
+        ],
+        "feedback": [{"subscriber_id": 1, "paper_id": "2607.01011", "vote": 1, "created_at": NOW}],
+        "used_tokens": [{"token_hash": "f" * 64, "purpose": "unsubscribe", "used_at": NOW}],
+        "leases": [{"name": "planner", "holder": "host:1", "expires_at": NOW}],
+        "signup_events": [{"ip": "192.0.2.1", "at": NOW, "accepted": True}],
+    }

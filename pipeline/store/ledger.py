@@ -1,0 +1,426 @@
+"""The delivery ledger and sent papers: queued → sending → sent | deferred | failed | skipped."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, and_, func, insert, or_, select, update
+
+from pipeline.errors import StoreError
+from pipeline.models import Delivery, DeliveryStatus, Pick, SubscriberStatus
+from pipeline.store import tables as s
+from pipeline.store.engine import Database, chunks, model_from, utcnow
+from pipeline.store.subscribers import suppress_in
+
+c = s.deliveries.c
+
+
+def _delivery_from(row: Any) -> Delivery:
+    return model_from(Delivery, row)
+
+
+def _delivery_row(conn: Connection, subscriber_id: int, edition: dt.date) -> Any:
+    return conn.execute(
+        select(s.deliveries).where(c.subscriber_id == subscriber_id, c.edition_date == edition)
+    ).first()
+
+
+def _queued_row(d: Delivery, now: dt.datetime) -> dict[str, Any]:
+    """The row a queued edition starts as: its picks are what a resend renders."""
+    row = d.model_dump(
+        mode="json", include={"subscriber_id", "message_id", "more_count", "picks", "more_picks"}
+    )
+    return {
+        **row,
+        "edition_date": d.edition_date,
+        "status": DeliveryStatus.QUEUED.value,
+        "attempts": 0,
+        "paper_ids": list(d.paper_ids),
+        "updated_at": now,
+    }
+
+
+def _as_queued(entry: Delivery | tuple[int, dt.date, str, Sequence[str]]) -> Delivery:
+    if isinstance(entry, Delivery):
+        return entry
+    sid, edition, message_id, paper_ids = entry
+    return Delivery(
+        subscriber_id=sid,
+        edition_date=edition,
+        status=DeliveryStatus.QUEUED,
+        message_id=message_id,
+        paper_ids=tuple(paper_ids),
+    )
+
+
+def _due(now: dt.datetime, stale_after: dt.timedelta) -> ColumnElement[bool]:
+    """Queued, deferred and due, or stuck in sending past ``stale_after`` (a crash)."""
+    return or_(
+        c.status == DeliveryStatus.QUEUED.value,
+        and_(c.status == DeliveryStatus.DEFERRED.value, c.next_attempt_at <= now),
+        and_(c.status == DeliveryStatus.SENDING.value, c.claimed_at <= now - stale_after),
+    )
+
+
+class Ledger:
+    """One row per (subscriber, edition date), and every paper a subscriber was ever sent."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def queue(
+        self,
+        subscriber_id: int,
+        edition: dt.date,
+        message_id: str,
+        paper_ids: Sequence[str],
+        now: dt.datetime | None = None,
+        *,
+        picks: Sequence[Pick] = (),
+        more_count: int = 0,
+        more_picks: Sequence[Pick] = (),
+    ) -> Delivery:
+        """The ledger row for this edition, created as queued if new (idempotent).
+
+        ``picks`` (score and reasons per paper) and ``more_count`` are what a resend renders;
+        ``more_picks`` the further matches the web view lists (never marked sent)."""
+        entry = Delivery(
+            subscriber_id=subscriber_id,
+            edition_date=edition,
+            status=DeliveryStatus.QUEUED,
+            message_id=message_id,
+            paper_ids=tuple(paper_ids),
+            picks=tuple(picks),
+            more_count=more_count,
+            more_picks=tuple(more_picks),
+        )
+        with self._db.tx() as conn:
+            row = _delivery_row(conn, subscriber_id, edition)
+            if row is None:
+                conn.execute(insert(s.deliveries).values(**_queued_row(entry, now or utcnow())))
+                row = _delivery_row(conn, subscriber_id, edition)
+        if row is None:
+            raise StoreError(f"the queued delivery for {subscriber_id} on {edition} vanished")
+        return _delivery_from(row)
+
+    def queue_many(
+        self,
+        entries: Sequence[Delivery | tuple[int, dt.date, str, Sequence[str]]],
+        now: dt.datetime | None = None,
+    ) -> int:
+        """``queue`` for many rows in one transaction; rows that exist are left alone.
+        Returns how many were new. An entry is a ``Delivery`` (its picks and more_count are
+        kept for resends, its more_picks for the web view) or a bare (subscriber, edition,
+        message id, paper ids)."""
+        now = now or utcnow()
+        new = 0
+        with self._db.tx() as conn:
+            for chunk in chunks([_as_queued(e) for e in entries]):
+                existing = {
+                    (r.subscriber_id, r.edition_date)
+                    for r in conn.execute(
+                        select(c.subscriber_id, c.edition_date).where(
+                            c.subscriber_id.in_([d.subscriber_id for d in chunk]),
+                            c.edition_date.in_(sorted({d.edition_date for d in chunk})),
+                        )
+                    )
+                }
+                rows = [
+                    _queued_row(d, now)
+                    for d in chunk
+                    if (d.subscriber_id, d.edition_date) not in existing
+                ]
+                if rows:
+                    conn.execute(insert(s.deliveries), rows)
+                    new += len(rows)
+        return new
+
+    def record_skipped(
+        self, subscriber_id: int, edition: dt.date, reason: str, now: dt.datetime | None = None
+    ) -> None:
+        """An edition with nothing to send: recorded so it is not reconsidered."""
+        now = now or utcnow()
+        with self._db.tx() as conn:
+            if _delivery_row(conn, subscriber_id, edition) is None:
+                conn.execute(
+                    insert(s.deliveries).values(
+                        subscriber_id=subscriber_id,
+                        edition_date=edition,
+                        status=DeliveryStatus.SKIPPED.value,
+                        message_id="",
+                        attempts=0,
+                        paper_ids=[],
+                        picks=[],
+                        more_count=0,
+                        more_picks=[],
+                        last_error=reason,
+                        updated_at=now,
+                    )
+                )
+            _set_last_edition(conn, subscriber_id, edition)
+
+    def get(self, subscriber_id: int, edition: dt.date) -> Delivery | None:
+        with self._db.tx() as conn:
+            row = _delivery_row(conn, subscriber_id, edition)
+        return _delivery_from(row) if row else None
+
+    def all(
+        self, statuses: Sequence[DeliveryStatus] | None = None, edition: dt.date | None = None
+    ) -> list[Delivery]:
+        query = select(s.deliveries).order_by(c.edition_date, c.subscriber_id)
+        if statuses:
+            query = query.where(c.status.in_([x.value for x in statuses]))
+        if edition:
+            query = query.where(c.edition_date == edition)
+        with self._db.tx() as conn:
+            return [_delivery_from(r) for r in conn.execute(query)]
+
+    def with_edition(self, edition: dt.date, subscriber_ids: Iterable[int]) -> set[int]:
+        """Which of these subscribers already have a ledger row for ``edition`` (ids only:
+        the rows themselves carry every pick and reason)."""
+        out: set[int] = set()
+        with self._db.tx() as conn:
+            for chunk in chunks(sorted(set(subscriber_ids))):
+                query = select(c.subscriber_id).where(
+                    c.edition_date == edition, c.subscriber_id.in_(chunk)
+                )
+                out.update(conn.execute(query).scalars())
+        return out
+
+    def due(
+        self, now: dt.datetime, stale_after: dt.timedelta, limit: int | None = None
+    ) -> list[Delivery]:
+        """Rows ready to (re)send: queued, deferred and due, or stuck in sending (a crash)."""
+        query = (
+            select(s.deliveries)
+            .where(_due(now, stale_after))
+            .order_by(c.edition_date, c.subscriber_id)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        with self._db.tx() as conn:
+            return [_delivery_from(r) for r in conn.execute(query)]
+
+    def claim(
+        self, subscriber_id: int, edition: dt.date, now: dt.datetime, stale_after: dt.timedelta
+    ) -> Delivery | None:
+        """Move a due row to ``sending`` and commit, so no other runner sends it; None if taken."""
+        with self._db.tx() as conn:
+            done = conn.execute(
+                update(s.deliveries)
+                .where(
+                    c.subscriber_id == subscriber_id,
+                    c.edition_date == edition,
+                    _due(now, stale_after),
+                )
+                .values(
+                    status=DeliveryStatus.SENDING.value,
+                    claimed_at=now,
+                    attempts=c.attempts + 1,
+                    first_attempt_at=func.coalesce(c.first_attempt_at, now),
+                    updated_at=now,
+                )
+            ).rowcount
+            row = _delivery_row(conn, subscriber_id, edition) if done else None
+        return _delivery_from(row) if row else None
+
+    def mark_sent(
+        self, subscriber_id: int, edition: dt.date, reply: str, now: dt.datetime | None = None
+    ) -> None:
+        """The server said 250: record it, and its papers as sent, in one transaction."""
+        now = now or utcnow()
+        with self._db.tx() as conn:
+            row = _delivery_row(conn, subscriber_id, edition)
+            if row is None:
+                raise StoreError(f"no delivery for subscriber {subscriber_id} on {edition}")
+            conn.execute(
+                update(s.deliveries)
+                .where(c.subscriber_id == subscriber_id, c.edition_date == edition)
+                .values(
+                    status=DeliveryStatus.SENT.value,
+                    server_reply=reply[:1000],
+                    last_error=None,
+                    next_attempt_at=None,
+                    updated_at=now,
+                )
+            )
+            _record_sent_papers(conn, subscriber_id, edition, list(row.paper_ids), now)
+            _set_last_edition(conn, subscriber_id, edition)
+
+    def mark_deferred(
+        self,
+        subscriber_id: int,
+        edition: dt.date,
+        error: str,
+        next_attempt_at: dt.datetime,
+        now: dt.datetime | None = None,
+    ) -> None:
+        with self._db.tx() as conn:
+            _update_delivery(
+                conn,
+                subscriber_id,
+                edition,
+                DeliveryStatus.DEFERRED,
+                error,
+                next_attempt_at,
+                now or utcnow(),
+            )
+
+    def mark_failed(
+        self,
+        subscriber_id: int,
+        edition: dt.date,
+        error: str,
+        *,
+        suppress_email: str | None = None,
+        now: dt.datetime | None = None,
+    ) -> None:
+        """Give up on this edition; with ``suppress_email`` the address is never mailed again."""
+        now = now or utcnow()
+        with self._db.tx() as conn:
+            _update_delivery(conn, subscriber_id, edition, DeliveryStatus.FAILED, error, None, now)
+            if suppress_email:
+                suppress_in(conn, suppress_email, f"permanent failure: {error[:200]}")
+                conn.execute(
+                    update(s.subscribers)
+                    .where(s.subscribers.c.id == subscriber_id)
+                    .values(status=SubscriberStatus.SUPPRESSED.value)
+                )
+
+    def release(self, subscriber_id: int, edition: dt.date, now: dt.datetime | None = None) -> None:
+        """Undo a claim that never reached the server (e.g. the run aborted on auth failure)."""
+        now = now or utcnow()
+        greatest = func.max if self._db.dialect == "sqlite" else func.greatest
+        with self._db.tx() as conn:
+            conn.execute(
+                update(s.deliveries)
+                .where(
+                    c.subscriber_id == subscriber_id,
+                    c.edition_date == edition,
+                    c.status == DeliveryStatus.SENDING.value,
+                )
+                .values(
+                    status=DeliveryStatus.QUEUED.value,
+                    attempts=greatest(c.attempts - 1, 0),
+                    claimed_at=None,
+                    updated_at=now,
+                )
+            )
+
+    def sent_paper_ids(
+        self, subscriber_ids: Iterable[int], among: Iterable[str] | None = None
+    ) -> dict[int, set[str]]:
+        """The papers each subscriber was ever sent; only those in ``among`` when given.
+
+        Matching passes the day's candidate papers as ``among``: a long-time reader's whole
+        history (thousands of rows each) would otherwise be loaded for every edition.
+        """
+        sp = s.sent_papers.c
+        paper_chunks = [None] if among is None else list(chunks(sorted(set(among))))
+        out: dict[int, set[str]] = {}
+        with self._db.tx() as conn:
+            for chunk in chunks(sorted(set(subscriber_ids))):
+                for papers in paper_chunks:
+                    query = select(sp.subscriber_id, sp.paper_id).where(sp.subscriber_id.in_(chunk))
+                    if papers is not None:
+                        query = query.where(sp.paper_id.in_(papers))
+                    for row in conn.execute(query):
+                        out.setdefault(row.subscriber_id, set()).add(row.paper_id)
+        return out
+
+    def last_sent_at(self, subscriber_ids: Iterable[int]) -> dict[int, dt.datetime]:
+        """When each subscriber's latest edition was accepted by the server."""
+        out: dict[int, dt.datetime] = {}
+        with self._db.tx() as conn:
+            for chunk in chunks(sorted(set(subscriber_ids))):
+                for row in conn.execute(
+                    select(c.subscriber_id, func.max(c.updated_at).label("at"))
+                    .where(c.subscriber_id.in_(chunk), c.status == DeliveryStatus.SENT.value)
+                    .group_by(c.subscriber_id)
+                ):
+                    out[row.subscriber_id] = (
+                        row.at if row.at.tzinfo else row.at.replace(tzinfo=dt.UTC)
+                    )
+        return out
+
+    def cancel(self, subscriber_id: int, reason: str, now: dt.datetime | None = None) -> int:
+        """Mark this subscriber's queued and deferred editions skipped, so none is sent."""
+        now = now or utcnow()
+        with self._db.tx() as conn:
+            return int(
+                conn.execute(
+                    update(s.deliveries)
+                    .where(
+                        c.subscriber_id == subscriber_id,
+                        c.status.in_([DeliveryStatus.QUEUED.value, DeliveryStatus.DEFERRED.value]),
+                    )
+                    .values(
+                        status=DeliveryStatus.SKIPPED.value,
+                        last_error=reason[:1000],
+                        next_attempt_at=None,
+                        updated_at=now,
+                    )
+                ).rowcount
+            )
+
+
+def _record_sent_papers(
+    conn: Connection, subscriber_id: int, edition: dt.date, paper_ids: list[str], now: dt.datetime
+) -> None:
+    """Add the edition's papers to what this subscriber was ever sent (once each)."""
+    sp = s.sent_papers.c
+    already = {
+        r.paper_id
+        for chunk in chunks(paper_ids)
+        for r in conn.execute(
+            select(sp.paper_id).where(sp.subscriber_id == subscriber_id, sp.paper_id.in_(chunk))
+        )
+    }
+    fresh = [p for p in dict.fromkeys(paper_ids) if p not in already]
+    if fresh:
+        conn.execute(
+            insert(s.sent_papers),
+            [
+                {
+                    "subscriber_id": subscriber_id,
+                    "paper_id": p,
+                    "edition_date": edition,
+                    "sent_at": now,
+                }
+                for p in fresh
+            ],
+        )
+
+
+def _set_last_edition(conn: Connection, subscriber_id: int, edition: dt.date) -> None:
+    conn.execute(
+        update(s.subscribers)
+        .where(s.subscribers.c.id == subscriber_id)
+        .values(last_edition=edition)
+    )
+
+
+def _update_delivery(
+    conn: Connection,
+    subscriber_id: int,
+    edition: dt.date,
+    status: DeliveryStatus,
+    error: str | None,
+    next_attempt_at: dt.datetime | None,
+    now: dt.datetime,
+) -> None:
+    done = conn.execute(
+        update(s.deliveries)
+        .where(c.subscriber_id == subscriber_id, c.edition_date == edition)
+        .values(
+            status=status.value,
+            last_error=error[:1000] if error else None,
+            next_attempt_at=next_attempt_at,
+            claimed_at=None,
+            updated_at=now,
+        )
+    ).rowcount
+    if not done:
+        raise StoreError(f"no delivery for subscriber {subscriber_id} on {edition}")

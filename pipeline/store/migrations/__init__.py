@@ -1,0 +1,1 @@
+"""Alembic schema migrations of the store; ``versions/`` holds one revision per change."""

@@ -1,0 +1,1 @@
+"""Alembic revisions, ``NNNN_slug.py`` with ``revision = "NNNN"``, applied in order."""
