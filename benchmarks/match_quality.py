@@ -2,10 +2,10 @@
 
 For each evaluation set (``benchmarks/evalsets.py``) and each system (``benchmarks/systems.py``)
 this reports, per query and as means, nDCG@5, nDCG@10 and R-precision. Every tunable weight
-(paperboy's trending weight, BM25's k1 and b, TF-IDF's tf scaling, the hybrid's blend) is
-chosen by leave-one-query-out on nDCG@10: the setting scored on a query was picked on the
-other queries only, so every figure here is held out. A paired sign-flip test compares
-paperboy with each baseline over the queries.
+(paperboy's trending and interest weights, BM25's k1 and b, TF-IDF's tf scaling, the
+hybrid's blend) is chosen by leave-one-query-out on nDCG@10: the setting scored on a query
+was picked on the other queries only, so every figure here is held out. A paired sign-flip
+test compares paperboy with each baseline over the queries.
 
 What nDCG cannot see, by replaying the real set day by day (each day's papers alone, as a
 morning run sees them, ``max_papers`` = 10): how many mailed papers are off-topic (grade 0),
