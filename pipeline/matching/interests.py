@@ -20,6 +20,7 @@ from functools import cache, lru_cache
 from itertools import pairwise
 
 import numpy as np
+from scipy import sparse
 
 from pipeline.matching.relevance import (
     FloatArray,
@@ -148,33 +149,28 @@ def item_scores(index: Index, interests: Sequence[tuple[Item, ...]]) -> list[Flo
     """
     t = index.tuning
     columns: dict[Analysis, int] = {}
+    own: tuple[list[int], list[int], list[float]] = ([], [], [])
+    implied: tuple[list[int], list[int], list[float]] = ([], [], [])
+    n_items = 0
     for items in interests:
         for item in items:
-            for analysis, _ in (*item.own, *item.implied):
-                columns.setdefault(analysis, len(columns))
+            for parts, (rows, cols, values) in ((item.own, own), (item.implied, implied)):
+                for analysis, weight in parts:
+                    rows.append(columns.setdefault(analysis, len(columns)))
+                    cols.append(n_items)
+                    values.append(weight)
+            n_items += 1
     evidence = strength(coverage(index, list(columns)), t)
-    out: list[FloatArray] = []
-    for items in interests:
-        table = np.zeros((index.size, len(items), 2))
-        for j, item in enumerate(items):
-            own = saturate(_weighted(evidence, columns, item.own, index.size), t)
-            implied = saturate(_weighted(evidence, columns, item.implied, index.size), t)
-            table[:, j, 0] = 1.0 - (1.0 - own) * (1.0 - t.implied * implied)
-            table[:, j, 1] = own
-        out.append(table)
-    return out
-
-
-def _weighted(
-    evidence: FloatArray,
-    columns: dict[Analysis, int],
-    parts: tuple[tuple[Analysis, float], ...],
-    size: int,
-) -> FloatArray:
-    if not parts:
-        return np.zeros(size)
-    cols = [columns[a] for a, _ in parts]
-    return np.asarray(evidence[:, cols] @ np.array([w for _, w in parts]), dtype=np.float64)
+    shape = (len(columns), n_items)
+    own_raw, implied_raw = (
+        np.asarray(sparse.csr_matrix((v, (r, c)), shape=shape).T @ evidence.T).T
+        for r, c, v in (own, implied)
+    )
+    mine = saturate(own_raw, t)
+    total = 1.0 - (1.0 - mine) * (1.0 - t.implied * saturate(implied_raw, t))
+    both = np.stack([total, mine], axis=2)
+    bounds = np.cumsum([0, *(len(items) for items in interests)])
+    return [both[:, lo:hi] for lo, hi in pairwise(bounds.tolist())]
 
 
 def combine(items: FloatArray, alternatives: float) -> FloatArray:
