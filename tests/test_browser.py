@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from pipeline.config import Config, load_config
 from pipeline.links import Links
@@ -202,7 +202,7 @@ def test_a_reader_signs_up_confirms_tunes_votes_and_leaves(
         page.get_by_text("Spiking neural networks", exact=True).click()
         page.fill("#interests", "energy-efficient vision")
         page.click("button[type=submit]")
-        assert page.locator("#email-error").is_visible()
+        expect(page.locator("#email-error")).to_be_visible()
         assert page.input_value("#interests") == "energy-efficient vision"
         assert page.is_checked("input[value=spiking-neural-networks]")
         shoot(page, viewport, "02-signup-error")
@@ -210,7 +210,7 @@ def test_a_reader_signs_up_confirms_tunes_votes_and_leaves(
         page.get_by_text("LLM inference and serving", exact=True).click()
         page.select_option("#send_hour", "8")
         page.click("button[type=submit]")
-        assert page.get_by_role("heading", name="Check your inbox").is_visible()
+        expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
         shoot(page, viewport, "03-check-inbox")
 
         # The confirmation mail's link opens a page; only its button confirms.
@@ -222,7 +222,7 @@ def test_a_reader_signs_up_confirms_tunes_votes_and_leaves(
         sub = store.subscribers.find(address)
         assert sub is not None and sub.status == SubscriberStatus.PENDING
         page.get_by_role("button", name="Yes, subscribe me").click()
-        assert page.get_by_role("heading", name="You're subscribed").is_visible()
+        expect(page.get_by_role("heading", name="You're subscribed")).to_be_visible()
         shoot(page, viewport, "05-confirmed")
         sub = store.subscribers.find(address)
         assert sub is not None and sub.status == SubscriberStatus.ACTIVE
@@ -240,7 +240,7 @@ def test_a_reader_signs_up_confirms_tunes_votes_and_leaves(
         page.select_option("select[name=weekly_day]", "4")
         page.fill("#max_papers", "5")
         page.get_by_role("button", name="Save settings").click()
-        assert page.get_by_text("Saved.").is_visible()
+        expect(page.get_by_text("Saved.")).to_be_visible()
         shoot(page, viewport, "07-preferences-saved")
         sub = store.subscribers.find(address)
         assert sub is not None
@@ -255,22 +255,24 @@ def test_a_reader_signs_up_confirms_tunes_votes_and_leaves(
         shoot(page, viewport, "08-feedback")
         assert store.feedback.vote_counts() == {}
         page.get_by_role("button", name="Yes, more like this").click()
-        assert page.get_by_role("heading", name="Thanks, noted").is_visible()
+        expect(page.get_by_role("heading", name="Thanks, noted")).to_be_visible()
         shoot(page, viewport, "09-voted")
         assert store.feedback.vote_counts() == {PAPER.id: (1, 0)}
         # The web view: the mailed paper, then the further matches the email only counted.
         page.goto(links.edition(sub.id, DAY))
-        assert page.get_by_text(PAPER.title).first.is_visible()
-        assert page.get_by_role("heading", name="2 more papers matched your interests").is_visible()
+        expect(page.get_by_text(PAPER.title).first).to_be_visible()
+        expect(
+            page.get_by_role("heading", name="2 more papers matched your interests")
+        ).to_be_visible()
         for paper in MORE:
-            assert page.get_by_text(paper.title).first.is_visible()
+            expect(page.get_by_text(paper.title).first).to_be_visible()
         shoot(page, viewport, "10-web-view")
 
         # Unsubscribe with the page's one button …
         page.goto(links.unsubscribe(sub.id))
         shoot(page, viewport, "11-unsubscribe")
         page.get_by_role("button", name="Unsubscribe").click()
-        assert page.get_by_role("heading", name="You're unsubscribed").is_visible()
+        expect(page.get_by_role("heading", name="You're unsubscribed")).to_be_visible()
         shoot(page, viewport, "12-unsubscribed")
         assert store.subscribers.find(address).status == SubscriberStatus.UNSUBSCRIBED  # type: ignore[union-attr]
 
@@ -300,7 +302,7 @@ def test_signing_up_works_without_javascript(browser: Browser, tmp_path: Path) -
         page.fill("#email", "nojs@example.org")
         page.get_by_text("Robotics", exact=True).click()
         page.click("button[type=submit]")
-        assert page.get_by_role("heading", name="Check your inbox").is_visible()
+        expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
         sub = store.subscribers.find("nojs@example.org")
         assert sub is not None and sub.timezone == "UTC"
         context.close()
