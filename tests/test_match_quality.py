@@ -15,15 +15,15 @@ from benchmarks.systems import System
 # Held-out means of today's matcher (python -m benchmarks match_quality, leave-one-query-out
 # over paperboy's trending weight and its interest weights `alternatives` and `implied`).
 # The margin absorbs harmless reorderings, not a regression.
-# Measured: 0.746 / 0.725 / 0.571 (level with bm25s, below the bm25s+MiniLM hybrid; see the
-# README), with 379 of the replay's mailed papers not yet graded (counted as grade 0).
-REAL_FLOOR = {"ndcg@5": 0.72, "ndcg@10": 0.70, "r_precision": 0.55}
+# Measured on 2,060 judgments: 0.731 / 0.718 / 0.561 (level with bm25s, below the
+# bm25s+MiniLM hybrid; see the README).
+REAL_FLOOR = {"ndcg@5": 0.71, "ndcg@10": 0.70, "r_precision": 0.54}
 # Measured: 0.958 / 0.970 / 0.934.
 SYNTHETIC_FLOOR = {"ndcg@5": 0.93, "ndcg@10": 0.95, "r_precision": 0.91}
 # Day-by-day replay of the real set (210 digests): ceilings for what nDCG cannot see.
-# Measured: 547 of 1,510 mailed papers off-topic; 0 empty digests. Grading the 379 unjudged
-# ones can only move papers out of "unjudged", so it may raise the off-topic count.
-REPLAY_CEILING = {"off_topic": 560, "empty_with_relevant": 0}
+# Measured: 822 of 1,534 mailed papers off-topic (too many: the floor is the next thing to
+# fix); 0 empty digests, which must stay 0.
+REPLAY_CEILING = {"off_topic": 840, "empty_with_relevant": 0}
 
 
 @pytest.fixture(scope="module")
