@@ -56,13 +56,16 @@ class HeldOut:
 def leave_one_out(system: System, evalset: EvalSet) -> HeldOut:
     """Each query scored with the setting that did best (mean nDCG@10) on all the others."""
     queries = evalset.queries
-    table = [
-        {
-            q.id: query_figures(system.rank(evalset.papers, q.profile, params), q, evalset.relevant)
-            for q in queries
-        }
-        for params in system.grid
-    ]
+    profiles = [q.profile for q in queries]
+    table = []
+    for params in system.grid:
+        ranked = system.rankings(evalset.papers, profiles, params)
+        table.append(
+            {
+                q.id: query_figures(r, q, evalset.relevant)
+                for q, r in zip(queries, ranked, strict=True)
+            }
+        )
     per_query: dict[str, dict[str, float]] = {}
     chosen: dict[str, Params] = {}
     for q in queries:
@@ -80,16 +83,23 @@ def leave_one_out(system: System, evalset: EvalSet) -> HeldOut:
 def replay(system: System, evalset: EvalSet, chosen: dict[str, Params]) -> dict[str, int]:
     """Day-by-day picks: papers mailed, off-topic ones, unjudged ones, and empty digests."""
     counts = {"digests": 0, "mailed": 0, "off_topic": 0, "unjudged": 0, "empty_with_relevant": 0}
+    # Queries that share a setting are ranked together, as one morning run ranks its readers.
+    groups: dict[str, list[EvalQuery]] = {}
+    for q in evalset.queries:
+        groups.setdefault(repr(sorted(chosen[q.id].items())), []).append(q)
     for day_papers in evalset.by_day().values():
-        for q in evalset.queries:
-            picks = system.rank(day_papers, q.profile, chosen[q.id])[:DAY_PICKS]
-            counts["digests"] += 1
-            counts["mailed"] += len(picks)
-            counts["off_topic"] += sum(q.judgments.get(pid) == 0 for pid in picks)
-            counts["unjudged"] += sum(pid not in q.judgments for pid in picks)
-            wanted = any(q.judgments.get(p.id, 0) >= evalset.relevant for p in day_papers)
-            if not picks and wanted:
-                counts["empty_with_relevant"] += 1
+        for group in groups.values():
+            params = chosen[group[0].id]
+            ranked = system.rankings(day_papers, [q.profile for q in group], params)
+            for q, day_ranking in zip(group, ranked, strict=True):
+                picks = day_ranking[:DAY_PICKS]
+                counts["digests"] += 1
+                counts["mailed"] += len(picks)
+                counts["off_topic"] += sum(q.judgments.get(pid) == 0 for pid in picks)
+                counts["unjudged"] += sum(pid not in q.judgments for pid in picks)
+                wanted = any(q.judgments.get(p.id, 0) >= evalset.relevant for p in day_papers)
+                if not picks and wanted:
+                    counts["empty_with_relevant"] += 1
     return counts
 
 

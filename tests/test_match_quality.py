@@ -10,7 +10,7 @@ import pytest
 from benchmarks import match_quality
 from benchmarks.evalsets import REAL, load_real, load_synthetic
 from benchmarks.metrics import ndcg_at, r_precision, sign_flip_p
-from benchmarks.systems import System
+from benchmarks.systems import System, systems
 
 # Held-out means of today's matcher (python -m benchmarks match_quality, leave-one-query-out
 # over paperboy's trending weight and its interest weights `alternatives` and `implied`).
@@ -111,3 +111,16 @@ def test_leave_one_out_never_scores_a_query_with_a_setting_tuned_on_it() -> None
     system = System("probe", [{"mode": "plain"}, {"mode": "cheat"}], cheat)
     held = match_quality.leave_one_out(system, small)
     assert held.chosen[target.id] == {"mode": "plain"}
+
+
+def test_batched_paperboy_ranks_exactly_as_rank_does() -> None:
+    """The benchmark's one-pass ranking of many profiles gives what rank() gives per profile."""
+    evalset = load_real()
+    paperboy = next(s for s in systems(with_embeddings=False) if s.name == "paperboy")
+    assert paperboy.rank_all is not None
+    day = next(iter(evalset.by_day().values()))
+    profiles = [q.profile for q in evalset.queries]
+    for params in (paperboy.grid[0], paperboy.grid[-1]):
+        batched = paperboy.rankings(day, profiles, params)
+        assert batched == [paperboy.rank(day, p, params) for p in profiles]
+        assert any(batched)
