@@ -21,7 +21,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pipeline.models import Paper
+from pipeline import config
+from pipeline.models import Paper, Profile
 
 Vector = np.ndarray[Any, np.dtype[np.float32]]
 
@@ -58,3 +59,24 @@ class Vectors:
     model: str
     papers: Mapping[str, Vector] = field(default_factory=dict)
     texts: Mapping[str, Vector] = field(default_factory=dict)
+
+
+def topic_text(topic: config.Topic) -> str:
+    """The text a catalog topic is embedded as: its title, then its description."""
+    title = " ".join(topic.title.split())
+    description = " ".join(topic.description.split())
+    return f"{title}. {description}" if description else title
+
+
+def interest_texts(interests: str) -> tuple[str, ...]:
+    """The texts an interest is embedded as: each of its items, as the reader wrote it."""
+    from pipeline.matching.interests import parse_interest  # the matcher imports this module
+
+    return tuple(dict.fromkeys(item.shown for item in parse_interest(interests) if item.shown))
+
+
+def profile_texts(profile: Profile, topics: Mapping[str, config.Topic]) -> tuple[str, ...]:
+    """Every text of a profile that matching by meaning needs a vector for."""
+    out = [topic_text(topics[slug]) for slug in profile.topics if slug in topics]
+    out += interest_texts(profile.interests)
+    return tuple(dict.fromkeys(out))

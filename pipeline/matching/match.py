@@ -22,6 +22,7 @@ from itertools import islice
 import numpy as np
 
 from pipeline import config
+from pipeline.embedding import Vectors
 from pipeline.errors import MatchError
 from pipeline.matching.reasons import ReasonMaker
 from pipeline.matching.relevance import TUNING, Index, Tuning, build_index
@@ -41,6 +42,7 @@ def rank(
     weights: config.Match,
     *,
     tuning: Tuning = TUNING,
+    vectors: Vectors | None = None,
 ) -> list[ScoredPaper]:
     """Every eligible paper for an ad-hoc profile, best first (not capped by max_papers).
 
@@ -66,6 +68,7 @@ def select(
     sent: Mapping[int, Collection[str]] | None = None,
     eligible: Mapping[int, Collection[str]] | None = None,
     more: int = 0,
+    vectors: Vectors | None = None,
 ) -> list[Selection]:
     """One Selection per subscriber, in the given order; empty selections included.
 
@@ -87,6 +90,7 @@ def select(
                 sent=sent,
                 eligible=eligible,
                 more=more,
+                vectors=vectors,
             )
         )
     finally:
@@ -106,6 +110,7 @@ def iter_select(
     more: int = 0,
     chunk_size: int = CHUNK,
     tuning: Tuning = TUNING,
+    vectors: Vectors | None = None,
 ) -> Iterator[Selection]:
     """Selections chunk by chunk, so memory stays bounded however many subscribers stream in.
 
