@@ -12,7 +12,8 @@ What a vote learns (``distinctive_terms``):
    words only when their form makes them names (``KV``, ``NeRF``, ``FlashAttention``). A
    plain single word of a title ("exact", "runs", "paged") is never a term on its own.
 2. Form: no stopword or number at either end, no word pieces, not only generic words
-   ("model", "framework"); the whole term occurs in the paper.
+   ("model", "framework"). A term is one of the paper's keywords, a catalog keyword whose
+   stems its text has in a row, or a phrase exactly as the text writes it.
 3. Specific across the store: a term in more than ``MAX_SHARE`` of the papers (and more than
    ``COMMON_FLOOR``) is not distinctive. A title or abstract phrase, or a name, must also be
    *established*, in at least one stored paper besides the voted one, so a one-off run of
@@ -34,7 +35,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from pipeline.matching.textproc import STOPWORDS, fold, phrases, tokens
+from pipeline.matching.textproc import ACRONYMS, STOPWORDS, fold, phrases, tokens
 from pipeline.matching.topics import Catalog
 from pipeline.models import Paper, Profile, TermCounts
 
@@ -49,8 +50,8 @@ MAX_ASKED = 48  # candidates counted per vote: one scan of the store, whatever t
 PHRASE_WORDS = range(2, 5)
 
 # Words that say nothing about a paper's subject on their own: AI-title filler. They may sit
-# inside a term ("mixture of experts", "diffusion model") but never make one alone or at its
-# edge of a title phrase.
+# inside a keyword ("diffusion model"), but never make a term alone, nor start or end a
+# phrase cut from a title or abstract.
 _GENERIC_TEXT = """
     large small better fast faster efficient simple scalable robust novel general unified
     approach approaches method methods framework frameworks model models learning learned
@@ -234,7 +235,9 @@ def _names(text: str) -> Iterator[str]:
     # A title in capitals ("EXACT RUNS") says nothing about which words are names.
     shouting = sum(w.isupper() for w in words) * 2 > len(words)
     for word in words if not shouting else ():
-        if _name_shaped(word) and sum(c.isalpha() for c in word) >= 2:
+        letters = sum(c.isalpha() for c in word)
+        # Two capitals are a unit or an initial ("KB", "AI") unless matching knows the acronym.
+        if _name_shaped(word) and (letters >= 3 or fold(word) in ACRONYMS):
             yield word
 
 
