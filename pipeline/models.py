@@ -110,6 +110,15 @@ class Profile(Frozen):
     max_papers: int = Field(default=10, ge=1, le=50)
     liked_terms: tuple[str, ...] = ()
     disliked_terms: tuple[str, ...] = ()
+    # Terms the reader removed from the two lists above: never learned again from any vote.
+    dismissed_terms: tuple[str, ...] = ()
+
+
+class TermCounts(Frozen):
+    """How many of the store's papers contain each asked-for term: its document frequency."""
+
+    papers: int = Field(default=0, ge=0)  # how many papers were counted
+    counts: dict[str, int] = Field(default_factory=dict)  # term (casefolded) → papers with it
 
 
 class Subscriber(Frozen):

@@ -15,6 +15,7 @@ from pipeline.config import Config
 from pipeline.errors import SubscriberError, TokenError
 from pipeline.ledger import edition_paper_ids, edition_view_links, recorded_selection
 from pipeline.links import Links
+from pipeline.matching.topics import Catalog, load_catalog
 from pipeline.models import (
     DeliveryStatus,
     Frozen,
@@ -27,7 +28,7 @@ from pipeline.models import (
 from pipeline.render import DigestLinks
 from pipeline.store import Store, utcnow
 from pipeline.tokens import Purpose, Tokens
-from subscribers.feedback import apply_vote
+from subscribers.feedback import forget, learn
 from subscribers.forms import FORM_VERSION, PreferencesData, SignupData
 from subscribers.roster import jsonable
 
@@ -54,6 +55,7 @@ class SubscriberService:
         self.store = store
         self.links = links
         self.tokens: Tokens = links.tokens
+        self.catalog: Catalog = load_catalog(config.topics)
 
     # --- signing up --------------------------------------------------------------------------
 
@@ -275,9 +277,17 @@ class SubscriberService:
     def vote(self, token: str, now: dt.datetime | None = None) -> tuple[Subscriber, Paper, int]:
         """Count the vote for the admin and teach the voter's profile its terms."""
         sub, paper, vote = self.vote_target(token)
+        profile = learn(self.store, self.catalog, sub.profile, paper, vote)
         self.store.feedback.record_vote(sub.id, paper.id, vote, now)
-        sub = self.store.subscribers.update(sub.id, profile=apply_vote(sub.profile, paper, vote))
+        sub = self.store.subscribers.update(sub.id, profile=profile)
         return sub, paper, vote
+
+    def forget_term(self, sub: Subscriber, term: str) -> Subscriber | None:
+        """The subscriber with a learned term removed for good; None if it was not there."""
+        profile = forget(sub.profile, term)
+        if profile == sub.profile:
+            return None
+        return self.store.subscribers.update(sub.id, profile=profile)
 
     # --- the web view ------------------------------------------------------------------------
 

@@ -306,3 +306,41 @@ def test_signing_up_works_without_javascript(browser: Browser, tmp_path: Path) -
         sub = store.subscribers.find("nojs@example.org")
         assert sub is not None and sub.timezone == "UTC"
         context.close()
+
+
+@pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
+def test_a_reader_removes_a_term_their_vote_taught(
+    browser: Browser, tmp_path: Path, viewport: str
+) -> None:
+    """After a 👍 the settings page lists what it taught; the term's × button removes it (one
+    POST), the page says so, and voting again does not teach it back."""
+    with Served(tmp_path) as app, open_store(app.config) as store:
+        sub = store.subscribers.add(
+            f"voter-{viewport}@example.org", status=SubscriberStatus.ACTIVE, now=NOW
+        )
+        seed_edition(store, sub.id)
+        links = Links.for_config(app.config)
+        context = browser.new_context(viewport=VIEWPORTS[viewport])  # type: ignore[arg-type]
+        page = context.new_page()
+        page.goto(links.feedback(sub.id, PAPER.id, 1))
+        page.get_by_role("button", name="Yes, more like this").click()
+        expect(page.get_by_role("heading", name="Thanks, noted")).to_be_visible()
+
+        page.goto(links.preferences(sub.id))
+        learned = page.locator("#learned")
+        expect(learned.get_by_text("event cameras", exact=True)).to_be_visible()
+        shoot(page, viewport, "13-learned-terms")
+        learned.get_by_role("button", name="Remove “event cameras”").click()
+        expect(page.get_by_role("status")).to_contain_text("Removed “event cameras”")
+        expect(learned.get_by_text("event cameras", exact=True)).to_have_count(0)
+        expect(learned.get_by_text("spiking neural networks", exact=True)).to_be_visible()
+        shoot(page, viewport, "14-term-removed")
+        profile = store.subscribers.get(sub.id).profile  # type: ignore[union-attr]
+        assert "event cameras" in profile.dismissed_terms
+
+        page.goto(links.feedback(sub.id, PAPER.id, 1))
+        page.get_by_role("button", name="Yes, more like this").click()
+        expect(page.get_by_role("heading", name="Thanks, noted")).to_be_visible()
+        profile = store.subscribers.get(sub.id).profile  # type: ignore[union-attr]
+        assert "event cameras" not in profile.liked_terms
+        context.close()

@@ -19,7 +19,7 @@ import pytest
 from pipeline.config import load_config
 from pipeline.models import Profile, SubscriberStatus
 from pipeline.schedule import LiveConfig
-from pipeline.store import open_store
+from pipeline.store import migrate, open_store
 from tests.conftest import write_config
 from tests.test_inbox import PAGE
 
@@ -121,7 +121,8 @@ def test_run_ingests_delivers_serves_and_survives_a_bad_edit(
     with log.open("w", encoding="utf-8") as output:
         proc = start(config_path, output=output)
     procs.append(proc)
-    wait_for(lambda: health(port) == {"status": "ok", "db": "ok", "schema_version": 1}, "web")
+    ready = {"status": "ok", "db": "ok", "schema_version": len(migrate.revisions())}
+    wait_for(lambda: health(port) == ready, "web")
     wait_for(lambda: any(config.paths.archive.glob("*.txt")), "the dump to be archived")
     wait_for(lambda: any(config.paths.outbox.glob("digest.*.eml")), "the digest")
 

@@ -1,14 +1,14 @@
-"""Pure rules of the subscriber side: address normalising, form parsing, votes, rate-limit keys."""
+"""Pure rules of the subscriber side: address normalising, form parsing, rate-limit keys.
+
+What votes teach is tested in ``test_feedback_terms.py``.
+"""
 
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from pipeline.errors import AddressError
-from pipeline.models import Paper, Profile
-from subscribers.feedback import MAX_TERMS, apply_vote, paper_terms
+from pipeline.models import Paper
 from subscribers.forms import normalize_email, parse_preferences, parse_signup
 from subscribers.web.pages import resend_text
 from subscribers.web.ratelimit import network_key
@@ -76,48 +76,6 @@ def test_preference_lists_are_trimmed_and_bounded() -> None:
         {"authors": ["\n".join(f"Author {i}" for i in range(51))], "max_papers": ["3"]}, []
     )
     assert many.data is None and "authors" in many.errors
-
-
-def test_paper_terms_are_keywords_then_telling_title_words() -> None:
-    """Keywords come first, then title words without filler like 'towards' or 'models'."""
-    terms = paper_terms(paper("Towards Efficient Diffusion Models for Proteins", ("Protein",)))
-    assert terms == ("protein", "diffusion", "proteins")
-
-
-words = st.text(alphabet=st.characters(categories=["L", "N", "Zs", "P"]), max_size=80)
-profiles = st.builds(
-    Profile,
-    liked_terms=st.lists(st.text(min_size=1, max_size=12), max_size=MAX_TERMS, unique=True).map(
-        tuple
-    ),
-    disliked_terms=st.lists(st.text(min_size=1, max_size=12), max_size=MAX_TERMS, unique=True).map(
-        tuple
-    ),
-)
-
-
-@given(profiles, words, st.lists(words, max_size=6), st.sampled_from([1, -1]))
-def test_a_vote_keeps_lists_bounded_disjoint_and_is_idempotent(
-    profile: Profile, title: str, keywords: list[str], vote: int
-) -> None:
-    """After a vote: both lists bounded, the paper's terms on one side only, re-voting no-op."""
-    voted = paper(title or "x", tuple(keywords))
-    once = apply_vote(profile, voted, vote)
-    assert len(once.liked_terms) <= MAX_TERMS and len(once.disliked_terms) <= MAX_TERMS
-    terms = set(paper_terms(voted))
-    mine, other = (
-        (once.liked_terms, once.disliked_terms)
-        if vote > 0
-        else (once.disliked_terms, once.liked_terms)
-    )
-    assert terms <= set(mine) and not terms & set(other)
-    assert apply_vote(once, voted, vote) == once
-
-
-def test_votes_must_be_plus_or_minus_one() -> None:
-    """A vote of 0 or 2 is a programming error, not a silent no-op."""
-    with pytest.raises(ValueError, match="vote"):
-        apply_vote(Profile(), paper("x"), 2)
 
 
 @pytest.mark.parametrize(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Text, case, cast, delete, func, insert, literal, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from pipeline.errors import StoreError, SubscriberError
+from pipeline.models import TermCounts
 from pipeline.store import tables as s
 from pipeline.store.engine import Database, utcnow
 
@@ -42,6 +44,10 @@ class Feedback:
             rows = conn.execute(select(c.paper_id, c.vote).where(c.subscriber_id == subscriber_id))
             return {r.paper_id: r.vote for r in rows}
 
+    def term_counts(self, terms: Sequence[str]) -> TermCounts:
+        """Document frequency of each term over the newest stored papers (``term_counts``)."""
+        return term_counts(self._db, terms)
+
     def vote_counts(self) -> dict[str, tuple[int, int]]:
         """Per paper: (👍 count, 👎 count), for the admin."""
         c = s.feedback.c
@@ -53,6 +59,42 @@ class Feedback:
                 up, down = out.get(row[0], (0, 0))
                 out[row[0]] = (up + row[2], down) if row[1] > 0 else (up, down + row[2])
         return out
+
+
+# Document frequency is counted over the newest papers only: enough to tell a common term from
+# a distinctive one, and one bounded scan per vote however large the archive grows.
+TERM_SAMPLE = 5000
+
+
+def like_pattern(term: str) -> str:
+    """A LIKE pattern for ``term`` anywhere in a text (``\\`` escapes ``%`` and ``_``)."""
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def term_counts(db: Database, terms: Sequence[str], sample: int = TERM_SAMPLE) -> TermCounts:
+    """How many of the newest ``sample`` papers contain each term (already ``term_key``-ed:
+    casefolded, hyphens as spaces) in their title, abstract or keywords, in one scan.
+
+    A substring count: "runs" also counts "reruns". That only makes a term look more common,
+    so the error falls on the side of learning less.
+    """
+    c = s.papers.c
+    joined = c.title + literal(" ") + c.abstract + literal(" ") + cast(c.keywords, Text)
+    text = func.lower(func.replace(func.replace(joined, "-", " "), "\n", " ")).label("text")
+    recent = select(text).order_by(c.first_seen_at.desc()).limit(sample).subquery()
+    wanted = list(dict.fromkeys(terms))
+    columns = [func.count().label("papers")] + [
+        func.coalesce(
+            func.sum(case((recent.c.text.like(like_pattern(t), escape="\\"), 1), else_=0)), 0
+        )
+        for t in wanted
+    ]
+    with db.tx() as conn:
+        row = conn.execute(select(*columns).select_from(recent)).one()
+    return TermCounts(
+        papers=int(row[0]), counts={t: int(n) for t, n in zip(wanted, row[1:], strict=True)}
+    )
 
 
 class Tokens:

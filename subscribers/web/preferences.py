@@ -105,6 +105,21 @@ def resume(token: str, sub: CheckedSubscriber, rt: RuntimeDep) -> Response:
     return RedirectResponse(f"/p/{token}?done=resumed", status_code=303)
 
 
+@router.post("/terms/remove", response_class=HTMLResponse)
+def remove_term(
+    token: str, sub: CheckedSubscriber, fields: Form, pages: PagesDep, rt: RuntimeDep
+) -> Response:
+    """Forget one term learned from votes; the page comes back saying which."""
+    term = (fields.get("term") or [""])[0]
+    changed = rt.service.forget_term(sub, term)
+    if changed is None:  # a second click, or a tab left open: the posted text is not echoed
+        return preferences_page(
+            pages, rt, sub, token, message="That term was already gone; nothing changed."
+        )
+    message = f"Removed “{term}”. Your votes will not teach it again."
+    return preferences_page(pages, rt, changed, token, message=message)
+
+
 @router.post("/export")
 def export(sub: CheckedSubscriber, rt: RuntimeDep) -> Response:
     data = rt.service.export(sub)
