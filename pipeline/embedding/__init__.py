@@ -62,10 +62,14 @@ class Vectors:
 
 
 def topic_text(topic: config.Topic) -> str:
-    """The text a catalog topic is embedded as: its title, then its description."""
+    """The text a catalog topic is embedded as: its title, then its keywords.
+
+    Keywords rather than the description: they name what papers on the topic say (compared on
+    both evaluation sets, title + keywords ranked slightly better than title + description).
+    """
     title = " ".join(topic.title.split())
-    description = " ".join(topic.description.split())
-    return f"{title}. {description}" if description else title
+    keywords = ", ".join(" ".join(k.split()) for k in topic.keywords if k.strip())
+    return f"{title}: {keywords}" if keywords else title
 
 
 def interest_texts(interests: str) -> tuple[str, ...]:

@@ -50,7 +50,7 @@ def rank(
     """
     catalog.check(profile.topics)
     index = build_index(papers, tuning)
-    scored = score_profiles(prepare(index, catalog), [profile], weights)
+    scored = score_profiles(prepare(index, catalog, vectors), [profile], weights)
     row = scored.final[0].tolist()
     cols = [int(c) for c in np.flatnonzero(~scored.ineligible[0])]
     cols.sort(key=lambda c: (-row[c], index.papers[c].id))
@@ -125,7 +125,7 @@ def iter_select(
     """
     if more < 0:
         raise ValueError(f"more must be 0 or more, not {more}")
-    prepared = prepare(build_index(papers, tuning), catalog)
+    prepared = prepare(build_index(papers, tuning), catalog, vectors)
     restrictions = Restrictions.build(prepared.index, sent or {}, eligible)
     stream = iter(subscribers)
     while chunk := list(islice(stream, chunk_size)):

@@ -56,6 +56,13 @@ class Tuning:
     # are the settings that selection picks for most held-out queries of the real set.
     alternatives: float = 0.75
     implied: float = 0.5  # weight of a catalog topic an interest item names (< 1: own words lead)
+    # Meaning (meaning.py): sentence-vector closeness, blended with the lexical relevance.
+    # The three weights are picked by paperboy's leave-one-query-out grid; the defaults are
+    # the setting it picks for most held-out queries.
+    meaning: float = 2.0  # weight of full closeness, in units of one fully met interest
+    meaning_floor: float = 0.1  # cosine at which closeness starts to count
+    meaning_full: float = 0.7  # cosine at which it counts fully
+    meaning_bar: float = 0.4  # added to min_relevance where a paper and a profile have vectors
 
 
 TUNING = Tuning()

@@ -13,7 +13,9 @@ import numpy.typing as npt
 from scipy import sparse
 
 from pipeline import config
+from pipeline.embedding import Vectors
 from pipeline.matching.interests import Item, combine, item_scores, parse_interest
+from pipeline.matching.meaning import Meaning, build_meaning
 from pipeline.matching.relevance import FloatArray, Index, coverage, phrase_hits, saturate, strength
 from pipeline.matching.textproc import Analysis, Token, analyze, normalize_name, tokens
 from pipeline.matching.topics import Catalog
@@ -133,12 +135,14 @@ class Prepared:
     texts: dict[TextKey, tuple[Query, FloatArray, FloatArray | None]] = field(default_factory=dict)
     sets: _SetRows = field(default_factory=_SetRows)
     exclusions: dict[tuple[str, ...], npt.NDArray[np.bool_]] = field(default_factory=dict)
+    meaning: Meaning | None = None
 
 
-def prepare(index: Index, catalog: Catalog) -> Prepared:
+def prepare(index: Index, catalog: Catalog, vectors: Vectors | None = None) -> Prepared:
     queries = [topic_query(catalog[slug], index.tuning.description) for slug in catalog]
     slugs = {slug: i for i, slug in enumerate(catalog)}
-    return Prepared(index, slugs, score_queries(index, queries))
+    meaning = build_meaning(index, catalog, vectors, index.tuning)
+    return Prepared(index, slugs, score_queries(index, queries), meaning=meaning)
 
 
 def _text_scores(
@@ -339,6 +343,13 @@ def score_profiles(
     text_of = np.array(interest_of, dtype=np.intp)[c.text_of]
     rel = set_rel[set_of]
     rel += text_rel[text_of]
+    floor = np.float32(weights.min_relevance)
+    if (meaning := prepared.meaning) is not None:
+        closeness, judged = _closeness(prepared, meaning, c, interest_of)
+        rel += np.float32(index.tuning.meaning) * closeness
+        # Where meaning can judge a pair, the floor asks for more than a stray word or two.
+        bar = np.float32(index.tuning.meaning_bar)
+        floor = floor + bar * (judged[:, None] & meaning.has_paper[None, :])
     hits = [
         (i, col)
         for i in c.special
@@ -349,7 +360,7 @@ def score_profiles(
         rows, cols = zip(*hits, strict=True)
         rel[rows, cols] += weights.author_boost  # once per paper, however many authors
     # Ineligible: not relevant (<= 0 or < min_relevance), too few upvotes, or excluded.
-    bad = rel < weights.min_relevance if weights.min_relevance > 0 else rel <= 0
+    bad = (rel < floor) | (rel <= 0)
     picky = np.flatnonzero(c.min_upvotes)
     bad[picky] |= index.upvotes[None, :] < c.min_upvotes[picky, None]
     excluded_rows, excluded = _excluded(prepared, profiles, c.special)
@@ -374,6 +385,25 @@ def score_profiles(
         interest_cols,
         c.special,
     )
+
+
+def _closeness(
+    prepared: Prepared, meaning: Meaning, c: _Columns, interest_of: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's evidence by meaning (the best of its topic set's and its interest's), and
+    per row whether any of its texts has a vector (only then is meaning judged for it)."""
+    cols = prepared.slugs
+    sets = [[cols[s] for s in t if s in cols] for t in c.topic_sets]
+    set_rows = meaning.set_rows(sets)
+    set_has = np.array([bool(meaning.has_topic[x].any()) for x in sets], dtype=bool)
+    texts = list(c.texts)
+    text_rows = np.vstack([meaning.interest_rows(texts), np.zeros((1, meaning.size), np.float32)])
+    text_has = np.array([meaning.has_text.get(t, False) for t in texts] + [False], dtype=bool)
+    # A blank interest points at the row of zeros, as in the lexical part.
+    blank = np.array([len(texts) if i < 0 else j for j, i in enumerate(interest_of)], np.intp)
+    text_of = blank[c.text_of]
+    closeness: np.ndarray = np.maximum(set_rows[c.set_of], text_rows[text_of])
+    return closeness, set_has[c.set_of] | text_has[text_of]
 
 
 def _excluded(

@@ -1,0 +1,109 @@
+"""Relevance by meaning: cosine between a paper's sentence vector and a profile's texts.
+
+    paper vectors P: papers × d        text vectors: one per topic text and interest item
+    cos(text, paper) = t · p           (unit vectors; a missing vector gives no evidence)
+    closeness(profile, paper) = max over the profile's topics and interest items
+    evidence = clip((closeness − floor) / (full − floor), 0, 1)
+
+``evidence`` is what scoring blends with lexical relevance (``Tuning.meaning`` weighs it), so
+a paper that says it in other words is found, while a paper merely in the same broad field
+(cosine below ``floor``) gets nothing. Every distinct topic set and interest text is computed
+once per run, one matrix product each, never per subscriber.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline.embedding import Vectors, interest_texts, topic_text
+from pipeline.matching.relevance import Index, Tuning
+from pipeline.matching.topics import Catalog
+
+KEPT = 30_000  # distinct interest texts whose rows are kept between chunks
+
+
+@dataclass
+class Meaning:
+    """Paper vectors of one index and the closeness rows computed from them so far."""
+
+    vectors: Vectors
+    papers: np.ndarray  # papers × d, float32; zero rows for papers without a vector
+    topic_cos: np.ndarray  # catalog topics × papers (0 for a topic without a vector)
+    tuning: Tuning
+    has_paper: np.ndarray  # papers: True where the paper has a vector
+    has_topic: np.ndarray  # catalog topics: True where the topic text has a vector
+    texts: dict[str, np.ndarray] = field(default_factory=dict)  # interest → evidence row
+    has_text: dict[str, bool] = field(default_factory=dict)  # interest → any item has a vector
+
+    @property
+    def size(self) -> int:
+        return int(self.papers.shape[0])
+
+    def evidence(self, cosines: np.ndarray) -> np.ndarray:
+        t = self.tuning
+        span = max(t.meaning_full - t.meaning_floor, 1e-6)
+        out: np.ndarray = np.clip((cosines - t.meaning_floor) / span, 0.0, 1.0)
+        return out.astype(np.float32)
+
+    def item_cosines(self, interest: str) -> tuple[tuple[str, ...], np.ndarray]:
+        """The interest's items that have a vector, and items × papers cosines."""
+        items = tuple(t for t in interest_texts(interest) if t in self.vectors.texts)
+        if not items:
+            return (), np.zeros((0, self.size), dtype=np.float32)
+        matrix = np.stack([self.vectors.texts[t] for t in items]).astype(np.float32)
+        return items, matrix @ self.papers.T
+
+    def interest_rows(self, interests: Sequence[str]) -> np.ndarray:
+        """Evidence of each interest text (rows) for each paper; blank texts give zeros."""
+        missing = [t for t in dict.fromkeys(interests) if t not in self.texts]
+        if len(self.texts) + len(missing) > KEPT:
+            self.texts.clear()
+            missing = list(dict.fromkeys(interests))
+        for text in missing:
+            items, cos = self.item_cosines(text)
+            self.has_text[text] = bool(items)
+            best = cos.max(axis=0) if len(cos) else np.zeros(self.size, dtype=np.float32)
+            self.texts[text] = self.evidence(best)
+        if not interests:
+            return np.zeros((0, self.size), dtype=np.float32)
+        return np.stack([self.texts[t] for t in interests])
+
+    def set_rows(self, sets: Sequence[Sequence[int]]) -> np.ndarray:
+        """Evidence of each topic set (given as catalog column lists) for each paper."""
+        out = np.zeros((len(sets), self.size), dtype=np.float32)
+        filled = [i for i, cols in enumerate(sets) if cols]
+        if not filled or not self.size:
+            return out
+        flat = [col for i in filled for col in sets[i]]
+        starts = np.cumsum([0] + [len(sets[i]) for i in filled[:-1]])
+        out[filled] = np.maximum.reduceat(self.topic_cos[flat], starts, axis=0)
+        return self.evidence(out)
+
+
+def build_meaning(
+    index: Index, catalog: Catalog, vectors: Vectors | None, tuning: Tuning
+) -> Meaning | None:
+    """Meaning over ``index``'s papers, or None when there is nothing to compare.
+
+    A paper's vector counts only if it was computed from the paper's current text (the store
+    keeps ``text_sha`` beside it; here the caller passes only current ones).
+    """
+    if vectors is None or tuning.meaning <= 0 or not vectors.papers:
+        return None
+    dim = len(next(iter(vectors.papers.values())))
+    papers = np.zeros((index.size, dim), dtype=np.float32)
+    for row, paper in enumerate(index.papers):
+        vec = vectors.papers.get(paper.id)
+        if vec is not None:
+            papers[row] = vec
+    topic_cos = np.zeros((len(catalog), index.size), dtype=np.float32)
+    for col, slug in enumerate(catalog):
+        vec = vectors.texts.get(topic_text(catalog[slug]))
+        if vec is not None:
+            topic_cos[col] = papers @ vec
+    has_paper = np.array([p.id in vectors.papers for p in index.papers], dtype=bool)
+    has_topic = np.array([topic_text(catalog[s]) in vectors.texts for s in catalog], dtype=bool)
+    return Meaning(vectors, papers, topic_cos, tuning, has_paper, has_topic)
