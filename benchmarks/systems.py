@@ -3,9 +3,11 @@
 Every system is a family with a small grid of settings; the harness picks a setting by
 leave-one-query-out, so no figure it reports was tuned on the query it scores.
 
-    paperboy        pipeline.matching.match.rank, default config; grid: trending_weight, and
-                    the interest tuning: alternatives (w of best + w·second …), implied (the
-                    weight of a catalog topic an interest item names)
+    paperboy        pipeline.matching.match.rank, default config, with the sentence vectors its
+                    own model gives (pipeline.embedding); grid: trending_weight, the interest
+                    tuning: alternatives (w of best + w·second …), implied (the weight of a
+                    catalog topic an interest item names), and meaning: its weight and the
+                    cosines where closeness starts and where it counts fully
     bm25s           bm25s (Lucene BM25, Snowball stems, English stopwords) over title+abstract;
                     grid: k1, b
     bm25s-all       the same over every text field (title, ai_keywords, ai_summary, abstract)
@@ -30,6 +32,15 @@ import snowballstemmer
 
 from benchmarks import minilm
 from pipeline.config import Match
+from pipeline.embedding import (
+    Embedder,
+    ModelUnavailable,
+    Vector,
+    Vectors,
+    paper_text,
+    profile_texts,
+    topic_text,
+)
 from pipeline.matching.match import load_catalog, rank
 from pipeline.matching.relevance import TUNING, Tuning, build_index
 from pipeline.matching.scoring import prepare, score_profiles
@@ -91,9 +102,39 @@ def _settings(params: Params) -> tuple[Tuning, Match]:
     return tuning, Match(**{k: v for k, v in params.items() if k not in _TUNED})
 
 
+_VECTORS: dict[str, Vector] = {}
+
+
+def embedder() -> Embedder | None:
+    """The sentence model paperboy itself runs, or None where it cannot load (lexical only)."""
+    try:
+        from pipeline.embedding.model import load_embedder
+
+        return load_embedder()
+    except (ImportError, ModelUnavailable):
+        return None
+
+
+def vectors_for(papers: Sequence[Paper], profiles: Sequence[Profile]) -> Vectors | None:
+    """Vectors of the papers, the profiles' texts and the catalog's topics, as the store would
+    hold them after its backfill; each text is embedded once per process."""
+    model = embedder()
+    if model is None:
+        return None
+    catalog = load_catalog()
+    texts = [paper_text(p) for p in papers] + [topic_text(catalog[s]) for s in catalog]
+    texts += [t for profile in profiles for t in profile_texts(profile, catalog.topics)]
+    missing = [t for t in dict.fromkeys(texts) if t not in _VECTORS]
+    if missing:
+        _VECTORS.update(zip(missing, model.embed(missing), strict=True))
+    by_paper = {p.id: _VECTORS[paper_text(p)] for p in papers}
+    return Vectors(model.name, by_paper, {t: _VECTORS[t] for t in texts[len(papers) :]})
+
+
 def _paperboy(papers: Sequence[Paper], profile: Profile, params: Params) -> list[str]:
     tuning, weights = _settings(params)
-    ranked = rank(papers, profile, load_catalog(), weights, tuning=tuning)
+    vectors = vectors_for(papers, [profile])
+    ranked = rank(papers, profile, load_catalog(), weights, tuning=tuning, vectors=vectors)
     return [sp.paper.id for sp in ranked]
 
 
@@ -107,7 +148,8 @@ def _paperboy_all(
     for profile in profiles:
         catalog.check(profile.topics)
     index = build_index(papers, tuning)
-    scored = score_profiles(prepare(index, catalog), list(profiles), weights)
+    vectors = vectors_for(papers, profiles)
+    scored = score_profiles(prepare(index, catalog, vectors), list(profiles), weights)
     out = []
     for r in range(len(profiles)):
         row = scored.final[r].tolist()
@@ -118,10 +160,16 @@ def _paperboy_all(
 
 
 PAPERBOY_GRID = [
-    {"trending_weight": t, "alternatives": w, "implied": i}
+    {"trending_weight": t, "alternatives": w, "implied": i, "meaning": m, **closeness}
     for t in (0.0, 0.15, 0.35, 0.7)
-    for w in (0.25, 0.5, 0.75, 1.0)
-    for i in (0.25, 0.5, 0.75)
+    for w in (0.5, 0.75, 1.0)
+    for i in (0.25, 0.5)
+    for m in (0.0, 1.0, 2.0, 3.0)
+    for closeness in (
+        [{}]
+        if m == 0
+        else [{"meaning_floor": f, "meaning_full": u} for f in (0.1, 0.2) for u in (0.6, 0.7)]
+    )
 ]
 
 
