@@ -121,21 +121,24 @@ def test_interest_facets_split_at_connectives() -> None:
 def test_topic_reason_names_the_topic_and_keywords() -> None:
     """A topic match explains itself with the topic title and the keywords that matched."""
     ranked = rank([SNN], Profile(topics=("spiking-neural-networks",)), CATALOG, WEIGHTS)
-    assert ranked[0].reasons[0].startswith("topic: Spiking neural networks — ")
-    assert '"spiking"' in ranked[0].reasons[0]
-    assert '"SNN"' in ranked[0].reasons[0]
+    reason = ranked[0].reasons[0]
+    assert reason.kind == "topic" and reason.label == "Spiking neural networks"
+    # Quoted as the paper writes them: the keyword "SNN" is met by "Spiking Neural Networks".
+    assert reason.text.startswith("topic: Spiking neural networks — ")
+    assert '"Spiking Neural Networks"' in reason.text
+    assert '"Surrogate Gradients"' in reason.text
 
 
 def test_interest_reason_quotes_the_matched_phrases() -> None:
     """An interest match quotes the user's own words that the paper matched."""
     ranked = rank([SNN], Profile(interests="surrogate gradients and pancakes"), CATALOG, WEIGHTS)
-    assert ranked[0].reasons[0] == 'interest: "surrogate gradients"'
+    assert ranked[0].reasons[0].text == 'interest: "surrogate gradients"'
 
 
 def test_trending_reason_counts_upvotes() -> None:
     """A paper with upvotes says how many, last."""
     ranked = rank([SNN], Profile(interests="spiking"), CATALOG, WEIGHTS)
-    assert ranked[0].reasons[-1] == "trending: 12 upvotes"
+    assert ranked[0].reasons[-1].text == "trending: 12 upvotes"
 
 
 def test_author_boost_is_case_and_accent_insensitive() -> None:
@@ -146,7 +149,7 @@ def test_author_boost_is_case_and_accent_insensitive() -> None:
     ranked = rank([other, by_jose], profile, CATALOG, WEIGHTS)
     assert ids(ranked) == ["jose", "other"]
     assert ranked[0].score > ranked[1].score + WEIGHTS.author_boost / 2
-    assert "author: José Núñez" in ranked[0].reasons
+    assert "author: José Núñez" in [r.text for r in ranked[0].reasons]
     assert normalize_name("José  Núñez") == normalize_name("jose nunez")
 
 
@@ -357,7 +360,7 @@ def test_catalog_overrides_replace_and_add() -> None:
     assert len(catalog) == len(CATALOG) + 1
     storm = paper("storm", "Radar Nowcasting of Storms", "precipitation nowcasting")
     ranked = rank([storm], Profile(topics=("weather-ml",)), catalog, WEIGHTS)
-    assert ranked[0].reasons[0].startswith("topic: Weather ML")
+    assert ranked[0].reasons[0].text.startswith("topic: Weather ML")
 
 
 def test_default_catalog_is_broad_and_well_formed() -> None:
