@@ -6,7 +6,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 SourceFormat = Literal["hf_page", "hf_api", "arxiv_atom"]
 
@@ -137,12 +137,72 @@ class Subscriber(Frozen):
     last_edition: dt.date | None = None
 
 
+ReasonKind = Literal["topic", "interest", "meaning", "liked", "author", "trending", "text"]
+
+
+class Reason(Frozen):
+    """Why a paper was picked, as data; ``text`` words it, and is the one place that does.
+
+    The ledger records reasons in this form, so their wording can change without touching
+    editions already recorded. What each kind holds, and how it reads:
+
+        kind      label                  terms                          text
+        topic     the topic's title      catalog keywords the paper     topic: T — "a", "b"
+                                         holds, as the paper writes them
+        interest  —                      the reader's items it met      interest: "a", "b"
+        meaning   the reader's item      —                              close to your interest "a"
+        liked     —                      liked terms the paper holds,   you liked: "a"
+                                         as the paper writes them
+        author    the author, as named   —                              author: A
+        trending  —                      —  (``upvotes``)               trending: 12 upvotes
+        text      a reason recorded as text before reasons were data: shown as recorded
+    """
+
+    kind: ReasonKind
+    label: str = ""
+    terms: tuple[str, ...] = ()
+    upvotes: int = 0
+
+    @property
+    def text(self) -> str:
+        quoted = ", ".join(f'"{t}"' for t in self.terms)
+        match self.kind:
+            case "topic":
+                return f"topic: {self.label} — {quoted}" if quoted else f"topic: {self.label}"
+            case "interest":
+                return f"interest: {quoted}"
+            case "meaning":
+                return f'close to your interest "{self.label}"'
+            case "liked":
+                return f"you liked: {quoted}"
+            case "author":
+                return f"author: {self.label}"
+            case "trending":
+                return f"trending: {self.upvotes} upvote{'s' if self.upvotes != 1 else ''}"
+            case "text":
+                return self.label
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _recorded_reasons(value: object) -> object:
+    """Reasons as recorded: a plain string is a reason recorded before reasons were data."""
+    if isinstance(value, list | tuple):
+        return tuple(Reason(kind="text", label=v) if isinstance(v, str) else v for v in value)
+    return value
+
+
+# Reads both forms: Reason objects (or their JSON) and the strings of older ledger rows.
+Reasons = Annotated[tuple[Reason, ...], BeforeValidator(_recorded_reasons)]
+
+
 class ScoredPaper(Frozen):
     """A paper picked for one subscriber, with its score and the reasons it was picked."""
 
     paper: Paper
     score: float
-    reasons: tuple[str, ...] = ()
+    reasons: Reasons = ()
 
 
 class Selection(Frozen):
@@ -171,7 +231,7 @@ class Pick(Frozen):
 
     paper_id: str
     score: float
-    reasons: tuple[str, ...] = ()
+    reasons: Reasons = ()  # older rows hold strings: read as kind "text"
 
 
 class Delivery(Frozen):

@@ -65,6 +65,13 @@ def test_match_json_ranks_the_dump_by_score(instance: Path) -> None:
     assert [r["id"] for r in rows] == ["2607.00002", "2607.00001"]
     assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
     assert rows[0]["reasons"][0] == 'interest: "KV cache"'
+    # The same reason as data, as the ledger records it.
+    assert rows[0]["reason_data"][0] == {
+        "kind": "interest",
+        "label": "",
+        "terms": ["KV cache"],
+        "upvotes": 0,
+    }
     assert {"id", "title", "score", "reasons", "url", "upvotes"} <= set(rows[0])
 
 

@@ -101,13 +101,13 @@ def test_an_item_naming_a_catalog_topic_brings_its_vocabulary() -> None:
     ranked = rank([KV, SPEC, WEATHER], Profile(interests="speculative decoding"), CATALOG, WEIGHTS)
     assert [sp.paper.id for sp in ranked] == ["spec", "kv"]
     assert ranked[0].score > ranked[1].score
-    assert ranked[1].reasons[0] == 'interest: "speculative decoding"'
+    assert ranked[1].reasons[0].text == 'interest: "speculative decoding"'
 
 
 def test_a_reason_names_the_item_the_paper_met() -> None:
     """Every pick an interest drove names that item, as the reader wrote it."""
     ranked = rank([SPEC], Profile(interests="KV cache, speculative decoding"), CATALOG, WEIGHTS)
-    assert ranked[0].reasons[0] == 'interest: "speculative decoding"'
+    assert ranked[0].reasons[0].text == 'interest: "speculative decoding"'
 
 
 # ---- properties -----------------------------------------------------------------------------
@@ -158,7 +158,7 @@ def test_an_interest_reason_quotes_only_the_readers_items(papers: list[Paper], t
     word with or whose implied topic it meets."""
     items = split_items(text)
     for sp in rank(papers, Profile(interests=text), CATALOG, WEIGHTS):
-        reasons = [r for r in sp.reasons if r.startswith("interest: ")]
+        reasons = [r.text for r in sp.reasons if r.kind == "interest"]
         assert len(reasons) == 1
         quoted = re.findall(r'"([^"]*)"', reasons[0])
         assert quoted and set(quoted) <= set(items)

@@ -15,15 +15,17 @@ from benchmarks.systems import System, systems
 # Held-out means of today's matcher (python -m benchmarks match_quality, leave-one-query-out
 # over paperboy's trending weight and its interest weights `alternatives` and `implied`).
 # The margin absorbs harmless reorderings, not a regression.
-# Measured on 2,060 judgments: 0.731 / 0.718 / 0.561 (level with bm25s, below the
-# bm25s+MiniLM hybrid; see the README).
-REAL_FLOOR = {"ndcg@5": 0.71, "ndcg@10": 0.70, "r_precision": 0.54}
-# Measured: 0.958 / 0.970 / 0.934.
-SYNTHETIC_FLOOR = {"ndcg@5": 0.93, "ndcg@10": 0.95, "r_precision": 0.91}
+# Measured on 2,060 judgments: 0.747 / 0.735 / 0.577 (0.731 / 0.718 / 0.561 before a catalog
+# keyword had to be met whole in part; see the README).
+REAL_FLOOR = {"ndcg@5": 0.73, "ndcg@10": 0.72, "r_precision": 0.56}
+# Measured: 0.954 / 0.957 / 0.897 (0.958 / 0.970 / 0.934 before that change: the set was
+# written with the first matcher, and gives partial keyword matches credit; most of the drop
+# is leave-one-query-out choosing another trending weight, 0.35 instead of 0.7).
+SYNTHETIC_FLOOR = {"ndcg@5": 0.93, "ndcg@10": 0.94, "r_precision": 0.87}
 # Day-by-day replay of the real set (210 digests): ceilings for what nDCG cannot see.
-# Measured: 822 of 1,534 mailed papers off-topic (too many: the floor is the next thing to
-# fix); 0 empty digests, which must stay 0.
-REPLAY_CEILING = {"off_topic": 840, "empty_with_relevant": 0}
+# Measured: 790 of 1,500 mailed papers off-topic (822 of 1,534 before; still too many: the
+# floor is the next thing to fix); 0 empty digests, which must stay 0.
+REPLAY_CEILING = {"off_topic": 810, "empty_with_relevant": 0}
 
 
 @pytest.fixture(scope="module")

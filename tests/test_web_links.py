@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from itsdangerous import TimestampSigner
+from sqlalchemy import update
 
 from pipeline.links import Links
 from pipeline.models import (
@@ -24,6 +25,7 @@ from pipeline.models import (
     SubscriberStatus,
 )
 from pipeline.papers import dump_id, title_key
+from pipeline.store.tables import deliveries
 from pipeline.tokens import Tokens
 from tests.test_web import SECRET, Site, link, make_site, site, text_of
 
@@ -586,3 +588,23 @@ def test_the_web_view_of_an_edition_that_never_was_is_a_400(site: Site) -> None:
     sub = site.confirmed("reader@example.org")
     r = site.client.get(links(site).edition(sub.id, DAY).removeprefix("http://testserver"))
     assert r.status_code == 400
+
+
+def test_the_web_view_shows_reasons_an_older_version_recorded_as_strings(site: Site) -> None:
+    """A ledger row written before reasons were data (picks' reasons as strings) still shows
+    them, as recorded; a structured reason shows as it reads today."""
+    sub = site.confirmed("reader@example.org")
+    picked_edition(site, sub, MORE[:1], more_count=1)
+    further = {
+        "paper_id": MORE[0].id,
+        "score": 0.5,
+        "reasons": [{"kind": "meaning", "label": "event cameras"}],
+    }
+    old = {"paper_id": PAPER.id, "score": 0.9, "reasons": ['topic: SNN — "spiking"', "trending: 3"]}
+    with site.store.engine.begin() as conn:
+        conn.execute(update(deliveries).values(picks=[old], more_picks=[further]))
+    r = site.client.get(links(site).edition(sub.id, DAY).removeprefix("http://testserver"))
+    assert r.status_code == 200
+    text = visible_text(r.text)
+    assert 'Why: topic: SNN — "spiking" · trending: 3' in text
+    assert 'close to your interest "event cameras"' in text

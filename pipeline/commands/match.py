@@ -106,7 +106,9 @@ def _public(sp: ScoredPaper) -> dict[str, object]:
         "id": p.id,
         "title": p.title,
         "score": sp.score,
-        "reasons": list(sp.reasons),
+        "reasons": [r.text for r in sp.reasons],
+        # The same reasons as data: kind, label, quoted terms (and upvotes for "trending").
+        "reason_data": [r.model_dump(mode="json") for r in sp.reasons],
         "url": p.url,
         "upvotes": p.upvotes,
         "authors": list(p.authors),
@@ -129,7 +131,7 @@ def _table(shown: list[ScoredPaper], matched: int, total: int) -> None:
     for n, sp in enumerate(shown, 1):
         # Titles and reasons come from dumps: Text, so "[...]" in them is never Rich markup.
         paper = Text(sp.paper.title + "\n") + Text(sp.paper.id, style="dim")
-        table.add_row(str(n), f"{sp.score:.3f}", paper, Text("\n".join(sp.reasons)))
+        table.add_row(str(n), f"{sp.score:.3f}", paper, Text("\n".join(r.text for r in sp.reasons)))
     out.print(table)
 
 

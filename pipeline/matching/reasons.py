@@ -1,23 +1,41 @@
-"""Why a paper was picked: the human reasons behind a score, built once and shared.
+"""Why a paper was picked: the reasons behind a score, as data, built once and shared.
 
-A reason names the strongest matching components (a topic with its covered keywords, an
-interest with its words, liked terms), then followed authors, then the trend.
+A reason names the strongest matching components (a topic with the catalog keywords the paper
+holds, an interest with the items it met, liked terms), then followed authors, then the trend.
+Evidence is quoted as the paper writes it, and only whole: a catalog keyword or a liked term
+that occurs in the paper as whole words, never a stopword, a number or a piece of a word
+("bit" of "4-bit"). A pick the matcher found by meaning, with no lexical evidence for the
+reader's interest, names the interest item whose vector was closest (``meaning``).
+How a reason reads is ``Reason.text`` (pipeline/models.py).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from pipeline import config
+from pipeline.matching.interests import parse_interest
 from pipeline.matching.relevance import Index
-from pipeline.matching.scoring import KEYWORD_SHOWN, REASON_MIN, Scored, query_tokens
-from pipeline.matching.textproc import normalize_name
+from pipeline.matching.scoring import REASON_MIN, Scored
+from pipeline.matching.textproc import (
+    normalize_name,
+    phrases,
+    spellings,
+    tokens,
+    whole_occurrence,
+)
 from pipeline.matching.topics import Catalog
-from pipeline.models import ScoredPaper
+from pipeline.models import Paper, Reason, ScoredPaper
 
-Entry = tuple[float, str]  # (-score, reason text or ""): sorts strongest first
+Entry = tuple[float, str, Reason | None]  # (-score, wording or "", reason): strongest first
+Meaning = Mapping[tuple[int, int], str] | Callable[[int, int], str | None]
+
+
+def _order(entry: Entry) -> tuple[float, str]:
+    return entry[0], entry[1]
 
 
 class ReasonMaker:
@@ -29,9 +47,27 @@ class ReasonMaker:
     """
 
     def __init__(
-        self, index: Index, scored: Scored, catalog: Catalog, weights: config.Match
+        self,
+        index: Index,
+        scored: Scored,
+        catalog: Catalog,
+        weights: config.Match,
+        meaning: Meaning | None = None,
     ) -> None:
+        """``meaning`` tells, per (profile row, paper column) of ``scored``, which item of the
+        row's interest (as ``Item.shown`` spells it) had the closest vector: a mapping, or a
+        function returning None where meaning found nothing. It is read only where the row's
+        interest has no lexical reason for the paper; there the pick says
+        ``close to your interest "<item>"``. Rows with the same interest text must get the
+        same item for a paper (they share their reasons)."""
         self.index, self.scored, self.catalog, self.weights = index, scored, catalog, weights
+        if isinstance(meaning, Mapping):
+            table = meaning
+            self._meaning: Callable[[int, int], str | None] | None = lambda row, col: table.get(
+                (row, col)
+            )
+        else:
+            self._meaning = meaning
         n = self._n = index.size
         # Rows that score alike share ScoredPapers: plain rows by (topic set, interest), rows
         # with authors or feedback by their whole signature (a negative key). Exclusions and
@@ -49,9 +85,9 @@ class ReasonMaker:
         self.row_keys = np.array(keys, dtype=np.int64)
         self._sets: list[int] = scored.set_of.tolist()
         self._interests: list[int] = scored.interest_of.tolist()
-        self._topic_parts: dict[int, tuple[tuple[Entry, ...], tuple[str, ...]]] = {}
+        self._topic_parts: dict[int, tuple[tuple[Entry, ...], tuple[Reason, ...]]] = {}
         self._set_bits: dict[int, int] = {}
-        self._plain: dict[int, tuple[str, ...]] = {}  # reasons of rows without special fields
+        self._plain: dict[int, tuple[Reason, ...]] = {}  # reasons of rows without special fields
         # Per paper: the topics whose component is strong enough to be named, as bits.
         named = scored.components.scores[:, : len(scored.topic_cols)] >= REASON_MIN
         self._named = [sum(1 << int(c) for c in np.flatnonzero(row)) for row in named]
@@ -62,13 +98,14 @@ class ReasonMaker:
         self._liked = {col: kind == "liked" for (kind, _), col in scored.text_cols.items()}
         self._rows: dict[int, dict[str, float]] = {}
         self._terms: dict[int, str] = {}
+        self._found: dict[tuple[int, str], str | None] = {}  # (paper, term) → as the paper has it
 
     def scored_paper(self, row: int, col: int, score: float) -> ScoredPaper:
         """A new ScoredPaper of row ``row`` for paper ``col``, whose score is ``score``."""
         reasons = self._reasons(row, col)
         return ScoredPaper(paper=self.index.papers[col], score=round(score, 6), reasons=reasons)
 
-    def _reasons(self, row: int, col: int) -> tuple[str, ...]:
+    def _reasons(self, row: int, col: int) -> tuple[Reason, ...]:
         """Why row ``row`` gets paper ``col``."""
         set_id = self._sets[row]
         bits = self._set_bits.get(set_id)
@@ -82,88 +119,111 @@ class ReasonMaker:
         found = self._plain.get(key)
         if found is None:
             entries, found = self._topic_part(bits, col)
-            comp = self._interests[row]
-            entry = (
-                (self._texts[col].get(comp) or self._component(comp, col)) if comp >= 0 else None
-            )
-            if entry and entry[1]:
-                at = bisect_right(entries, entry)
-                found = (*found[:at], entry[1], *found[at:])
+            entry = self._interest_entry(row, col)
+            if entry is not None and entry[2] is not None:
+                at = bisect_right(entries, _order(entry), key=_order)
+                found = (*found[:at], entry[2], *found[at:])
             trend = self._trends[col]
             found = self._plain[key] = (*found, trend) if trend else found
         return found
+
+    def _interest_entry(self, row: int, col: int) -> Entry | None:
+        """The row's interest component for the paper: its lexical reason, or else the item
+        meaning found (see ``__init__``); None for a row without an interest."""
+        comp = self._interests[row]
+        if comp < 0:
+            return None
+        entry = self._texts[col].get(comp) or self._component(comp, col)
+        if entry[2] is not None or self._meaning is None:
+            return entry
+        item = self._meaning(row, col)
+        if item is None:
+            return entry
+        shown = {i.shown for i in parse_interest(self.scored.profiles[row].interests)}
+        if item not in shown:
+            raise ValueError(f"meaning named {item!r}, not an item of {sorted(shown)!r}")
+        reason = Reason(kind="meaning", label=item)
+        return (entry[0], reason.text, reason)
 
     def _bits(self, slugs: tuple[str, ...]) -> int:
         """The topic components of ``slugs`` as bits (a topic listed twice counts once)."""
         topic_cols = self.scored.topic_cols
         return sum({1 << topic_cols[s] for s in slugs if s in topic_cols})
 
-    def _special_reasons(self, row: int, col: int, bits: int) -> tuple[str, ...]:
+    def _special_reasons(self, row: int, col: int, bits: int) -> tuple[Reason, ...]:
         """Reasons of a row with liked terms or followed authors."""
         entries, found = self._topic_part(bits, col)
         profile = self.scored.profiles[row]
-        texts = self._texts[col]
-        comps = [self._interests[row], self.scored.text_cols.get(("liked", profile.liked_terms))]
-        extra = [texts.get(c) or self._component(c, col) for c in comps if c is not None and c >= 0]
-        if any(text for _, text in extra):
-            found = tuple(text for _, text in sorted([*entries, *extra]) if text)
+        liked = self.scored.text_cols.get(("liked", profile.liked_terms))
+        extra = [self._interest_entry(row, col)]
+        if liked is not None:
+            extra.append(self._texts[col].get(liked) or self._component(liked, col))
+        shown = [e for e in extra if e is not None and e[2] is not None]
+        if shown:
+            merged = sorted([*entries, *shown], key=_order)
+            found = tuple(e[2] for e in merged if e[2] is not None)
         if profile.authors:
             paper = self.index.papers[col]
             wanted = {normalize_name(a) for a in profile.authors}
-            found += tuple(f"author: {a}" for a in paper.authors if normalize_name(a) in wanted)
+            found += tuple(
+                Reason(kind="author", label=a) for a in paper.authors if normalize_name(a) in wanted
+            )
         trend = self._trends[col]
         return (*found, trend) if trend else found
 
-    def _topic_part(self, bits: int, col: int) -> tuple[tuple[Entry, ...], tuple[str, ...]]:
-        """Reasons of the topics in ``bits`` for one paper: entries, sorted, and their texts."""
+    def _topic_part(self, bits: int, col: int) -> tuple[tuple[Entry, ...], tuple[Reason, ...]]:
+        """Reasons of the topics in ``bits`` for one paper: entries, sorted, and the reasons."""
         found = self._topic_parts.get(bits * self._n + col)
         if found is None:
             texts = self._texts[col]
             comps = [c for c in range(bits.bit_length()) if bits >> c & 1]
             unique: dict[str, Entry] = {}
-            for entry in sorted(texts.get(c) or self._component(c, col) for c in comps):
-                unique.setdefault(entry[1], entry)  # two topics may read the same: named once
-            found = (tuple(unique.values()), tuple(unique))
+            for entry in sorted(
+                (texts.get(c) or self._component(c, col) for c in comps), key=_order
+            ):
+                if entry[2] is not None:  # two topics may read the same: named once
+                    unique.setdefault(entry[1], entry)
+            found = (tuple(unique.values()), tuple(e[2] for e in unique.values() if e[2]))
             self._topic_parts[bits * self._n + col] = found
         return found
 
-    def _trend(self, col: int) -> str:
+    def _trend(self, col: int) -> Reason | None:
         upvotes = self.index.papers[col].upvotes
         if self.weights.trending_weight <= 0 or upvotes <= 0:
-            return ""
-        return f"trending: {upvotes} upvote{'s' if upvotes != 1 else ''}"
+            return None
+        return Reason(kind="trending", upvotes=upvotes)
 
-    def _component(self, comp: int, col: int) -> tuple[float, str]:
-        """(-score, reason text or "") of one component for one paper, computed once."""
+    def _component(self, comp: int, col: int) -> Entry:
+        """(-score, wording, reason) of one component for one paper, computed once; the
+        reason is None where the component is noise or the paper holds no evidence to quote."""
         value = float(self.scored.components.scores[col, comp])
-        text = self._describe(comp, col) if value >= REASON_MIN else ""
-        found = self._texts[col][comp] = (-value, text)
+        reason = self._describe(comp, col) if value >= REASON_MIN else None
+        found = self._texts[col][comp] = (-value, reason.text if reason else "", reason)
         return found
 
-    def _describe(self, comp: int, col: int) -> str:
+    def _describe(self, comp: int, col: int) -> Reason | None:
         components = self.scored.components
         query = components.queries[comp]
         if comp < len(self.slugs):
             start = components.offsets[comp]
-            named = [
-                (components.cover[col, start + i], shown)
+            keywords = [
+                (-components.cover[col, start + i], i, shown)
                 for i, (_, _, shown) in enumerate(query.phrases)
-                if shown and i > 0
+                if shown and i > 0 and components.cover[col, start + i] > 0
             ]
-            best = [s for c, s in sorted(named, key=lambda n: -n[0]) if c >= KEYWORD_SHOWN][:3]
-            # No keyword is mostly there: name the words that did match instead.
-            best = best or self._matched_runs(" ; ".join(s for _, _, s in query.phrases), col)
+            terms = self._quotes([shown for *_, shown in sorted(keywords)], col)
             title = self.catalog[self.slugs[comp]].title
-            return f"topic: {title} — " + ", ".join(f'"{s}"' for s in best)
+            # No keyword is there whole: the title's own runs ("Speech", "audio") may be.
+            terms = terms or self._quotes(phrases(title), col)
+            return Reason(kind="topic", label=title, terms=tuple(terms[:3]))
         if comp in components.items:
             return self._interest(comp, col)
-        runs = self._matched_runs(" ; ".join(s for _, _, s in query.phrases), col)
-        if not runs:
-            return ""
-        label = "you liked" if self._liked.get(comp) else "interest"
-        return f"{label}: " + ", ".join(f'"{r}"' for r in runs)
+        terms = self._quotes(self._by_weight([s for _, _, s in query.phrases], col), col)
+        if not terms or not self._liked.get(comp):
+            return None
+        return Reason(kind="liked", terms=tuple(terms[:3]))
 
-    def _interest(self, comp: int, col: int) -> str:
+    def _interest(self, comp: int, col: int) -> Reason | None:
         """The interest items the paper met, as the reader wrote them, strongest first.
 
         Items whose own words the paper met come first; only when none did, the items whose
@@ -175,29 +235,45 @@ class ReasonMaker:
         row = own if own.max() >= REASON_MIN else total
         shown = [item.shown for item in self.scored.components.queries[comp].items]
         met = sorted(range(len(shown)), key=lambda i: (-row[i], i))
-        named = [shown[i] for i in met if row[i] >= REASON_MIN][:3]
-        return "interest: " + ", ".join(f'"{s}"' for s in named) if named else ""
+        named = tuple(shown[i] for i in met if row[i] >= REASON_MIN and _wordy(shown[i]))[:3]
+        return Reason(kind="interest", terms=named) if named else None
 
-    def _matched_runs(self, text: str, col: int) -> list[str]:
-        """Up to three stretches of ``text`` whose words the paper has, strongest first."""
-        row = self._row(col)
-        runs: list[tuple[float, str]] = []
-        start = end = -1
-        weight = 0.0
-        for token in [*query_tokens(text), None]:
-            hit = token is not None and all(s in row for s in token.stems)
-            if start >= 0 and (not hit or token is None or token.breaks):
-                runs.append((weight, text[start:end]))
-                start, weight = -1, 0.0
-            if token is not None and hit:
-                if start < 0:
-                    start = token.start
-                end = token.end
-                weight += sum(row[s] for s in token.stems)
+    def _quotes(self, candidates: list[str], col: int) -> list[str]:
+        """``candidates`` that occur whole in the paper, as the paper writes them, in order;
+        one that only repeats part of another quote is left out ("Spiking" beside "Spiking
+        Neural Networks")."""
         out: dict[str, str] = {}
-        for _, run in sorted(runs, key=lambda r: -r[0]):
-            out.setdefault(run.casefold(), run)
-        return list(out.values())[:3]
+        for candidate in candidates:
+            written = self._occurrence(col, candidate)
+            if written:
+                out.setdefault(written.casefold(), written)
+        padded = [f" {key} " for key in out]
+        return [
+            written
+            for key, written in out.items()
+            if not any(f" {key} " in other and other != f" {key} " for other in padded)
+        ]
+
+    def _occurrence(self, col: int, term: str) -> str | None:
+        """``term`` as paper ``col`` writes it, whole (see whole_occurrence), or None."""
+        key = (col, term)
+        if key not in self._found:
+            wanted = spellings(term)
+            self._found[key] = next(
+                (
+                    found
+                    for text in _texts(self.index.papers[col])
+                    if (found := whole_occurrence(text, wanted))
+                ),
+                None,
+            )
+        return self._found[key]
+
+    def _by_weight(self, terms: list[str], col: int) -> list[str]:
+        """``terms`` by the weight of their words in the paper, heaviest first."""
+        row = self._row(col)
+        weight = {t: sum(row.get(s, 0.0) for w in spellings(t) for s in w) for t in terms}
+        return sorted(terms, key=lambda t: -weight[t])
 
     def _row(self, col: int) -> dict[str, float]:
         """The paper's terms and their weights."""
@@ -209,3 +285,13 @@ class ReasonMaker:
             pairs = zip(matrix.indices[lo:hi], matrix.data[lo:hi], strict=True)
             self._rows[col] = {self._terms[int(i)]: float(v) for i, v in pairs}
         return self._rows[col]
+
+
+def _texts(paper: Paper) -> tuple[str, ...]:
+    """The paper's texts a reason may quote, in the order a reader meets them."""
+    return (paper.title, "; ".join(paper.keywords), paper.ai_summary or "", paper.abstract)
+
+
+def _wordy(item: str) -> bool:
+    """False for an item that is only a number ("4"): met by "4-bit", it would be a fragment."""
+    return not all(t.surface.isdigit() for t in tokens(item))

@@ -237,10 +237,12 @@ def distinctive_words(unigrams: tuple[str, ...], limit: int) -> tuple[str, ...]:
     return distinctive if 0 < len(distinctive) < len(words) else ()
 
 
-def coverage(index: Index, phrases: Sequence[Analysis]) -> FloatArray:
+def coverage(index: Index, phrases: Sequence[Analysis], whole: Sequence[bool] = ()) -> FloatArray:
     """papers × phrases: how fully each paper covers each phrase (0 = no term in common).
 
     A paper without any of a phrase's distinctive words covers it 0 (see distinctive_words).
+    Phrases flagged in ``whole`` (catalog titles and keywords) also cover 0 where the paper
+    holds no part of them whole (see whole_parts).
     """
     if not phrases or not index.size:
         return np.zeros((index.size, len(phrases)))
@@ -264,7 +266,36 @@ def coverage(index: Index, phrases: Sequence[Analysis]) -> FloatArray:
         # BM25F weights are positive, so a non-zero sum means one of the words is there.
         held = (index.weights @ required).toarray() > 0
         cover[:, gated] *= held
+    flagged = [col for col, flag in enumerate(whole) if flag and whole_parts(phrases[col])]
+    if flagged:
+        parts = [[vocab[t] for t in whole_parts(phrases[col]) if t in vocab] for col in flagged]
+        required = sparse.csc_matrix(
+            (
+                np.ones(sum(map(len, parts))),
+                ([r for p in parts for r in p], [j for j, p in enumerate(parts) for _ in p]),
+            ),
+            shape=(len(vocab), len(flagged)),
+        )
+        cover[:, flagged] *= (index.weights @ required).toarray() > 0
     return cover
+
+
+@lru_cache(maxsize=50_000)
+def whole_parts(analysis: Analysis) -> tuple[str, ...]:
+    """Terms of which a paper must hold one for a catalog phrase to count; () if any will do.
+
+    A catalog keyword of several words ("model compression", "efficient attention") is met
+    only where the paper holds two of its words side by side (a bigram) or its acronym's
+    concept: a paper that holds only "compression" or "attention", however often, says
+    nothing of it (an image codec, an EEG study of auditory attention). A title is a list of
+    runs ("Model compression and quantization"): a word pair of a run, or a run of one word,
+    will do. A phrase of single words only ("Speech and audio") needs nothing more.
+    """
+    if not analysis.bigrams and not analysis.concepts:
+        return ()
+    paired = {stem for bigram in analysis.bigrams for stem in bigram.split(" ")}
+    singles = tuple(u for u in dict.fromkeys(analysis.unigrams) if u not in paired)
+    return tuple(dict.fromkeys((*analysis.bigrams, *analysis.concepts, *singles)))
 
 
 def strength(cover: FloatArray, tuning: Tuning) -> FloatArray:

@@ -35,6 +35,7 @@ class Query:
 
     phrases: tuple[tuple[Analysis, float, str], ...]
     items: tuple[Item, ...] = ()
+    catalog: bool = False  # a topic: its shown phrases count only where met whole in part
 
 
 def topic_query(topic: config.Topic, description_weight: float) -> Query:
@@ -43,7 +44,7 @@ def topic_query(topic: config.Topic, description_weight: float) -> Query:
     parts += [(analyze(k), 1.0, k) for k in topic.keywords]
     if topic.description:
         parts.append((analyze(topic.description), description_weight, ""))
-    return Query(tuple(parts))
+    return Query(tuple(parts), catalog=True)
 
 
 def text_query(text: str) -> Query:
@@ -74,7 +75,8 @@ class ComponentScores:
 def score_queries(index: Index, queries: Sequence[Query]) -> ComponentScores:
     """Each query's component per paper; a query's scores never depend on the others."""
     analyses = [a for q in queries for a, _, _ in q.phrases]
-    cover = coverage(index, analyses)
+    whole = [q.catalog and bool(shown) for q in queries for _, _, shown in q.phrases]
+    cover = coverage(index, analyses, whole)
     offsets: list[int] = []
     member_rows: list[int] = []
     member_cols: list[int] = []

@@ -279,3 +279,65 @@ def _concepts(stems: list[str]) -> list[str]:
 def normalize_name(name: str) -> str:
     """An author name for comparison: folded, punctuation dropped, whitespace collapsed."""
     return " ".join(fold(w) for w in surface_words(name))
+
+
+# Concept term → the stems of each expansion that yields it ("=snn" → spike neural network, …).
+_CONCEPT_STEMS: dict[str, tuple[tuple[str, ...], ...]] = {}
+for _entries in _PHRASES.values():
+    for _stems, _concept in _entries:
+        _CONCEPT_STEMS[_concept] = (*_CONCEPT_STEMS.get(_concept, ()), _stems)
+_JOINERS = "-‐‑'’"  # within a written word: "4-bit", "quantization-aware", "model's"
+
+
+def spellings(text: str) -> frozenset[tuple[str, ...]]:
+    """The stem sequences a whole occurrence of ``text`` may have: its own, and for an acronym
+    or its expansion, each expansion's ("SNN" is met by "spiking networks" too)."""
+    analysis = analyze(text)
+    found = {analysis.unigrams} if analysis.unigrams else set()
+    for concept in analysis.concepts:
+        found.update(_CONCEPT_STEMS.get(concept, ()))
+    return frozenset(found)
+
+
+@lru_cache(maxsize=50_000)
+def _cached_tokens(text: str) -> tuple[Token, ...]:
+    return tuple(tokens(text))
+
+
+def _joined(text: str, at: int, step: int) -> bool:
+    """True if ``text[at]`` continues the written word next to it (a letter, a digit, or a
+    hyphen or apostrophe with a letter or digit beyond it, ``step`` being the direction)."""
+    if not 0 <= at < len(text):
+        return False
+    beyond = at + step
+    return text[at].isalnum() or (
+        text[at] in _JOINERS and 0 <= beyond < len(text) and text[beyond].isalnum()
+    )
+
+
+def whole_occurrence(text: str, wanted: frozenset[tuple[str, ...]]) -> str | None:
+    """The first stretch of ``text`` whose stems are one of ``wanted``, as written, or None.
+
+    The stretch is whole words (never a piece of "4-bit" or "FlashAttention"), lies within
+    one run (no punctuation or free-standing stopword inside) and is not a bare number.
+    """
+    longest = max(map(len, wanted), default=0)
+    found = _cached_tokens(text) if longest else ()
+    for i, first in enumerate(found):
+        if _joined(text, first.start - 1, -1):
+            continue  # "bit" of "4-bit", "Attention" of "FlashAttention"
+        stems: tuple[str, ...] = ()
+        for j in range(i, len(found)):
+            token = found[j]
+            if j > i and (token.breaks or token.segment != first.segment):
+                break
+            stems += token.stems
+            if len(stems) > longest:
+                break
+            if (
+                stems in wanted
+                and not _joined(text, token.end, 1)
+                and not all(t.surface.isdigit() for t in found[i : j + 1])
+            ):
+                return text[first.start : token.end]
+    return None

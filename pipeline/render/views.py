@@ -11,7 +11,7 @@ from urllib.parse import quote
 from pydantic import Field
 
 from pipeline.cleantext import one_line, safe_url
-from pipeline.models import Frozen, Paper, ScoredPaper
+from pipeline.models import Frozen, Paper, Reason, ScoredPaper
 
 NOTICE_LINKS: dict[str, tuple[str, ...]] = {
     "confirm": ("confirm",),
@@ -174,8 +174,10 @@ def paper_parts(paper: Paper) -> _PaperParts:
 
 
 @lru_cache(maxsize=4096)
-def reasons_text(reasons: tuple[str, ...]) -> str:
-    return " · ".join(one_line(r, 160) for r in reasons[:3] if r.strip())
+def reasons_text(reasons: tuple[Reason, ...]) -> str:
+    """The first three reasons as one line; each reads as ``Reason.text`` words it (a reason
+    recorded as a string before reasons were data reads as recorded)."""
+    return " · ".join(one_line(r.text, 160) for r in reasons[:3] if r.text.strip())
 
 
 def card_view(n: int, scored: ScoredPaper, links: DigestLinks) -> CardView:
