@@ -14,9 +14,6 @@ from rich.table import Table
 from rich.text import Text
 
 from pipeline.commands.common import fail, load, store_for
-from pipeline.embedding import Vectors, profile_texts
-from pipeline.embedding.backfill import on_the_fly
-from pipeline.embedding.runtime import shared
 from pipeline.errors import IngestError, MatchError
 from pipeline.ingest import read_dump
 from pipeline.matching.topics import load_catalog
@@ -67,7 +64,11 @@ def match(
     Example: paperboy match --interest "KV cache, speculative decoding" --topic llm-inference
     --dump var/inbox/hf_daily_papers_2026-07-03.txt --top 5
     """
-    from pipeline.matching.match import rank  # numpy and the scorers: kept off the other commands
+    # numpy, the scorers and the store: kept off the other commands and `--help`
+    from pipeline.embedding import Vectors, profile_texts
+    from pipeline.embedding.backfill import on_the_fly
+    from pipeline.embedding.runtime import shared
+    from pipeline.matching.match import rank
 
     config = load()
     if not (interest.strip() or topic or author):
