@@ -64,6 +64,13 @@ class Match(Section):
     min_relevance: float = Field(0.1, ge=0, examples=[0.1])
 
 
+class Meaning(Section):
+    """Matching by meaning: the sentence model, and how many papers get vectors per tick."""
+
+    enabled: bool = Field(True, examples=[True])
+    per_tick: int = Field(64, ge=1, le=10_000, examples=[64])
+
+
 class Topic(Section):
     title: str = Field(..., min_length=1, examples=["Spiking neural networks"])
     description: str = Field("", examples=["Event-driven networks of spiking neurons"])
@@ -144,6 +151,7 @@ class Config(Section):
     storage: Storage = Storage()
     ingest: Ingest = Ingest()
     match: Match = Match()
+    meaning: Meaning = Meaning()
     delivery: Delivery = Delivery()
     smtp: Smtp = Smtp()
     email: Email = Email()

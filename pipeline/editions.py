@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pipeline.config import Email, Topic
 from pipeline.config import Match as MatchConfig
 from pipeline.deliver import Clock, Job, Tally
+from pipeline.embedding import Embedder, Vectors, interest_texts, topic_text
 from pipeline.errors import RenderError
 from pipeline.ledger import MORE_KEPT, digest_links, recorded, recorded_selection
 from pipeline.links import Links
@@ -95,8 +96,27 @@ SelectFn = Callable[
 ]
 
 
-def match_selector(weights: MatchConfig, topics: Mapping[str, Topic]) -> SelectFn:
-    """``pipeline.matching.match.select`` bound to the catalog (with ``topics``) and weights.
+# The stored vectors of some papers and texts (``store.vectors.for_matching`` of one model),
+# or None when there is no model to match by meaning with.
+VectorSource = Callable[[Sequence[Paper], Sequence[str]], Vectors | None]
+
+
+def stored_vectors(store: Store, embedder: Callable[[], Embedder | None]) -> VectorSource:
+    """Where the selector finds vectors: the store's, of the model ``embedder()`` returns.
+    The model is asked for on the first match, so a run with nobody due never loads it."""
+
+    def load(papers: Sequence[Paper], texts: Sequence[str]) -> Vectors | None:
+        model = embedder()
+        return None if model is None else store.vectors.for_matching(model.name, papers, texts)
+
+    return load
+
+
+def match_selector(
+    weights: MatchConfig, topics: Mapping[str, Topic], vectors: VectorSource | None = None
+) -> SelectFn:
+    """``pipeline.matching.match.select`` bound to the catalog (with ``topics``) and weights,
+    and to the stored vectors of the papers and the subscribers' texts, when given.
 
     Each selection also carries up to ``MORE_KEPT`` further matches (``more_papers``) with
     their scores and reasons, for the web view. Matching (numpy and the index) is loaded on
@@ -116,6 +136,9 @@ def match_selector(weights: MatchConfig, topics: Mapping[str, Topic]) -> SelectF
     ) -> list[Selection]:
         from pipeline.matching import match  # numpy and the index: only when someone is due
 
+        found = None
+        if vectors is not None:
+            found = vectors(papers, profiles_texts(subscribers, catalog().topics))
         return match.select(
             papers,
             subscribers,
@@ -125,9 +148,27 @@ def match_selector(weights: MatchConfig, topics: Mapping[str, Topic]) -> SelectF
             sent=sent,
             eligible=eligible,
             more=MORE_KEPT,
+            vectors=found,
         )
 
     return select
+
+
+def profiles_texts(subscribers: Sequence[Subscriber], topics: Mapping[str, Topic]) -> list[str]:
+    """Every distinct text of these subscribers' profiles that may have a vector: their
+    topics' and their interest items' (``profile_texts``, each distinct interest parsed once)."""
+    out: dict[str, None] = {}
+    slugs: set[str] = set()
+    interests: set[str] = set()
+    for sub in subscribers:
+        slugs.update(sub.profile.topics)
+        interests.add(sub.profile.interests)
+    for slug in sorted(slugs):
+        if slug in topics:
+            out[topic_text(topics[slug])] = None
+    for text in sorted(interests):
+        out.update(dict.fromkeys(interest_texts(text)))
+    return list(out)
 
 
 # Active subscribers read, matched and queued together: bounds memory (the subscribers and

@@ -1,7 +1,8 @@
 """The orchestrator: each step is idempotent and reads like the data flow in DESIGN.md.
 
 inbox files ──ingest_inbox──▶ papers in the store (files archived or quarantined)
-due subscribers ──deliver_due──▶ match → render → ledger → send
+papers and profiles lacking vectors ──embed_step──▶ vectors in the store (bounded per tick)
+due subscribers ──deliver_due──▶ match (with the stored vectors) → render → ledger → send
 """
 
 from __future__ import annotations
@@ -20,10 +21,20 @@ from pathlib import Path
 
 from pipeline.config import Config
 from pipeline.deliver import Engine, Outcome, Tally
-from pipeline.editions import Composer, EditionPlan, SelectFn, match_selector, queue_editions
+from pipeline.editions import (
+    Composer,
+    EditionPlan,
+    SelectFn,
+    match_selector,
+    queue_editions,
+    stored_vectors,
+)
+from pipeline.embedding.backfill import Backfill, embed_pending
+from pipeline.embedding.runtime import SentenceModel, shared
 from pipeline.errors import IngestError, StoreError
 from pipeline.ingest import read_dump
 from pipeline.links import Links
+from pipeline.matching.topics import load_catalog
 from pipeline.models import IngestOutcome
 from pipeline.render import Renderer
 from pipeline.send import Sender, SmtpSender, sender_for
@@ -147,6 +158,29 @@ def using_store(config: Config, store: Store | None) -> Iterator[Store]:
             yield opened
 
 
+# --- vectors ----------------------------------------------------------------------------------
+
+
+def embed_step(
+    config: Config, store: Store | None = None, *, model: SentenceModel | None = None
+) -> Backfill | None:
+    """Give up to ``meaning.per_tick`` papers lacking a vector theirs (newest first), then the
+    catalog's and the profiles' texts lacking one; None when meaning is off or unavailable."""
+    embedder = (model or shared()).get(config.meaning)
+    if embedder is None:
+        return None
+    with using_store(config, store) as opened:
+        done = embed_pending(
+            opened,
+            embedder,
+            limit=config.meaning.per_tick,
+            topics=load_catalog(config.topics).topics,
+        )
+    if done.papers or done.texts:
+        log.info("vectors: %d papers, %d texts (%s)", done.papers, done.texts, embedder.name)
+    return done
+
+
 # --- delivery ---------------------------------------------------------------------------------
 
 
@@ -160,13 +194,15 @@ def deliver_due(
     dry_run: bool = False,
     on_total: Callable[[int], None] | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
+    model: SentenceModel | None = None,
 ) -> Tally:
     """Queue the editions due at ``now`` and send them, then every other due ledger row.
 
     due subscribers ──match──▶ selections ──render──▶ queued rows ──claim/send/mark──▶ ledger
     New editions go batch by batch (``delivery.batch_size``), so memory stays bounded.
     Deferred rows whose time has come and rows stuck in ``sending`` after a crash go out too.
-    One runner at a time: the ``deliver`` lease.
+    One runner at a time: the ``deliver`` lease. Matching uses the stored vectors of the
+    process's sentence model (``model``, default the shared one) when meaning is on.
     """
     now = now or dt.datetime.now(dt.UTC)
     started = time.monotonic()
@@ -188,7 +224,7 @@ def deliver_due(
             plan = EditionPlan(
                 now=now,
                 clock=clock,
-                select=select or match_selector(config.match, config.topics),
+                select=select or selector(config, opened, model),
                 email=config.email,
                 batch_size=config.delivery.batch_size,
                 dry_run=dry_run,
@@ -216,6 +252,13 @@ def deliver_due(
         finally:
             if not dry_run:
                 lease.release()
+
+
+def selector(config: Config, store: Store, model: SentenceModel | None = None) -> SelectFn:
+    """The matcher for ``config``, with the store's vectors when the model is there."""
+    sentences = model or shared()
+    vectors = stored_vectors(store, lambda: sentences.get(config.meaning))
+    return match_selector(config.match, config.topics, vectors)
 
 
 class _Lease:

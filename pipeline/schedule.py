@@ -70,8 +70,10 @@ def build_scheduler(
     live: LiveConfig,
     ingest: Callable[[Config], object],
     deliver: Callable[[Config, dt.datetime], object] | None = None,
+    embed: Callable[[Config], object] | None = None,
 ) -> BackgroundScheduler:
-    """A scheduler with the reload, ingest and (optionally) deliver jobs, not yet started."""
+    """A scheduler with the reload, ingest and (optionally) deliver and embed jobs, not yet
+    started. The embed job (the bounded vector step) runs at the ingest job's interval."""
     schedule = live.config.schedule
     scheduler = BackgroundScheduler(
         timezone=dt.UTC,
@@ -86,6 +88,10 @@ def build_scheduler(
             scheduler.reschedule_job(
                 "ingest", trigger="interval", seconds=fresh.ingest_every_seconds
             )
+            if embed is not None:
+                scheduler.reschedule_job(
+                    "embed", trigger="interval", seconds=fresh.ingest_every_seconds
+                )
             if deliver is not None:
                 scheduler.reschedule_job(
                     "deliver", trigger="interval", seconds=fresh.deliver_every_seconds
@@ -106,6 +112,15 @@ def build_scheduler(
         name="ingest",
         next_run_time=now,
     )
+    if embed is not None:
+        scheduler.add_job(
+            _guarded("embed", lambda: embed(live.config)),
+            "interval",
+            seconds=schedule.ingest_every_seconds,
+            id="embed",
+            name="embed",
+            next_run_time=now + dt.timedelta(seconds=2),
+        )
     if deliver is not None:
         scheduler.add_job(
             _guarded("deliver", lambda: deliver(live.config, dt.datetime.now(dt.UTC))),

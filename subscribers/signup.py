@@ -9,6 +9,7 @@ message, whatever the cause, so a link never reveals whether an address is subsc
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pipeline.config import Config
@@ -48,14 +49,30 @@ class Notice(Frozen):
 
 
 class SubscriberService:
-    """Sign-up, double opt-in, preferences, feedback and leaving, for one deployment."""
+    """Sign-up, double opt-in, preferences, feedback and leaving, for one deployment.
 
-    def __init__(self, config: Config, store: Store, links: Links) -> None:
+    ``profile_saved`` is told of each profile a reader saves (signing up, confirming, changing
+    preferences), after it is stored: the composition root gives its texts their vectors.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        links: Links,
+        profile_saved: Callable[[Profile], object] | None = None,
+    ) -> None:
         self.config = config
         self.store = store
         self.links = links
         self.tokens: Tokens = links.tokens
         self.catalog: Catalog = load_catalog(config.topics)
+        self.profile_saved = profile_saved
+
+    def _saved(self, sub: Subscriber) -> Subscriber:
+        if self.profile_saved is not None:
+            self.profile_saved(sub.profile)
+        return sub
 
     # --- signing up --------------------------------------------------------------------------
 
@@ -113,6 +130,7 @@ class SubscriberService:
             )
         if sub.status == S.SUPPRESSED:
             return None
+        self._saved(sub)
         every = dt.timedelta(hours=self.config.web.confirmation_resend_hours)
         if not self.store.subscribers.claim_confirmation(sub.id, every, now):
             return None
@@ -198,7 +216,7 @@ class SubscriberService:
         record = self.store.subscribers.record(sub.id) or {}
         consent = {**(record.get("consent") or {}), "confirmed_at": now.isoformat()}
         consent["confirm_ip"] = ip
-        sub = self.store.subscribers.update(sub.id, consent=consent)
+        sub = self._saved(self.store.subscribers.update(sub.id, consent=consent))
         return sub, self.welcome_notice(sub)
 
     # --- preferences -------------------------------------------------------------------------
@@ -214,13 +232,15 @@ class SubscriberService:
                 "max_papers": data.max_papers,
             }
         )
-        return self.store.subscribers.update(
-            sub.id,
-            profile=profile,
-            timezone=data.timezone,
-            send_hour=data.send_hour,
-            frequency=data.frequency,
-            weekly_day=data.weekly_day,
+        return self._saved(
+            self.store.subscribers.update(
+                sub.id,
+                profile=profile,
+                timezone=data.timezone,
+                send_hour=data.send_hour,
+                frequency=data.frequency,
+                weekly_day=data.weekly_day,
+            )
         )
 
     def pause(self, sub: Subscriber, now: dt.datetime | None = None) -> bool:

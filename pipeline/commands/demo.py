@@ -106,7 +106,8 @@ def demo(
 def _cycle(
     config: Config, profile: Profile, err: Console
 ) -> tuple[list[IngestOutcome], Tally, list[Paper]]:
-    """Ingest the inbox, add the demo reader, deliver what is due; what came of each step."""
+    """Ingest the inbox, add the demo reader, give papers and texts their vectors (when the
+    model is there), deliver what is due; what came of each step."""
     from pipeline import run as steps  # SQLAlchemy, the matcher, the renderer: only needed here
 
     outcomes: list[IngestOutcome] = []
@@ -125,6 +126,9 @@ def _cycle(
             consent={"method": "admin entry without opt-in", "source": "paperboy demo"},
             now=now,
         )
+        vectors = steps.embed_step(config, store)
+        if vectors is not None:
+            err.print(f"  vectors: {vectors.papers} papers, {vectors.texts} texts", highlight=False)
         tally = steps.deliver_due(config, now, store=store)
         row = store.ledger.get(reader.id, now.date())
         papers = store.papers.by_ids(row.paper_ids) if row else {}

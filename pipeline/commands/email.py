@@ -47,10 +47,11 @@ def preview(
     Example: paperboy preview reader@example.org --out /tmp/digest.html
     """
     # The delivery engine and the renderer (SQLAlchemy, Jinja, MJML): only needed here.
-    from pipeline.editions import local_now, match_selector, select_editions
+    from pipeline.editions import local_now, select_editions
     from pipeline.ledger import digest_links, recorded_selection
     from pipeline.mime import build_message, message_bytes, message_id_for
     from pipeline.render import Renderer
+    from pipeline.run import selector
 
     if out is not None and out.suffix.lower() not in (".html", ".htm", ".eml"):
         fail(f"--out {str(out)!r}: the file must end in .html or .eml")
@@ -68,7 +69,7 @@ def preview(
         if row is not None and row.paper_ids:
             selection = recorded_selection(row, store.papers.by_ids(row.paper_ids))
         else:
-            select = match_selector(config.match, config.topics)
+            select = selector(config, store)  # as `send` would match: with the stored vectors
             selection = select_editions(store, select, [sub], edition, now)[0]
     renderer = Renderer.from_config(config)
     ids = [sp.paper.id for sp in selection.papers]

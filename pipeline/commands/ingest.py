@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,9 +13,15 @@ from rich.progress import Progress
 from rich.table import Table
 
 from pipeline.commands.common import load, store_for
+from pipeline.config import Config
 from pipeline.errors import IngestError
 from pipeline.ingest import read_dump
 from pipeline.models import Dump, IngestOutcome
+
+if TYPE_CHECKING:  # SQLAlchemy, for the annotation only
+    from pipeline.store import Store
+
+BATCH = 32  # the backfill's batch: a progress bar for fewer than two of them only flickers
 
 
 def expand(paths: list[Path]) -> list[Path]:
@@ -67,14 +73,20 @@ def ingest(
             else:
                 dumps.append(dump)
             progress.advance(task)
+    embedded: set[str] = set()
     if not dry_run and dumps:
         with store_for(config) as store:
             stored = {d.id: store.papers.ingest(d) for d in dumps}
+            # After each dump's transaction has committed: the vectors are an extra, and a
+            # model that cannot load leaves the papers to match by words until a later tick.
+            embedded = _embed(config, store, dumps, err)
     else:
         stored = {d.id: _would_be(d) for d in dumps}
     outcomes = [stored[d.id] for d in dumps] + outcomes
     if as_json:
-        papers = [p.public_dict() for d in dumps for p in d.papers]
+        papers = [
+            {**p.public_dict(), "embedded": p.id in embedded} for d in dumps for p in d.papers
+        ]
         typer.echo(json.dumps(papers, indent=2, ensure_ascii=False))
         for outcome in outcomes:
             _warn(err, outcome)
@@ -82,6 +94,24 @@ def ingest(
         _summary(outcomes, dry_run)
     if any(o.error for o in outcomes):
         raise typer.Exit(1)
+
+
+def _embed(config: Config, store: Store, dumps: list[Dump], err: Console) -> set[str]:
+    """Give the dumps' papers the vectors they lack, with a progress bar on stderr; the ids
+    (as parsed) of the papers that have a current vector afterwards."""
+    from pipeline.embedding.backfill import embed_papers, lacking_vectors
+    from pipeline.embedding.runtime import shared
+
+    embedder = shared().get(config.meaning)
+    if embedder is None:
+        return set()
+    ids = {p.id for d in dumps for p in d.papers}
+    papers, found = lacking_vectors(store, embedder.name, ids)
+    with Progress(console=err, transient=True, disable=len(papers) < 2 * BATCH) as progress:
+        task = progress.add_task("embedding", total=len(papers))
+        embed_papers(store, embedder, papers, lambda done, _: progress.update(task, completed=done))
+    err.print(f"vectors: {len(papers)} papers embedded ({embedder.name})", highlight=False)
+    return found
 
 
 def _would_be(dump: Dump) -> IngestOutcome:

@@ -19,6 +19,8 @@ from pipeline.ingest import read_dump
 from pipeline.matching.topics import load_catalog
 from pipeline.models import Paper, Profile, ScoredPaper
 
+ON_THE_FLY = 256  # papers `match` embeds itself at most; any others match by words alone
+
 
 def match(
     interest: Annotated[
@@ -62,7 +64,11 @@ def match(
     Example: paperboy match --interest "KV cache, speculative decoding" --topic llm-inference
     --dump var/inbox/hf_daily_papers_2026-07-03.txt --top 5
     """
-    from pipeline.matching.match import rank  # numpy and the scorers: kept off the other commands
+    # numpy, the scorers and the store: kept off the other commands and `--help`
+    from pipeline.embedding import Vectors, profile_texts
+    from pipeline.embedding.backfill import on_the_fly
+    from pipeline.embedding.runtime import shared
+    from pipeline.matching.match import rank
 
     config = load()
     if not (interest.strip() or topic or author):
@@ -76,7 +82,11 @@ def match(
         )
     except ValidationError as e:
         fail(f"invalid profile: {e.errors()[0]['msg']}")
+    catalog = load_catalog(config.topics)
+    texts = profile_texts(profile, catalog.topics)
+    embedder = shared().get(config.meaning)
     papers: list[Paper]
+    stored: Vectors | None = None
     if dump is not None:
         try:
             parsed = read_dump(
@@ -88,8 +98,15 @@ def match(
     else:
         with store_for(config) as store:
             papers = store.papers.recent(days=7)
+            if embedder is not None:
+                stored = store.vectors.for_matching(embedder.name, papers, texts)
+    vectors = None
+    if embedder is not None:
+        # The ad-hoc texts (and papers the tick has not reached) get vectors now, in memory:
+        # `match` stores nothing.
+        vectors = on_the_fly(embedder, papers, texts, limit=ON_THE_FLY, stored=stored)
     try:
-        ranked = rank(papers, profile, load_catalog(config.topics), config.match)
+        ranked = rank(papers, profile, catalog, config.match, vectors=vectors)
     except MatchError as e:
         fail(str(e))
     shown = ranked[:top]

@@ -79,7 +79,10 @@ def run(
     def deliver_step(cfg: Config, now: dt.datetime) -> None:
         print_tally(console, steps.deliver_due(cfg, now))
 
-    scheduler = build_scheduler(live, ingest, deliver_step if deliver else None)
+    def embed_step(cfg: Config) -> None:
+        steps.embed_step(cfg)  # logs what it computed; quiet when there was nothing to do
+
+    scheduler = build_scheduler(live, ingest, deliver_step if deliver else None, embed_step)
     # SIGTERM stops like Ctrl-C: the web app drains, the scheduler finishes its running job.
     # (uvicorn re-raises the signal it caught once it has shut down; this handler takes it.)
     signal.signal(signal.SIGTERM, signal.default_int_handler)

@@ -88,6 +88,7 @@ def add(
         sub = store.subscribers.get(new_id)
         if sub is None:  # removed by someone else in between: say so rather than crash
             fail(f"subscriber {new_id} was removed while being added", code=1)
+        _embed_profiles(config, store, [sub])
         sent = _confirm([sub], config, store) if not no_opt_in else []
     _report_subscriber(sub, as_json, mailed=bool(sent))
 
@@ -248,7 +249,9 @@ def import_(
             )
             raise typer.Exit(1)
         ids: list[int] = [] if dry_run else store.subscribers.add_many(entries)
-        pending = [s for i in ids if (s := store.subscribers.get(i)) and s.status == "pending"]
+        added = [s for i in ids if (s := store.subscribers.get(i))]
+        _embed_profiles(config, store, added)
+        pending = [s for s in added if s.status == "pending"]
         mailed = _confirm(pending, config, store) if pending else []
     summary = {
         "rows": len(entries),
@@ -331,6 +334,19 @@ def _consent(no_opt_in: bool, source: str) -> dict[str, Any]:
         "by": getpass.getuser(),
         "at": dt.datetime.now(dt.UTC).isoformat(),
     }
+
+
+def _embed_profiles(config: Config, store: Store, subs: list[Subscriber]) -> None:
+    """Give the new readers' topics and interests their vectors now, when meaning is on and
+    the model loads; otherwise the service's next tick does."""
+    if not subs:
+        return
+    from pipeline.embedding.backfill import ProfileVectors
+    from pipeline.embedding.runtime import shared
+
+    topics = load_catalog(config.topics).topics
+    saved = ProfileVectors(store, shared(), config.meaning, topics, load=True)
+    saved.many([s.profile for s in subs])
 
 
 def _confirm(subs: list[Subscriber], config: Config, store: Store) -> list[Notice]:

@@ -16,6 +16,7 @@ from pipeline.store.leases import Leases, SignupEvents
 from pipeline.store.ledger import Ledger
 from pipeline.store.papers import Papers
 from pipeline.store.subscribers import Subscribers
+from pipeline.store.vectors import StoredVectors
 
 
 class Store:
@@ -34,6 +35,7 @@ class Store:
         self.tokens = Tokens(db)
         self.leases = Leases(db)
         self.signups = SignupEvents(db)
+        self.vectors = StoredVectors(db)
 
     @property
     def dialect(self) -> str:

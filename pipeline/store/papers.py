@@ -8,10 +8,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Text, cast, func, insert, or_, select, update
 
+from pipeline.embedding import paper_text
 from pipeline.models import Dump, IngestOutcome, Paper
 from pipeline.papers import MergePlan, merge_dump, title_key
 from pipeline.store import tables as s
 from pipeline.store.engine import CHUNK, Database, chunks, model_from, since, utcnow
+from pipeline.store.vectors import delete_paper_vectors, rekey_paper_vectors
 
 
 def _paper_row(p: Paper) -> dict[str, Any]:
@@ -131,6 +133,16 @@ def _upsert_papers(conn: Connection, dump: Dump, now: dt.datetime) -> tuple[list
             _rekey_paper(conn, old_id, new_id)
             existing[new_id] = existing.pop(old_id)
     _write_plan(conn, plan, set(existing), now)
+    # A merge that changed what a paper is embedded as makes its vectors stale: drop them
+    # here, in the same transaction, so the next backfill finds the paper lacking one.
+    delete_paper_vectors(
+        conn,
+        [
+            i
+            for i in plan.touched & set(existing)
+            if paper_text(existing[i]) != paper_text(plan.papers[i])
+        ],
+    )
     return sorted(plan.fresh), sorted(plan.merged)
 
 
@@ -182,6 +194,7 @@ def _rekey_paper(conn: Connection, old_id: str, new_id: str) -> None:
     for table in (s.dump_papers, s.sent_papers, s.feedback):
         conn.execute(update(table).where(table.c.paper_id == old_id).values(paper_id=new_id))
     _rekey_deliveries(conn, old_id, new_id)
+    rekey_paper_vectors(conn, old_id, new_id)
     conn.execute(
         update(s.paper_aliases).where(s.paper_aliases.c.new_id == old_id).values(new_id=new_id)
     )

@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -208,4 +209,26 @@ paper_aliases = Table(
     metadata,
     Column("old_id", String(32), primary_key=True),
     Column("new_id", String(32), nullable=False),
+)
+
+paper_vectors = Table(
+    # A paper's sentence vector under one model (float32 bytes, little-endian), and the sha256
+    # of the text it was computed from (``pipeline.embedding.paper_text``).
+    "paper_vectors",
+    metadata,
+    Column("paper_id", String(64), nullable=False),
+    Column("model", String(64), nullable=False),
+    Column("text_sha", String(64), nullable=False),
+    Column("vector", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("paper_id", "model"),
+)
+
+text_vectors = Table(
+    # Vectors of interest items and topic texts, shared by every profile that has the text.
+    "text_vectors",
+    metadata,
+    Column("model", String(64), nullable=False),
+    Column("text_sha", String(64), nullable=False),
+    Column("vector", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("model", "text_sha"),
 )

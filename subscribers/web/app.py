@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from pipeline.config import Config
+from pipeline.embedding.runtime import SentenceModel
 from subscribers.web import (
     edition,
     errors,
@@ -45,7 +46,7 @@ ROUTERS = (
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the store and the sender for as long as the app serves."""
-    async with opened(app.state.config) as rt:
+    async with opened(app.state.config, app.state.sentences) as rt:
         app.state.runtime = rt
         try:
             yield
@@ -53,12 +54,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             del app.state.runtime
 
 
-def create_app(config: Config) -> FastAPI:
-    """The subscriber app for ``config``; the store and sender open when it starts."""
+def create_app(config: Config, sentences: SentenceModel | None = None) -> FastAPI:
+    """The subscriber app for ``config``; the store and sender open when it starts.
+    ``sentences``: the sentence model (default the process's, shared with the scheduler)."""
     app = FastAPI(
         title="paperboy", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
     app.state.config = config
+    app.state.sentences = sentences
     app.state.pages = Pages(config)
     app.add_middleware(Guard)
     app.mount("/static", StaticFiles(directory=TEMPLATES / "static"), name="static")

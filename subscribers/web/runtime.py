@@ -11,6 +11,8 @@ from fastapi import BackgroundTasks
 from starlette.concurrency import run_in_threadpool
 
 from pipeline.config import Config
+from pipeline.embedding.backfill import ProfileVectors
+from pipeline.embedding.runtime import SentenceModel, shared
 from pipeline.errors import PaperboyError
 from pipeline.links import Links
 from pipeline.matching.topics import load_catalog
@@ -37,12 +39,16 @@ class Runtime:
     renderer: Renderer
     links: Links
     topics: tuple[TopicChoice, ...]
+    sentences: SentenceModel
 
 
 @asynccontextmanager
-async def opened(config: Config) -> AsyncIterator[Runtime]:
-    """The runtime for ``config``: the store and the sender open until the app stops."""
-    topics = topic_choices(load_catalog(config.topics))
+async def opened(config: Config, sentences: SentenceModel | None = None) -> AsyncIterator[Runtime]:
+    """The runtime for ``config``: the store and the sender open until the app stops.
+    ``sentences``: the sentence model (default the process's, shared with the scheduler)."""
+    sentences = sentences or shared()
+    catalog = load_catalog(config.topics)
+    topics = topic_choices(catalog)
     renderer = Renderer.from_config(config)
     links = Links.for_config(config)
     sender = sender_for(config)
@@ -51,12 +57,18 @@ async def opened(config: Config) -> AsyncIterator[Runtime]:
             yield Runtime(
                 config=config,
                 store=store,
-                service=SubscriberService(config, store, links),
+                service=SubscriberService(
+                    config,
+                    store,
+                    links,
+                    ProfileVectors(store, sentences, config.meaning, catalog.topics),
+                ),
                 limiter=SignupLimiter(store, config.web.signups_per_ip_per_hour),
                 mailer=Mailer(config, renderer, sender),
                 renderer=renderer,
                 links=links,
                 topics=topics,
+                sentences=sentences,
             )
         finally:
             await sender.close()

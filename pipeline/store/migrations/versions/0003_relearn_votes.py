@@ -25,7 +25,7 @@ from pipeline.models import Paper, Profile, TermCounts
 from pipeline.votes import relearn, terms_to_count
 
 revision = "0003"
-down_revision = "0001"  # re-chained onto "0002" when the paper-vectors revision lands
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
