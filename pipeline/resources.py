@@ -38,3 +38,8 @@ def web_templates() -> Path:
 
 def sample_inbox() -> Path:
     return bundled("sample_inbox")
+
+
+def sentence_model() -> Path:
+    """The folder of the sentence model: ``model.onnx``, ``tokenizer.json``, its NOTICE."""
+    return bundled("embedding", "minilm")

@@ -97,6 +97,10 @@ def test_the_wheel_carries_every_package_and_its_data_but_no_top_level_templates
         "pipeline/templates/email/digest.mjml.j2",
         "pipeline/templates/web/static/app.js",
         "pipeline/sample_inbox/hf_daily_papers_2026-07-06.txt",
+        "pipeline/embedding/minilm/model.onnx",
+        "pipeline/embedding/minilm/tokenizer.json",
+        "pipeline/embedding/minilm/LICENSE",
+        "pipeline/embedding/minilm/NOTICE",
     ):
         assert path in names, f"{path} is missing from the wheel"
 
@@ -120,3 +124,18 @@ def test_installed_wheel_runs_help_and_demo_outside_the_checkout(
     assert [f["error"] for f in out["files"]] == [None, None, None]
     assert out["delivery"]["sent"] == 1
     assert [Path(p).suffix for p in out["emails"]] == [".eml"]
+
+
+def test_installed_wheel_embeds_a_sentence_with_the_bundled_model(
+    installed: Path, tmp_path: Path
+) -> None:
+    """The sentence model travels in the wheel and runs from it: one unit vector of 384."""
+    code = (
+        "from pipeline.embedding.model import load_embedder; from pipeline.resources import "
+        "sentence_model; v = load_embedder().embed(['Forecasting rain with neural networks.']); "
+        "print(sentence_model(), v.shape[0], v.shape[1], round(float((v * v).sum()), 3))"
+    )
+    out = run([str(installed / "bin" / "python"), "-c", code], tmp_path, clean_env())
+    folder, rows, dim, norm = out.split()
+    assert folder.startswith(str(installed)), folder  # the wheel's copy, not the checkout
+    assert (rows, dim, norm) == ("1", "384", "1.0")
