@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 
@@ -50,11 +50,12 @@ def rank(
     """
     catalog.check(profile.topics)
     index = build_index(papers, tuning)
-    scored = score_profiles(prepare(index, catalog, vectors), [profile], weights)
+    prepared = prepare(index, catalog, vectors)
+    scored = score_profiles(prepared, [profile], weights)
     row = scored.final[0].tolist()
     cols = [int(c) for c in np.flatnonzero(~scored.ineligible[0])]
     cols.sort(key=lambda c: (-row[c], index.papers[c].id))
-    make = ReasonMaker(index, scored, catalog, weights)
+    make = ReasonMaker(index, scored, catalog, weights, meaning=_closest(prepared, scored))
     return [make.scored_paper(0, col, row[col]) for col in cols]
 
 
@@ -164,6 +165,15 @@ def top_papers(
     if k == 0:
         return scored, np.zeros((len(chunk), 0), dtype=np.intp), np.zeros_like(counts), counts
     return scored, _top_k(scored.final, ineligible, k), np.minimum(counts, wanted), counts
+
+
+def _closest(prepared: Prepared, scored: Scored) -> Callable[[int, int], str | None] | None:
+    """For reasons: the interest item closest in meaning to a paper, per (row, column)."""
+    meaning = prepared.meaning
+    if meaning is None:
+        return None
+    profiles = scored.profiles
+    return lambda row, col: meaning.closest(profiles[row].interests, col)
 
 
 def _top_k(scores: np.ndarray, ineligible: np.ndarray, k: int) -> np.ndarray:
@@ -288,7 +298,7 @@ def _select_chunk(
     more: int,
 ) -> Iterator[Selection]:
     scored, top, take, counts = top_papers(prepared, weights, chunk, restrictions, more)
-    make = ReasonMaker(prepared.index, scored, catalog, weights)
+    make = ReasonMaker(prepared.index, scored, catalog, weights, meaning=_closest(prepared, scored))
     # Every picked (row, paper) in row order; rows that score alike share one ScoredPaper,
     # so each distinct one is built once and the rest are gathered by index.
     picked = np.arange(top.shape[1]) < take[:, None]

@@ -6,9 +6,11 @@
     evidence = clip((closeness − floor) / (full − floor), 0, 1)
 
 ``evidence`` is what scoring blends with lexical relevance (``Tuning.meaning`` weighs it), so
-a paper that says it in other words is found, while a paper merely in the same broad field
-(cosine below ``floor``) gets nothing. Every distinct topic set and interest text is computed
-once per run, one matrix product each, never per subscriber.
+a paper that says it in other words is found. Ranking starts counting closeness low
+(``meaning_floor``); whether a paper may be sent at all is judged with evidence that starts
+higher (``meaning_eligible``), so a paper merely in the same broad field is ranked, not mailed.
+Every distinct topic set and interest text is computed once per run, one matrix product
+each, never per subscriber.
 """
 
 from __future__ import annotations
@@ -35,17 +37,21 @@ class Meaning:
     tuning: Tuning
     has_paper: np.ndarray  # papers: True where the paper has a vector
     has_topic: np.ndarray  # catalog topics: True where the topic text has a vector
-    texts: dict[str, np.ndarray] = field(default_factory=dict)  # interest → evidence row
+    texts: dict[str, np.ndarray] = field(default_factory=dict)  # interest → closeness row
     has_text: dict[str, bool] = field(default_factory=dict)  # interest → any item has a vector
+    cosines: dict[str, tuple[tuple[str, ...], np.ndarray]] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
         return int(self.papers.shape[0])
 
-    def evidence(self, cosines: np.ndarray) -> np.ndarray:
+    def evidence(self, cosines: np.ndarray, floor: float | None = None) -> np.ndarray:
+        """Closeness as evidence in [0, 1]: 0 up to ``floor`` (default the ranking floor),
+        1 from ``meaning_full`` on, linear between."""
         t = self.tuning
-        span = max(t.meaning_full - t.meaning_floor, 1e-6)
-        out: np.ndarray = np.clip((cosines - t.meaning_floor) / span, 0.0, 1.0)
+        start = t.meaning_floor if floor is None else floor
+        span = max(t.meaning_full - start, 1e-6)
+        out: np.ndarray = np.clip((cosines - start) / span, 0.0, 1.0)
         return out.astype(np.float32)
 
     def item_cosines(self, interest: str) -> tuple[tuple[str, ...], np.ndarray]:
@@ -56,8 +62,20 @@ class Meaning:
         matrix = np.stack([self.vectors.texts[t] for t in items]).astype(np.float32)
         return items, matrix @ self.papers.T
 
+    def closest(self, interest: str, col: int) -> str | None:
+        """The item of ``interest`` closest to paper ``col``, if it is close enough to count."""
+        if interest not in self.cosines:
+            if len(self.cosines) > KEPT:
+                self.cosines.clear()
+            self.cosines[interest] = self.item_cosines(interest)
+        items, cos = self.cosines[interest]
+        if not items:
+            return None
+        best = int(np.argmax(cos[:, col]))
+        return items[best] if self.evidence(cos[best, col]) > 0 else None
+
     def interest_rows(self, interests: Sequence[str]) -> np.ndarray:
-        """Evidence of each interest text (rows) for each paper; blank texts give zeros."""
+        """Closeness (best item's cosine) of each interest text to each paper; blank: zeros."""
         missing = [t for t in dict.fromkeys(interests) if t not in self.texts]
         if len(self.texts) + len(missing) > KEPT:
             self.texts.clear()
@@ -66,13 +84,13 @@ class Meaning:
             items, cos = self.item_cosines(text)
             self.has_text[text] = bool(items)
             best = cos.max(axis=0) if len(cos) else np.zeros(self.size, dtype=np.float32)
-            self.texts[text] = self.evidence(best)
+            self.texts[text] = best.astype(np.float32)
         if not interests:
             return np.zeros((0, self.size), dtype=np.float32)
         return np.stack([self.texts[t] for t in interests])
 
     def set_rows(self, sets: Sequence[Sequence[int]]) -> np.ndarray:
-        """Evidence of each topic set (given as catalog column lists) for each paper."""
+        """Closeness (best topic's cosine) of each topic set, as catalog columns, to each paper."""
         out = np.zeros((len(sets), self.size), dtype=np.float32)
         filled = [i for i, cols in enumerate(sets) if cols]
         if not filled or not self.size:
@@ -80,7 +98,7 @@ class Meaning:
         flat = [col for i in filled for col in sets[i]]
         starts = np.cumsum([0] + [len(sets[i]) for i in filled[:-1]])
         out[filled] = np.maximum.reduceat(self.topic_cos[flat], starts, axis=0)
-        return self.evidence(out)
+        return out
 
 
 def build_meaning(

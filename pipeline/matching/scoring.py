@@ -345,13 +345,6 @@ def score_profiles(
     text_of = np.array(interest_of, dtype=np.intp)[c.text_of]
     rel = set_rel[set_of]
     rel += text_rel[text_of]
-    floor = np.float32(weights.min_relevance)
-    if (meaning := prepared.meaning) is not None:
-        closeness, judged = _closeness(prepared, meaning, c, interest_of)
-        rel += np.float32(index.tuning.meaning) * closeness
-        # Where meaning can judge a pair, the floor asks for more than a stray word or two.
-        bar = np.float32(index.tuning.meaning_bar)
-        floor = floor + bar * (judged[:, None] & meaning.has_paper[None, :])
     hits = [
         (i, col)
         for i in c.special
@@ -362,7 +355,10 @@ def score_profiles(
         rows, cols = zip(*hits, strict=True)
         rel[rows, cols] += weights.author_boost  # once per paper, however many authors
     # Ineligible: not relevant (<= 0 or < min_relevance), too few upvotes, or excluded.
-    bad = (rel < floor) | (rel <= 0)
+    if (meaning := prepared.meaning) is not None:
+        bad = _blend_meaning(prepared, meaning, c, interest_of, rel, weights.min_relevance)
+    else:
+        bad = (rel < weights.min_relevance) | (rel <= 0)
     picky = np.flatnonzero(c.min_upvotes)
     bad[picky] |= index.upvotes[None, :] < c.min_upvotes[picky, None]
     excluded_rows, excluded = _excluded(prepared, profiles, c.special)
@@ -387,6 +383,31 @@ def score_profiles(
         interest_cols,
         c.special,
     )
+
+
+def _blend_meaning(
+    prepared: Prepared,
+    meaning: Meaning,
+    c: _Columns,
+    interest_of: list[int],
+    rel: np.ndarray,
+    min_relevance: float,
+) -> np.ndarray:
+    """Add closeness by meaning to ``rel`` in place; return where a paper is below the floor.
+
+    Ranking counts closeness from ``meaning_floor``; the floor judges it from the higher
+    ``meaning_eligible``, and where meaning can judge a pair the floor rises by
+    ``meaning_bar``: a stray word or two no longer carries a paper into a digest.
+    """
+    tuning = prepared.index.tuning
+    closeness, judged = _closeness(prepared, meaning, c, interest_of)
+    weight = np.float32(tuning.meaning)
+    judged_rel = rel + weight * meaning.evidence(closeness, tuning.meaning_eligible)
+    rel += weight * meaning.evidence(closeness)
+    bar = np.float32(tuning.meaning_bar)
+    floor = np.float32(min_relevance) + bar * (judged[:, None] & meaning.has_paper[None, :])
+    below: np.ndarray = (judged_rel < floor) | (rel <= 0)
+    return below
 
 
 def _closeness(
