@@ -63,7 +63,8 @@ class Tuning:
     meaning_floor: float = 0.1  # cosine at which closeness starts to count
     meaning_full: float = 0.7  # cosine at which it counts fully
     # Whether a paper may be sent: closeness counts from this cosine, and the floor rises.
-    meaning_eligible: float = 0.15
+    meaning_eligible: float = 0.15  # closeness to an interest item
+    meaning_eligible_topics: float = 0.3  # closeness to a catalog topic
     meaning_bar: float = 0.4  # added to min_relevance where a paper and a profile have vectors
 
 

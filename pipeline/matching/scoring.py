@@ -400,10 +400,15 @@ def _blend_meaning(
     ``meaning_bar``: a stray word or two no longer carries a paper into a digest.
     """
     tuning = prepared.index.tuning
-    closeness, judged = _closeness(prepared, meaning, c, interest_of)
+    by_topics, by_interest, judged = _closeness(prepared, meaning, c, interest_of)
     weight = np.float32(tuning.meaning)
-    judged_rel = rel + weight * meaning.evidence(closeness, tuning.meaning_eligible)
-    rel += weight * meaning.evidence(closeness)
+    # A catalog topic's keyword list sits close to a whole field; the bar for it is higher.
+    judge = np.maximum(
+        meaning.evidence(by_topics, tuning.meaning_eligible_topics),
+        meaning.evidence(by_interest, tuning.meaning_eligible),
+    )
+    judged_rel = rel + weight * judge
+    rel += weight * meaning.evidence(np.maximum(by_topics, by_interest))
     bar = np.float32(tuning.meaning_bar)
     floor = np.float32(min_relevance) + bar * (judged[:, None] & meaning.has_paper[None, :])
     below: np.ndarray = (judged_rel < floor) | (rel <= 0)
@@ -412,9 +417,10 @@ def _blend_meaning(
 
 def _closeness(
     prepared: Prepared, meaning: Meaning, c: _Columns, interest_of: list[int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's evidence by meaning (the best of its topic set's and its interest's), and
-    per row whether any of its texts has a vector (only then is meaning judged for it)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's closeness to each paper through its topic set and through its interest
+    (best cosine of each), and per row whether any of its texts has a vector (only then is
+    meaning judged for it)."""
     cols = prepared.slugs
     sets = [[cols[s] for s in t if s in cols] for t in c.topic_sets]
     set_rows = meaning.set_rows(sets)
@@ -425,8 +431,7 @@ def _closeness(
     # A blank interest points at the row of zeros, as in the lexical part.
     blank = np.array([len(texts) if i < 0 else j for j, i in enumerate(interest_of)], np.intp)
     text_of = blank[c.text_of]
-    closeness: np.ndarray = np.maximum(set_rows[c.set_of], text_rows[text_of])
-    return closeness, set_has[c.set_of] | text_has[text_of]
+    return set_rows[c.set_of], text_rows[text_of], set_has[c.set_of] | text_has[text_of]
 
 
 def _excluded(
