@@ -26,15 +26,23 @@ POOL_DEPTH = 20
 DAY_PICKS = 10  # the default max_papers of a digest
 
 
-def pool_for(query: EvalQuery, evalset: EvalSet, family: list[System]) -> set[str]:
-    pooled: set[str] = set()
+def pools(evalset: EvalSet, family: list[System]) -> dict[str, set[str]]:
+    """Each query's pool; every setting ranks all queries in one call where a system can."""
+    queries = evalset.queries
+    profiles = [q.profile for q in queries]
+    pooled: dict[str, set[str]] = {q.id: set() for q in queries}
+    days = list(evalset.by_day().values())
     for system in family:
         for params in system.grid:
-            pooled.update(system.rank(evalset.papers, query.profile, params)[:POOL_DEPTH])
-            if system.name == "paperboy":
-                for day_papers in evalset.by_day().values():
-                    picks = system.rank(day_papers, query.profile, params)
-                    pooled.update(picks[:DAY_PICKS])
+            rankings = system.rankings(evalset.papers, profiles, params)
+            for q, ranked in zip(queries, rankings, strict=True):
+                pooled[q.id].update(ranked[:POOL_DEPTH])
+            if system.name != "paperboy":
+                continue
+            for day_papers in days:
+                rankings = system.rankings(day_papers, profiles, params)
+                for q, picks in zip(queries, rankings, strict=True):
+                    pooled[q.id].update(picks[:DAY_PICKS])
     return pooled
 
 
@@ -72,8 +80,9 @@ def main() -> int:
     family = systems(with_embeddings=minilm.available())
     args.out.mkdir(parents=True, exist_ok=True)
     pool: dict[str, list[str]] = {}
+    pooled = pools(evalset, family)
     for query in evalset.queries:
-        ids = pool_for(query, evalset, family)
+        ids = pooled[query.id]
         if args.new:
             ids -= set(query.judgments)
         pool[query.id] = _shuffled(ids, query.id)

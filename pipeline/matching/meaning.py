@@ -28,8 +28,35 @@ KEPT = 30_000  # distinct interest texts whose rows are kept between chunks
 
 
 @dataclass
+class Rows:
+    """Weighted evidence rows of distinct keys (topic sets or interests), kept between chunks.
+
+    ``rank`` is what ranking adds, ``judge`` what the floor counts; ``has`` says whether any
+    text of the key has a vector (only then is meaning judged for it). Starts afresh past
+    KEPT keys, which bounds its memory.
+    """
+
+    ids: dict[object, int] = field(default_factory=dict)
+    rank: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    judge: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    has: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+
+    def add(
+        self, keys: Sequence[object], rank: np.ndarray, judge: np.ndarray, has: np.ndarray
+    ) -> None:
+        start = len(self.ids)
+        self.ids.update((key, start + i) for i, key in enumerate(keys))
+        if start == 0:
+            self.rank, self.judge, self.has = rank, judge, has
+        else:
+            self.rank = np.vstack([self.rank, rank])
+            self.judge = np.vstack([self.judge, judge])
+            self.has = np.concatenate([self.has, has])
+
+
+@dataclass
 class Meaning:
-    """Paper vectors of one index and the closeness rows computed from them so far."""
+    """Paper vectors of one index and the evidence rows computed from them so far."""
 
     vectors: Vectors
     papers: np.ndarray  # papers × d, float32; zero rows for papers without a vector
@@ -37,8 +64,8 @@ class Meaning:
     tuning: Tuning
     has_paper: np.ndarray  # papers: True where the paper has a vector
     has_topic: np.ndarray  # catalog topics: True where the topic text has a vector
-    texts: dict[str, np.ndarray] = field(default_factory=dict)  # interest → closeness row
-    has_text: dict[str, bool] = field(default_factory=dict)  # interest → any item has a vector
+    sets: Rows = field(default_factory=Rows)
+    interests: Rows = field(default_factory=Rows)
     cosines: dict[str, tuple[tuple[str, ...], np.ndarray]] = field(default_factory=dict)
 
     @property
@@ -53,6 +80,10 @@ class Meaning:
         span = max(t.meaning_full - start, 1e-6)
         out: np.ndarray = np.clip((cosines - start) / span, 0.0, 1.0)
         return out.astype(np.float32)
+
+    def _weighted(self, cos: np.ndarray, eligible: float) -> tuple[np.ndarray, np.ndarray]:
+        weight = np.float32(self.tuning.meaning)
+        return weight * self.evidence(cos), weight * self.evidence(cos, eligible)
 
     def item_cosines(self, interest: str) -> tuple[tuple[str, ...], np.ndarray]:
         """The interest's items that have a vector, and items × papers cosines."""
@@ -75,30 +106,39 @@ class Meaning:
         return items[best] if self.evidence(cos[best, col]) > 0 else None
 
     def interest_rows(self, interests: Sequence[str]) -> np.ndarray:
-        """Closeness (best item's cosine) of each interest text to each paper; blank: zeros."""
-        missing = [t for t in dict.fromkeys(interests) if t not in self.texts]
-        if len(self.texts) + len(missing) > KEPT:
-            self.texts.clear()
-            missing = list(dict.fromkeys(interests))
-        for text in missing:
-            items, cos = self.item_cosines(text)
-            self.has_text[text] = bool(items)
-            best = cos.max(axis=0) if len(cos) else np.zeros(self.size, dtype=np.float32)
-            self.texts[text] = best.astype(np.float32)
-        if not interests:
-            return np.zeros((0, self.size), dtype=np.float32)
-        return np.stack([self.texts[t] for t in interests])
+        """Each interest's row in ``self.interests`` (its best item's closeness, weighted)."""
+        table = self.interests
+        if len(table.ids) > KEPT:
+            self.interests = table = Rows()
+        missing = [t for t in dict.fromkeys(interests) if t not in table.ids]
+        if missing:
+            cos = np.zeros((len(missing), self.size), dtype=np.float32)
+            has = np.zeros(len(missing), dtype=bool)
+            for i, text in enumerate(missing):
+                items, item_cos = self.item_cosines(text)
+                if items:
+                    cos[i], has[i] = item_cos.max(axis=0), True
+            table.add(missing, *self._weighted(cos, self.tuning.meaning_eligible), has)
+        return np.array([table.ids[t] for t in interests], dtype=np.intp)
 
-    def set_rows(self, sets: Sequence[Sequence[int]]) -> np.ndarray:
-        """Closeness (best topic's cosine) of each topic set, as catalog columns, to each paper."""
-        out = np.zeros((len(sets), self.size), dtype=np.float32)
-        filled = [i for i, cols in enumerate(sets) if cols]
-        if not filled or not self.size:
-            return out
-        flat = [col for i in filled for col in sets[i]]
-        starts = np.cumsum([0] + [len(sets[i]) for i in filled[:-1]])
-        out[filled] = np.maximum.reduceat(self.topic_cos[flat], starts, axis=0)
-        return out
+    def set_rows(self, sets: Sequence[tuple[str, ...]], slugs: dict[str, int]) -> np.ndarray:
+        """Each topic set's row in ``self.sets`` (its best topic's closeness, weighted)."""
+        table = self.sets
+        if len(table.ids) > KEPT:
+            self.sets = table = Rows()
+        missing = [key for key in dict.fromkeys(sets) if key not in table.ids]
+        if missing:
+            cols = [[slugs[s] for s in key if s in slugs] for key in missing]
+            cos = np.zeros((len(missing), self.size), dtype=np.float32)
+            has = np.zeros(len(missing), dtype=bool)
+            filled = [i for i, c in enumerate(cols) if c]
+            if filled and self.size:
+                flat = [col for i in filled for col in cols[i]]
+                starts = np.cumsum([0] + [len(cols[i]) for i in filled[:-1]])
+                cos[filled] = np.maximum.reduceat(self.topic_cos[flat], starts, axis=0)
+                has[filled] = np.maximum.reduceat(self.has_topic[flat], starts)
+            table.add(missing, *self._weighted(cos, self.tuning.meaning_eligible_topics), has)
+        return np.array([table.ids[key] for key in sets], dtype=np.intp)
 
 
 def build_meaning(

@@ -395,43 +395,31 @@ def _blend_meaning(
 ) -> np.ndarray:
     """Add closeness by meaning to ``rel`` in place; return where a paper is below the floor.
 
-    Ranking counts closeness from ``meaning_floor``; the floor judges it from the higher
-    ``meaning_eligible``, and where meaning can judge a pair the floor rises by
-    ``meaning_bar``: a stray word or two no longer carries a paper into a digest.
+    Ranking counts closeness from ``meaning_floor``. The floor judges it from the higher
+    ``meaning_eligible`` (``meaning_eligible_topics`` for a topic: a topic's keyword list sits
+    close to a whole field), and where meaning can judge a pair the floor rises by
+    ``meaning_bar``: a stray word or two no longer carries a paper into a digest. Evidence is
+    computed once per distinct topic set and interest, then gathered per row.
     """
     tuning = prepared.index.tuning
-    by_topics, by_interest, judged = _closeness(prepared, meaning, c, interest_of)
-    weight = np.float32(tuning.meaning)
-    # A catalog topic's keyword list sits close to a whole field; the bar for it is higher.
-    judge = np.maximum(
-        meaning.evidence(by_topics, tuning.meaning_eligible_topics),
-        meaning.evidence(by_interest, tuning.meaning_eligible),
-    )
-    judged_rel = rel + weight * judge
-    rel += weight * meaning.evidence(np.maximum(by_topics, by_interest))
-    bar = np.float32(tuning.meaning_bar)
-    floor = np.float32(min_relevance) + bar * (judged[:, None] & meaning.has_paper[None, :])
-    below: np.ndarray = (judged_rel < floor) | (rel <= 0)
+    sets = meaning.set_rows(list(c.topic_sets), prepared.slugs)[c.set_of]
+    # A blank interest has no items, so its row is zeros and says it has no vector.
+    texts = meaning.interest_rows(list(c.texts))[c.text_of]
+    by_set, by_text = meaning.sets, meaning.interests
+    judge: np.ndarray = np.maximum(by_set.judge[sets], by_text.judge[texts])
+    rank: np.ndarray = np.maximum(by_set.rank[sets], by_text.rank[texts])
+    judged = by_set.has[sets] | by_text.has[texts]
+    judge += rel
+    rel += rank
+    bar = np.float32(tuning.meaning_bar) * meaning.has_paper.astype(np.float32)
+    if judged.all():
+        judge -= bar
+    else:
+        judge[judged] -= bar
+    below: np.ndarray = judge < np.float32(min_relevance)
+    if min_relevance <= 0:
+        below |= rel <= 0
     return below
-
-
-def _closeness(
-    prepared: Prepared, meaning: Meaning, c: _Columns, interest_of: list[int]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each row's closeness to each paper through its topic set and through its interest
-    (best cosine of each), and per row whether any of its texts has a vector (only then is
-    meaning judged for it)."""
-    cols = prepared.slugs
-    sets = [[cols[s] for s in t if s in cols] for t in c.topic_sets]
-    set_rows = meaning.set_rows(sets)
-    set_has = np.array([bool(meaning.has_topic[x].any()) for x in sets], dtype=bool)
-    texts = list(c.texts)
-    text_rows = np.vstack([meaning.interest_rows(texts), np.zeros((1, meaning.size), np.float32)])
-    text_has = np.array([meaning.has_text.get(t, False) for t in texts] + [False], dtype=bool)
-    # A blank interest points at the row of zeros, as in the lexical part.
-    blank = np.array([len(texts) if i < 0 else j for j, i in enumerate(interest_of)], np.intp)
-    text_of = blank[c.text_of]
-    return set_rows[c.set_of], text_rows[text_of], set_has[c.set_of] | text_has[text_of]
 
 
 def _excluded(
