@@ -13,19 +13,20 @@ from benchmarks.metrics import ndcg_at, r_precision, sign_flip_p
 from benchmarks.systems import System, systems
 
 # Held-out means of today's matcher (python -m benchmarks match_quality, leave-one-query-out
-# over paperboy's trending weight and its interest weights `alternatives` and `implied`).
-# The margin absorbs harmless reorderings, not a regression.
-# Measured on 2,060 judgments: 0.747 / 0.735 / 0.577 (0.731 / 0.718 / 0.561 before a catalog
-# keyword had to be met whole in part; see the README).
-REAL_FLOOR = {"ndcg@5": 0.73, "ndcg@10": 0.72, "r_precision": 0.56}
-# Measured: 0.954 / 0.957 / 0.897 (0.958 / 0.970 / 0.934 before that change: the set was
-# written with the first matcher, and gives partial keyword matches credit; most of the drop
-# is leave-one-query-out choosing another trending weight, 0.35 instead of 0.7).
-SYNTHETIC_FLOOR = {"ndcg@5": 0.93, "ndcg@10": 0.94, "r_precision": 0.87}
+# over paperboy's trending weight, its interest weights `alternatives` and `implied`, and its
+# meaning weights). The margin absorbs harmless reorderings, not a regression.
+# Measured on 2,496 judgments: 0.805 / 0.785 / 0.579.
+REAL_FLOOR = {"ndcg@5": 0.79, "ndcg@10": 0.77, "r_precision": 0.56}
+# The best baseline on the real set in the same run, held out alike: the bm25s +
+# all-MiniLM-L6-v2 hybrid. Baselines do not depend on paperboy's code, so their figures are
+# pinned here rather than recomputed (that needs the [bench] extra).
+REAL_BEST_BASELINE = {"ndcg@5": 0.787, "ndcg@10": 0.759, "r_precision": 0.550}
+# Measured: 0.952 / 0.958 / 0.864.
+SYNTHETIC_FLOOR = {"ndcg@5": 0.93, "ndcg@10": 0.94, "r_precision": 0.85}
 # Day-by-day replay of the real set (210 digests): ceilings for what nDCG cannot see.
-# Measured: 790 of 1,500 mailed papers off-topic (822 of 1,534 before; still too many: the
-# floor is the next thing to fix); 0 empty digests, which must stay 0.
-REPLAY_CEILING = {"off_topic": 810, "empty_with_relevant": 0}
+# Measured: 601 of 1,257 mailed papers off-topic (4.8 per 10: above issue 12's target of 2;
+# see the README); 0 empty digests, which must stay 0.
+REPLAY_CEILING = {"off_topic": 620, "empty_with_relevant": 0}
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +59,13 @@ def test_real_quality_stays_above_the_floor(figures: dict[str, Any]) -> None:
     mean = figures["real"]["systems"]["paperboy"]["mean"]
     for metric, floor in REAL_FLOOR.items():
         assert mean[metric] >= floor, (metric, mean[metric])
+
+
+def test_real_quality_stays_above_the_best_baseline(figures: dict[str, Any]) -> None:
+    """paperboy ranks real papers better than the best plain baseline, on every measure."""
+    mean = figures["real"]["systems"]["paperboy"]["mean"]
+    for metric, baseline in REAL_BEST_BASELINE.items():
+        assert mean[metric] > baseline, (metric, mean[metric], baseline)
 
 
 def test_real_replay_stays_under_the_ceiling(figures: dict[str, Any]) -> None:

@@ -128,15 +128,19 @@ class Meaning:
             self.sets = table = Rows()
         missing = [key for key in dict.fromkeys(sets) if key not in table.ids]
         if missing:
+            # Each set as a row of catalog columns, padded with a row of zero closeness: the
+            # best topic is then a running maximum over a few whole-array gathers.
+            pad = len(self.topic_cos)
             cols = [[slugs[s] for s in key if s in slugs] for key in missing]
-            cos = np.zeros((len(missing), self.size), dtype=np.float32)
-            has = np.zeros(len(missing), dtype=bool)
-            filled = [i for i, c in enumerate(cols) if c]
-            if filled and self.size:
-                flat = [col for i in filled for col in cols[i]]
-                starts = np.cumsum([0] + [len(cols[i]) for i in filled[:-1]])
-                cos[filled] = np.maximum.reduceat(self.topic_cos[flat], starts, axis=0)
-                has[filled] = np.maximum.reduceat(self.has_topic[flat], starts)
+            width = max(1, max(map(len, cols)))
+            table_cols = np.array([c + [pad] * (width - len(c)) for c in cols], dtype=np.intp)
+            topic_cos = np.vstack([self.topic_cos, np.zeros((1, self.size), np.float32)])
+            has_topic = np.append(self.has_topic, False)
+            cos = topic_cos[table_cols[:, 0]]
+            has = has_topic[table_cols[:, 0]]
+            for j in range(1, width):
+                np.maximum(cos, topic_cos[table_cols[:, j]], out=cos)
+                has |= has_topic[table_cols[:, j]]
             table.add(missing, *self._weighted(cos, self.tuning.meaning_eligible_topics), has)
         return np.array([table.ids[key] for key in sets], dtype=np.intp)
 

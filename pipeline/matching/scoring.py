@@ -406,11 +406,13 @@ def _blend_meaning(
     # A blank interest has no items, so its row is zeros and says it has no vector.
     texts = meaning.interest_rows(list(c.texts))[c.text_of]
     by_set, by_text = meaning.sets, meaning.interests
-    judge: np.ndarray = np.maximum(by_set.judge[sets], by_text.judge[texts])
-    rank: np.ndarray = np.maximum(by_set.rank[sets], by_text.rank[texts])
-    judged = by_set.has[sets] | by_text.has[texts]
+    judge: np.ndarray = by_set.judge[sets]
+    np.maximum(judge, by_text.judge[texts], out=judge)
     judge += rel
+    rank: np.ndarray = by_set.rank[sets]
+    np.maximum(rank, by_text.rank[texts], out=rank)
     rel += rank
+    judged = by_set.has[sets] | by_text.has[texts]
     bar = np.float32(tuning.meaning_bar) * meaning.has_paper.astype(np.float32)
     if judged.all():
         judge -= bar
