@@ -17,13 +17,12 @@ from pipeline.embedding import Vectors
 from pipeline.matching.interests import Item, combine, item_scores, parse_interest
 from pipeline.matching.meaning import Meaning, build_meaning
 from pipeline.matching.relevance import FloatArray, Index, coverage, phrase_hits, saturate, strength
-from pipeline.matching.textproc import Analysis, Token, analyze, normalize_name, tokens
+from pipeline.matching.textproc import Analysis, analyze, normalize_name
 from pipeline.matching.topics import Catalog
 from pipeline.models import Profile
 
 TREND_SCALE = math.log1p(100)  # 100 upvotes → trend 1
 REASON_MIN = 0.05  # a component below this is noise, not a reason
-KEYWORD_SHOWN = 0.5  # a topic keyword is named in a reason once half of it is covered
 
 
 @dataclass(frozen=True)
@@ -233,12 +232,6 @@ class Scored:
     set_of: np.ndarray  # each row's topic set (rows with equal sets have equal ids)
     interest_of: np.ndarray  # each row's interest component, -1 for a blank interest
     special: list[int]  # rows with authors, exclusions or feedback
-
-
-@lru_cache(maxsize=10_000)
-def query_tokens(text: str) -> tuple[Token, ...]:
-    """Tokens of a query text, kept: reasons re-read the same interest for every paper."""
-    return tuple(tokens(text))
 
 
 @lru_cache(maxsize=50_000)
