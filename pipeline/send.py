@@ -258,13 +258,13 @@ class SmtpSender:
                 # Greet now rather than at the first MAIL, to know the extensions (SMTPUTF8).
                 await _greet(conn)
         except SendError:
-            conn.close()
+            await _hang_up(conn)
             raise
         except (aiosmtplib.SMTPException, OSError) as e:
-            conn.close()
+            await _hang_up(conn)
             raise _classify(e, stage, self.where) from e
         except BaseException:
-            conn.close()
+            _abort(conn)
             raise
         return conn
 
@@ -300,6 +300,25 @@ class SmtpSender:
                     await conn.quit(timeout=min(self.smtp.timeout_seconds, 5.0))
                 except (aiosmtplib.SMTPException, OSError):
                     conn.close()
+
+
+def _abort(conn: aiosmtplib.SMTP) -> None:
+    """Drop a connection that failed while being set up, without a TLS goodbye.
+
+    ``close()`` on a TLS connection starts a close_notify exchange that needs the event loop
+    for a while; a run aborted by the failure may end its loop first and leave the socket
+    open. Aborting closes the socket on the loop's next turn.
+    """
+    transport = conn.transport
+    if transport is not None and not transport.is_closing():
+        transport.abort()  # type: ignore[attr-defined]
+    conn.close()
+
+
+async def _hang_up(conn: aiosmtplib.SMTP) -> None:
+    """``_abort``, then one turn of the loop so the socket is really closed."""
+    _abort(conn)
+    await asyncio.sleep(0)
 
 
 async def _greet(conn: aiosmtplib.SMTP) -> None:
