@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -14,10 +14,14 @@ from rich.table import Table
 from rich.text import Text
 
 from pipeline.commands.common import fail, load, store_for
+from pipeline.config import Config
 from pipeline.errors import IngestError, MatchError
 from pipeline.ingest import read_dump
-from pipeline.matching.topics import load_catalog
+from pipeline.matching.topics import Catalog, load_catalog
 from pipeline.models import Paper, Profile, ScoredPaper
+
+if TYPE_CHECKING:
+    from pipeline.embedding import Vectors  # numpy: kept off the other commands and `--help`
 
 ON_THE_FLY = 256  # papers `match` embeds itself at most; any others match by words alone
 
@@ -65,9 +69,6 @@ def match(
     --dump var/inbox/hf_daily_papers_2026-07-03.txt --top 5
     """
     # numpy, the scorers and the store: kept off the other commands and `--help`
-    from pipeline.embedding import Vectors, profile_texts
-    from pipeline.embedding.backfill import on_the_fly
-    from pipeline.embedding.runtime import shared
     from pipeline.matching.match import rank
 
     config = load()
@@ -83,9 +84,36 @@ def match(
     except ValidationError as e:
         fail(f"invalid profile: {e.errors()[0]['msg']}")
     catalog = load_catalog(config.topics)
+    papers, vectors = _papers_and_vectors(config, profile, catalog, dump, date)
+    try:
+        ranked = rank(papers, profile, catalog, config.match, vectors=vectors)
+    except MatchError as e:
+        fail(str(e))
+    shown = ranked[:top]
+    if as_json:
+        typer.echo(json.dumps([_public(sp) for sp in shown], indent=2, ensure_ascii=False))
+        return
+    _table(shown, matched=len(ranked), total=len(papers))
+
+
+def _papers_and_vectors(
+    config: Config,
+    profile: Profile,
+    catalog: Catalog,
+    dump: Path | None,
+    date: dt.datetime | None,
+) -> tuple[list[Paper], Vectors | None]:
+    """The papers to rank (the dump's, or the store's last 7 days) and their vectors.
+
+    The ad-hoc texts (and papers the tick has not reached) get vectors now, in memory:
+    `match` stores nothing.
+    """
+    from pipeline.embedding import profile_texts
+    from pipeline.embedding.backfill import on_the_fly
+    from pipeline.embedding.runtime import shared
+
     texts = profile_texts(profile, catalog.topics)
     embedder = shared().get(config.meaning)
-    papers: list[Paper]
     stored: Vectors | None = None
     if dump is not None:
         try:
@@ -100,20 +128,9 @@ def match(
             papers = store.papers.recent(days=7)
             if embedder is not None:
                 stored = store.vectors.for_matching(embedder.name, papers, texts)
-    vectors = None
-    if embedder is not None:
-        # The ad-hoc texts (and papers the tick has not reached) get vectors now, in memory:
-        # `match` stores nothing.
-        vectors = on_the_fly(embedder, papers, texts, limit=ON_THE_FLY, stored=stored)
-    try:
-        ranked = rank(papers, profile, catalog, config.match, vectors=vectors)
-    except MatchError as e:
-        fail(str(e))
-    shown = ranked[:top]
-    if as_json:
-        typer.echo(json.dumps([_public(sp) for sp in shown], indent=2, ensure_ascii=False))
-        return
-    _table(shown, matched=len(ranked), total=len(papers))
+    if embedder is None:
+        return papers, None
+    return papers, on_the_fly(embedder, papers, texts, limit=ON_THE_FLY, stored=stored)
 
 
 def _public(sp: ScoredPaper) -> dict[str, object]:
