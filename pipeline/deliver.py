@@ -45,6 +45,9 @@ from pipeline.store import Store
 
 log = logging.getLogger("paperboy.deliver")
 
+# A fenced mark that found its claim gone: taken over after going stale, or erased mid-send.
+_UNRECORDED = "the ledger row was claimed again or erased while in flight"
+
 Status = Literal["sent", "deferred", "failed", "skipped"]
 Clock = Callable[[], dt.datetime]
 Compose = Callable[[Delivery, Subscriber, dt.datetime], EmailMessage]
@@ -221,7 +224,7 @@ class Engine:
         if subscriber is None or subscriber.status != SubscriberStatus.ACTIVE:
             # Unsubscribed (or paused, suppressed) after the edition was queued: never send it.
             status = subscriber.status.value if subscriber else "erased"
-            self.store.ledger.release(sid, edition, self.clock())
+            self.store.ledger.release(sid, edition, self.clock(), claim_id=claimed.claim_id)
             self.store.ledger.cancel(sid, f"not sent: subscriber is {status}", self.clock())
             return Outcome(sid, edition, "skipped", f"subscriber is {status}")
         try:
@@ -231,7 +234,7 @@ class Engine:
         except RenderError as e:
             return self._failed(claimed, f"could not render: {e}")
         except StoreError:
-            self.store.ledger.release(sid, edition, self.clock())
+            self.store.ledger.release(sid, edition, self.clock(), claim_id=claimed.claim_id)
             raise
         except Exception as e:  # a bug for one subscriber must not stop everyone else's mail
             log.exception("internal error composing edition %s for subscriber %s", edition, sid)
@@ -241,7 +244,7 @@ class Engine:
         try:
             reply = await self.sender.send(message)
         except SendAbort as e:
-            self.store.ledger.release(sid, edition, self.clock())
+            self.store.ledger.release(sid, edition, self.clock(), claim_id=claimed.claim_id)
             self.tally.aborted = str(e)
             return None
         except RecipientRefused as e:
@@ -253,13 +256,23 @@ class Engine:
         except Exception as e:  # unknown: the server may or may not have it; retry, never lose
             log.exception("unexpected error sending edition %s to subscriber %s", edition, sid)
             return self._deferred(claimed, f"unexpected {e.__class__.__name__}: {e}")
-        self.store.ledger.mark_sent(sid, edition, reply, self.clock())
+        if not self.store.ledger.mark_sent(
+            sid, edition, reply, self.clock(), claim_id=claimed.claim_id
+        ):
+            # Accepted by the server all the same; the ledger says why it is not recorded.
+            return Outcome(sid, edition, "sent", f"{reply} (not recorded: {_UNRECORDED})")
         return Outcome(sid, edition, "sent", reply)
 
     def _failed(self, row: Delivery, error: str, suppress: str | None = None) -> Outcome:
-        self.store.ledger.mark_failed(
-            row.subscriber_id, row.edition_date, error, suppress_email=suppress, now=self.clock()
-        )
+        if not self.store.ledger.mark_failed(
+            row.subscriber_id,
+            row.edition_date,
+            error,
+            suppress_email=suppress,
+            now=self.clock(),
+            claim_id=row.claim_id,
+        ):
+            return Outcome(row.subscriber_id, row.edition_date, "skipped", _UNRECORDED)
         detail = f"{error} (address suppressed)" if suppress else error
         return Outcome(row.subscriber_id, row.edition_date, "failed", detail)
 
@@ -271,7 +284,10 @@ class Engine:
             hours = self.delivery.give_up_after_hours
             return self._failed(row, f"gave up after {hours:g} h of retries; last error: {error}")
         retry_at = now + retry_delay(row.attempts, self.delivery, self.rng)
-        self.store.ledger.mark_deferred(row.subscriber_id, row.edition_date, error, retry_at, now)
+        if not self.store.ledger.mark_deferred(
+            row.subscriber_id, row.edition_date, error, retry_at, now, claim_id=row.claim_id
+        ):
+            return Outcome(row.subscriber_id, row.edition_date, "skipped", _UNRECORDED)
         return Outcome(
             row.subscriber_id,
             row.edition_date,

@@ -257,6 +257,7 @@ class Delivery(Frozen):
     more_count: int = 0
     more_picks: tuple[Pick, ...] = ()
     updated_at: dt.datetime | None = None
+    claim_id: str | None = None  # the claim that holds the row; its marks must carry it
 
 
 class RenderedEmail(Frozen):

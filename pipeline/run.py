@@ -214,7 +214,7 @@ def deliver_due(
         # The lease lasts as long as a claim: after a crash, the next runner takes over exactly
         # when the rows the dead one was sending become due again.
         stale = dt.timedelta(minutes=config.delivery.sending_stale_minutes)
-        lease = _Lease(opened, stale, clock)
+        lease = _Lease(opened, stale)
         if not dry_run and not lease.renew(force=True):
             return Tally(busy=True)
         try:
@@ -262,19 +262,19 @@ def selector(config: Config, store: Store, model: SentenceModel | None = None) -
 
 
 class _Lease:
-    """The ``deliver`` lease: taken at the start, renewed as the run goes, released at the end."""
+    """The ``deliver`` lease: taken at the start, renewed as the run goes, released at the end.
+    Its expiry is the database's clock, never ``--now``."""
 
-    def __init__(self, store: Store, ttl: dt.timedelta, clock: Callable[[], dt.datetime]) -> None:
+    def __init__(self, store: Store, ttl: dt.timedelta) -> None:
         self.store = store
         self.ttl = ttl
-        self.clock = clock
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.renewed_at = 0.0
 
     def renew(self, force: bool = False) -> bool:
         if not force and time.monotonic() - self.renewed_at < self.ttl.total_seconds() / 3:
             return True
-        ok = self.store.leases.acquire("deliver", self.holder, self.ttl, now=self.clock())
+        ok = self.store.leases.acquire("deliver", self.holder, self.ttl)
         self.renewed_at = time.monotonic()
         return ok
 

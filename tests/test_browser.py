@@ -27,6 +27,7 @@ from pipeline.papers import dump_id
 from pipeline.store import Store, open_store
 from subscribers.web import create_app
 from tests.conftest import write_config
+from tests.db_clock import claim_of
 
 pytestmark = pytest.mark.browser
 
@@ -175,8 +176,8 @@ def seed_edition(store: Store, subscriber_id: int) -> None:
         ],
         NOW,
     )
-    store.ledger.claim(subscriber_id, DAY, NOW, dt.timedelta(minutes=10))
-    store.ledger.mark_sent(subscriber_id, DAY, "250 ok", NOW)
+    held = store.ledger.claim(subscriber_id, DAY, NOW, dt.timedelta(minutes=10))
+    store.ledger.mark_sent(subscriber_id, DAY, "250 ok", NOW, claim_id=claim_of(held))
 
 
 @pytest.mark.parametrize("viewport", sorted(VIEWPORTS))

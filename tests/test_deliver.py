@@ -25,6 +25,7 @@ from pipeline.mime import message_id_for
 from pipeline.models import DeliveryStatus, Frequency, Paper, Subscriber, SubscriberStatus
 from pipeline.run import deliver_due
 from pipeline.store import Store
+from tests.db_clock import age_claims, claim_of
 from tests.delivery_world import (
     EDITION,
     NOW,
@@ -146,7 +147,7 @@ def test_dry_run_changes_nothing(instance: Config, store: Store) -> None:
 def test_a_second_runner_waits_for_the_lease(instance: Config, store: Store) -> None:
     """While another runner holds the delivery lease, nothing is queued or sent."""
     world(store)
-    assert store.leases.acquire("deliver", "someone-else", dt.timedelta(minutes=10), now=NOW)
+    assert store.leases.acquire("deliver", "someone-else", dt.timedelta(minutes=10))
     tally = run(instance, store)
     assert tally.busy and store.ledger.all() == []
 
@@ -280,7 +281,9 @@ def test_a_row_stuck_in_sending_is_resent_with_its_message_id(
     store.ledger.queue(sub.id, EDITION, message_id, ["2607.00000", "2607.00001"], NOW)
     stale = dt.timedelta(minutes=10)
     assert store.ledger.claim(sub.id, EDITION, NOW, stale) is not None  # then the process died
+    age_claims(store, dt.timedelta(minutes=5))
     assert run(config, store, NOW + dt.timedelta(minutes=5)).sent == 0
+    age_claims(store, dt.timedelta(minutes=11))
     assert run(config, store, NOW + dt.timedelta(minutes=11)).sent == 1
     [got] = server.messages
     assert got.message_id == message_id
@@ -351,8 +354,8 @@ def test_each_reader_gets_only_papers_first_seen_since_their_last_edition(store:
     ):
         day = at.date() - dt.timedelta(days=1)
         store.ledger.queue(sub.id, day, f"<{sub.id}@x>", papers, at)
-        store.ledger.claim(sub.id, day, at, dt.timedelta(minutes=10))
-        store.ledger.mark_sent(sub.id, day, "250 OK", at)
+        held = store.ledger.claim(sub.id, day, at, dt.timedelta(minutes=10))
+        store.ledger.mark_sent(sub.id, day, "250 OK", at, claim_id=claim_of(held))
     seen: dict[str, object] = {}
 
     def capture(subs, papers, edition, sent, eligible):  # type: ignore[no-untyped-def]

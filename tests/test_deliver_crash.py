@@ -18,6 +18,7 @@ from pipeline.mime import message_id_for
 from pipeline.models import DeliveryStatus
 from pipeline.store import open_store
 from tests.conftest import write_config
+from tests.db_clock import age_claims, expire_lease
 from tests.delivery_world import EDITION, NOW, add_readers, seed_papers
 from tests.smtp_server import SmtpServer
 
@@ -102,6 +103,10 @@ secret_key = "{"k" * 32}"
         with open_store(config) as store:
             in_flight = [d for d in store.ledger.all() if d.status == DeliveryStatus.SENDING]
             sent_before = [d for d in store.ledger.all() if d.status == DeliveryStatus.SENT]
+            # sending_stale_minutes pass by the database's clock: the dead run's claims and
+            # its lease run out (a later --now alone would not do it)
+            age_claims(store, dt.timedelta(minutes=11))
+            expire_lease(store)
         assert 0 < len(sent_before) < READERS and len(in_flight) <= POOL
         _wait_until_quiet(server)  # the server may still be taking in what the client sent
 

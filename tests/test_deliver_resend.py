@@ -20,6 +20,7 @@ from pipeline.papers import dump_id, title_key
 from pipeline.render import Renderer
 from pipeline.run import deliver_due
 from pipeline.store import Store
+from tests.db_clock import age_claims
 from tests.delivery_world import (
     EDITION,
     NOW,
@@ -58,6 +59,7 @@ def queue_first_rendering(config: Config, store: Store, sub: Subscriber) -> Emai
 
 def crash_after_claiming(store: Store, sub: Subscriber) -> None:
     assert store.ledger.claim(sub.id, EDITION, NOW, STALE) is not None  # then the process died
+    age_claims(store, STALE + dt.timedelta(minutes=1))  # and the claim went stale
 
 
 # A signed link is payload.timestamp.signature; a resend signs the same payloads again later.

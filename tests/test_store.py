@@ -17,6 +17,7 @@ from pipeline.models import (
 from pipeline.papers import dump_id, title_key
 from pipeline.store import Store
 from pipeline.store.migrate import revisions, script
+from tests.db_clock import age_claims, claim_of, expire_lease
 
 DAY1 = dt.date(2026, 7, 2)
 DAY2 = dt.date(2026, 7, 3)
@@ -156,21 +157,23 @@ def test_stuck_sending_row_is_due_again_after_stale_period(store: Store) -> None
     sub = store.subscribers.add("c@example.org", status=SubscriberStatus.ACTIVE)
     store.ledger.queue(sub.id, DAY2, "<keep@x>", [], NOW)
     stale = dt.timedelta(minutes=10)
-    assert store.ledger.claim(sub.id, DAY2, NOW, stale)
-    assert store.ledger.due(NOW + dt.timedelta(minutes=5), stale) == []
-    later = NOW + dt.timedelta(minutes=11)
-    due = store.ledger.due(later, stale)
+    first = store.ledger.claim(sub.id, DAY2, NOW, stale)
+    assert first is not None
+    age_claims(store, dt.timedelta(minutes=5))
+    assert store.ledger.due(NOW, stale) == []
+    age_claims(store, dt.timedelta(minutes=11))
+    due = store.ledger.due(NOW, stale)
     assert [d.message_id for d in due] == ["<keep@x>"]
-    again = store.ledger.claim(sub.id, DAY2, later, stale)
-    assert again is not None and again.attempts == 2
+    again = store.ledger.claim(sub.id, DAY2, NOW, stale)
+    assert again is not None and again.attempts == 2 and again.claim_id != first.claim_id
 
 
 def test_mark_sent_records_papers_atomically(store: Store) -> None:
     """Marking sent records the edition's papers as sent and the subscriber's last edition."""
     sub = store.subscribers.add("d@example.org", status=SubscriberStatus.ACTIVE)
     store.ledger.queue(sub.id, DAY2, "<m@x>", ["p1", "p2"], NOW)
-    store.ledger.claim(sub.id, DAY2, NOW, dt.timedelta(minutes=10))
-    store.ledger.mark_sent(sub.id, DAY2, "250 OK queued", NOW)
+    held = store.ledger.claim(sub.id, DAY2, NOW, dt.timedelta(minutes=10))
+    store.ledger.mark_sent(sub.id, DAY2, "250 OK queued", NOW, claim_id=claim_of(held))
     delivery = store.ledger.get(sub.id, DAY2)
     assert delivery is not None and delivery.status == DeliveryStatus.SENT
     assert delivery.server_reply == "250 OK queued"
@@ -185,8 +188,8 @@ def test_sent_paper_ids_can_be_limited_to_candidate_papers(store: Store) -> None
     b = store.subscribers.add("sb@example.org", status=SubscriberStatus.ACTIVE)
     for sub, papers in ((a, ["p1", "p2"]), (b, ["p2"])):
         store.ledger.queue(sub.id, DAY2, f"<{sub.id}@x>", papers, NOW)
-        store.ledger.claim(sub.id, DAY2, NOW, dt.timedelta(minutes=10))
-        store.ledger.mark_sent(sub.id, DAY2, "250 OK", NOW)
+        held = store.ledger.claim(sub.id, DAY2, NOW, dt.timedelta(minutes=10))
+        store.ledger.mark_sent(sub.id, DAY2, "250 OK", NOW, claim_id=claim_of(held))
     ids = [a.id, b.id]
     assert store.ledger.sent_paper_ids(ids, among=["p2", "p3"]) == {a.id: {"p2"}, b.id: {"p2"}}
     assert store.ledger.sent_paper_ids(ids, among=[]) == {}
@@ -224,9 +227,11 @@ def test_deferred_row_waits_for_its_time(store: Store) -> None:
     """A deferred delivery is not due before its next attempt time."""
     sub = store.subscribers.add("e@example.org", status=SubscriberStatus.ACTIVE)
     store.ledger.queue(sub.id, DAY2, "<m@x>", [], NOW)
-    store.ledger.claim(sub.id, DAY2, NOW, dt.timedelta(minutes=10))
+    held = store.ledger.claim(sub.id, DAY2, NOW, dt.timedelta(minutes=10))
     retry_at = NOW + dt.timedelta(minutes=5)
-    store.ledger.mark_deferred(sub.id, DAY2, "451 try later", retry_at, NOW)
+    store.ledger.mark_deferred(
+        sub.id, DAY2, "451 try later", retry_at, NOW, claim_id=claim_of(held)
+    )
     assert store.ledger.due(NOW, dt.timedelta(minutes=10)) == []
     assert len(store.ledger.due(retry_at, dt.timedelta(minutes=10))) == 1
 
@@ -235,8 +240,10 @@ def test_failed_with_suppression_stops_future_mail(store: Store) -> None:
     """A permanent failure suppresses the address and marks the subscriber."""
     sub = store.subscribers.add("f@example.org", status=SubscriberStatus.ACTIVE)
     store.ledger.queue(sub.id, DAY2, "<m@x>", [], NOW)
-    store.ledger.claim(sub.id, DAY2, NOW, dt.timedelta(minutes=10))
-    store.ledger.mark_failed(sub.id, DAY2, "550 no such user", suppress_email=sub.email, now=NOW)
+    held = store.ledger.claim(sub.id, DAY2, NOW, dt.timedelta(minutes=10))
+    store.ledger.mark_failed(
+        sub.id, DAY2, "550 no such user", suppress_email=sub.email, now=NOW, claim_id=claim_of(held)
+    )
     assert store.subscribers.is_suppressed(sub.email)
     refreshed = store.subscribers.get(sub.id)
     assert refreshed is not None and refreshed.status == SubscriberStatus.SUPPRESSED
@@ -246,8 +253,8 @@ def test_release_returns_claim_without_counting(store: Store) -> None:
     """An aborted run gives its claim back: queued again, attempt not counted."""
     sub = store.subscribers.add("g@example.org", status=SubscriberStatus.ACTIVE)
     store.ledger.queue(sub.id, DAY2, "<m@x>", [], NOW)
-    store.ledger.claim(sub.id, DAY2, NOW, dt.timedelta(minutes=10))
-    store.ledger.release(sub.id, DAY2, NOW)
+    held = store.ledger.claim(sub.id, DAY2, NOW, dt.timedelta(minutes=10))
+    store.ledger.release(sub.id, DAY2, NOW, claim_id=claim_of(held))
     row = store.ledger.get(sub.id, DAY2)
     assert row is not None and row.status == DeliveryStatus.QUEUED and row.attempts == 0
 
@@ -255,12 +262,13 @@ def test_release_returns_claim_without_counting(store: Store) -> None:
 def test_lease_has_one_holder(store: Store) -> None:
     """Only one runner holds the lease until it expires or is released."""
     ttl = dt.timedelta(seconds=60)
-    assert store.leases.acquire("deliver", "a", ttl, NOW)
-    assert not store.leases.acquire("deliver", "b", ttl, NOW)
-    assert store.leases.acquire("deliver", "a", ttl, NOW)  # renewal
-    assert store.leases.acquire("deliver", "b", ttl, NOW + dt.timedelta(seconds=61))
+    assert store.leases.acquire("deliver", "a", ttl)
+    assert not store.leases.acquire("deliver", "b", ttl)
+    assert store.leases.acquire("deliver", "a", ttl)  # renewal
+    expire_lease(store)
+    assert store.leases.acquire("deliver", "b", ttl)
     store.leases.release("deliver", "b")
-    assert store.leases.acquire("deliver", "a", ttl, NOW)
+    assert store.leases.acquire("deliver", "a", ttl)
 
 
 def test_single_use_token(store: Store) -> None:

@@ -27,6 +27,7 @@ from pipeline.models import (
 from pipeline.papers import dump_id, title_key
 from pipeline.store.tables import deliveries
 from pipeline.tokens import Tokens
+from tests.db_clock import claim_of
 from tests.test_web import SECRET, Site, link, make_site, site, text_of
 
 __all__ = ["make_site", "site"]  # fixtures shared with test_web.py
@@ -55,8 +56,8 @@ def sent_edition(site: Site, sub: Subscriber, *papers: Paper) -> None:
         NOW,
     )
     site.store.ledger.queue(sub.id, DAY, "<m@x>", [p.id for p in papers], NOW)
-    site.store.ledger.claim(sub.id, DAY, NOW, dt.timedelta(minutes=10))
-    site.store.ledger.mark_sent(sub.id, DAY, "250 ok", NOW)
+    held = site.store.ledger.claim(sub.id, DAY, NOW, dt.timedelta(minutes=10))
+    site.store.ledger.mark_sent(sub.id, DAY, "250 ok", NOW, claim_id=claim_of(held))
 
 
 def state(site: Site) -> list[Any]:
@@ -526,8 +527,8 @@ def picked_edition(site: Site, sub: Subscriber, more: tuple[Paper, ...], more_co
         ),
     )
     assert site.store.ledger.queue_many([row], NOW) == 1
-    site.store.ledger.claim(sub.id, DAY, NOW, dt.timedelta(minutes=10))
-    site.store.ledger.mark_sent(sub.id, DAY, "250 ok", NOW)
+    held = site.store.ledger.claim(sub.id, DAY, NOW, dt.timedelta(minutes=10))
+    site.store.ledger.mark_sent(sub.id, DAY, "250 ok", NOW, claim_id=claim_of(held))
 
 
 def visible_text(html: str) -> str:

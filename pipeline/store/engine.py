@@ -8,7 +8,16 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Interval,
+    create_engine,
+    event,
+    func,
+    literal,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline.errors import StoreError
@@ -20,6 +29,21 @@ M = TypeVar("M", bound=BaseModel)
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def db_now(dialect: str, plus: dt.timedelta = dt.timedelta(0)) -> ColumnElement[Any]:
+    """The database's own clock (UTC) plus ``plus``, read inside the statement.
+
+    Leases and stale claims compare against this, never a process's clock: two hosts whose
+    clocks disagree, or a ``--now`` in the future, then agree on when a claim went stale.
+    On SQLite a ``UTCDateTime`` is naive UTC text, ``YYYY-MM-DD HH:MM:SS.ffffff``; this
+    builds the same text from SQLite's clock (milliseconds, padded), so it compares and
+    stores like any written value.
+    """
+    if dialect == "sqlite":
+        return func.strftime("%Y-%m-%d %H:%M:%f000", "now", f"{plus.total_seconds():+.3f} seconds")
+    # transaction start time: every comparison in one transaction sees the same instant
+    return func.now() + literal(plus, Interval())
 
 
 def engine_for(url: str, busy_timeout_ms: int = 5000) -> Engine:

@@ -9,34 +9,38 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from pipeline.errors import StoreError
 from pipeline.store import tables as s
-from pipeline.store.engine import Database, utcnow
+from pipeline.store.engine import Database, db_now, utcnow
 
 
 class Leases:
-    """Named leases with an expiry: one holder at a time (the planner election)."""
+    """Named leases with an expiry: one holder at a time (the planner election).
+
+    Expiry is the database's clock: a runner whose clock (or ``--now``) is ahead cannot think
+    a live lease has expired."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def acquire(
-        self, name: str, holder: str, ttl: dt.timedelta, now: dt.datetime | None = None
-    ) -> bool:
-        """Take or renew the named lease; False while another holder's lease is unexpired."""
-        now = now or utcnow()
+    def acquire(self, name: str, holder: str, ttl: dt.timedelta) -> bool:
+        """Take or renew the named lease until ``ttl`` from now by the database's clock;
+        False while another holder's lease is unexpired."""
         c = s.leases.c
+        dialect = self._db.dialect
         try:
             with self._db.engine.begin() as conn:
                 taken = conn.execute(
                     update(s.leases)
-                    .where(c.name == name, or_(c.holder == holder, c.expires_at <= now))
-                    .values(holder=holder, expires_at=now + ttl)
+                    .where(c.name == name, or_(c.holder == holder, c.expires_at <= db_now(dialect)))
+                    .values(holder=holder, expires_at=db_now(dialect, ttl))
                 ).rowcount
                 if taken:
                     return True
                 if conn.execute(select(c.name).where(c.name == name)).first():
                     return False
                 conn.execute(
-                    insert(s.leases).values(name=name, holder=holder, expires_at=now + ttl)
+                    insert(s.leases).values(
+                        name=name, holder=holder, expires_at=db_now(dialect, ttl)
+                    )
                 )
                 return True
         except IntegrityError:

@@ -1,8 +1,17 @@
-"""The delivery ledger and sent papers: queued → sending → sent | deferred | failed | skipped."""
+"""The delivery ledger and sent papers: queued → sending → sent | deferred | failed | skipped.
+
+Claims are fenced: each claim writes a fresh ``claim_id`` to its row, and a mark (sent,
+deferred, failed) or a release changes the row only while that claim id is still there. A
+runner whose claim went stale and was taken over, or whose row was erased mid-send, records
+nothing and logs why; it never overwrites the newer claim and never aborts the run. When a
+claim is stale is judged by the database's clock (``engine.db_now``), never a process's.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -11,8 +20,10 @@ from sqlalchemy import ColumnElement, Connection, and_, func, insert, or_, selec
 from pipeline.errors import StoreError
 from pipeline.models import Delivery, DeliveryStatus, Pick, SubscriberStatus
 from pipeline.store import tables as s
-from pipeline.store.engine import Database, chunks, model_from, utcnow
+from pipeline.store.engine import Database, chunks, db_now, model_from, utcnow
 from pipeline.store.subscribers import suppress_in
+
+log = logging.getLogger("paperboy.ledger")
 
 c = s.deliveries.c
 
@@ -55,13 +66,50 @@ def _as_queued(entry: Delivery | tuple[int, dt.date, str, Sequence[str]]) -> Del
     )
 
 
-def _due(now: dt.datetime, stale_after: dt.timedelta) -> ColumnElement[bool]:
-    """Queued, deferred and due, or stuck in sending past ``stale_after`` (a crash)."""
+def _due(dialect: str, now: dt.datetime, stale_after: dt.timedelta) -> ColumnElement[bool]:
+    """Queued, deferred and due at ``now``, or claimed longer than ``stale_after`` ago by the
+    database's clock (a crash): a runner whose clock or ``--now`` runs ahead cannot take over
+    a row another runner has in flight."""
     return or_(
         c.status == DeliveryStatus.QUEUED.value,
         and_(c.status == DeliveryStatus.DEFERRED.value, c.next_attempt_at <= now),
-        and_(c.status == DeliveryStatus.SENDING.value, c.claimed_at <= now - stale_after),
+        and_(
+            c.status == DeliveryStatus.SENDING.value,
+            c.claimed_at <= db_now(dialect, -stale_after),
+        ),
     )
+
+
+def _held(subscriber_id: int, edition: dt.date, claim_id: str | None) -> ColumnElement[bool]:
+    """This row, while ``claim_id`` still holds it (None: a row that was never claimed)."""
+    held = c.claim_id.is_(None) if claim_id is None else c.claim_id == claim_id
+    return and_(c.subscriber_id == subscriber_id, c.edition_date == edition, held)
+
+
+def _not_recorded(
+    conn: Connection, subscriber_id: int, edition: dt.date, claim_id: str | None, what: str
+) -> None:
+    """Log why a fenced write found no row: erased mid-send, or claimed again since."""
+    row = _delivery_row(conn, subscriber_id, edition)
+    if row is None:
+        log.warning(
+            "edition %s for subscriber %s: the ledger row vanished while in flight "
+            "(the reader was erased); %s not recorded",
+            edition,
+            subscriber_id,
+            what,
+        )
+    else:
+        log.warning(
+            "edition %s for subscriber %s: claim %s was taken over (now %s, claim %s); "
+            "%s not recorded",
+            edition,
+            subscriber_id,
+            claim_id,
+            row.status,
+            row.claim_id,
+            what,
+        )
 
 
 class Ledger:
@@ -195,7 +243,7 @@ class Ledger:
         """Rows ready to (re)send: queued, deferred and due, or stuck in sending (a crash)."""
         query = (
             select(s.deliveries)
-            .where(_due(now, stale_after))
+            .where(_due(self._db.dialect, now, stale_after))
             .order_by(c.edition_date, c.subscriber_id)
         )
         if limit is not None:
@@ -206,18 +254,24 @@ class Ledger:
     def claim(
         self, subscriber_id: int, edition: dt.date, now: dt.datetime, stale_after: dt.timedelta
     ) -> Delivery | None:
-        """Move a due row to ``sending`` and commit, so no other runner sends it; None if taken."""
+        """Move a due row to ``sending`` under a fresh claim id and commit, so no other runner
+        sends it; None if taken. Pass the returned row's ``claim_id`` to the mark that follows.
+
+        ``now`` decides whether a deferred row is due; the claim's own time, and whether an
+        older claim went stale, come from the database's clock."""
+        claim_id = secrets.token_hex(16)
         with self._db.tx() as conn:
             done = conn.execute(
                 update(s.deliveries)
                 .where(
                     c.subscriber_id == subscriber_id,
                     c.edition_date == edition,
-                    _due(now, stale_after),
+                    _due(self._db.dialect, now, stale_after),
                 )
                 .values(
                     status=DeliveryStatus.SENDING.value,
-                    claimed_at=now,
+                    claim_id=claim_id,
+                    claimed_at=db_now(self._db.dialect),
                     attempts=c.attempts + 1,
                     first_attempt_at=func.coalesce(c.first_attempt_at, now),
                     updated_at=now,
@@ -227,17 +281,23 @@ class Ledger:
         return _delivery_from(row) if row else None
 
     def mark_sent(
-        self, subscriber_id: int, edition: dt.date, reply: str, now: dt.datetime | None = None
-    ) -> None:
-        """The server said 250: record it, and its papers as sent, in one transaction."""
+        self,
+        subscriber_id: int,
+        edition: dt.date,
+        reply: str,
+        now: dt.datetime | None = None,
+        *,
+        claim_id: str | None = None,
+    ) -> bool:
+        """The server said 250: record it, and its papers as sent, in one transaction.
+
+        False (and a log line) when ``claim_id`` no longer holds the row: it was taken over
+        by another runner, or erased with its reader. Nothing is written then."""
         now = now or utcnow()
         with self._db.tx() as conn:
-            row = _delivery_row(conn, subscriber_id, edition)
-            if row is None:
-                raise StoreError(f"no delivery for subscriber {subscriber_id} on {edition}")
-            conn.execute(
+            done = conn.execute(
                 update(s.deliveries)
-                .where(c.subscriber_id == subscriber_id, c.edition_date == edition)
+                .where(_held(subscriber_id, edition, claim_id))
                 .values(
                     status=DeliveryStatus.SENT.value,
                     server_reply=reply[:1000],
@@ -245,9 +305,14 @@ class Ledger:
                     next_attempt_at=None,
                     updated_at=now,
                 )
-            )
+            ).rowcount
+            row = _delivery_row(conn, subscriber_id, edition) if done else None
+            if row is None:
+                _not_recorded(conn, subscriber_id, edition, claim_id, "sent")
+                return False
             _record_sent_papers(conn, subscriber_id, edition, list(row.paper_ids), now)
             _set_last_edition(conn, subscriber_id, edition)
+        return True
 
     def mark_deferred(
         self,
@@ -256,12 +321,16 @@ class Ledger:
         error: str,
         next_attempt_at: dt.datetime,
         now: dt.datetime | None = None,
-    ) -> None:
+        *,
+        claim_id: str | None = None,
+    ) -> bool:
+        """Try again at ``next_attempt_at``; False when ``claim_id`` no longer holds the row."""
         with self._db.tx() as conn:
-            _update_delivery(
+            return _update_delivery(
                 conn,
                 subscriber_id,
                 edition,
+                claim_id,
                 DeliveryStatus.DEFERRED,
                 error,
                 next_attempt_at,
@@ -276,11 +345,18 @@ class Ledger:
         *,
         suppress_email: str | None = None,
         now: dt.datetime | None = None,
-    ) -> None:
-        """Give up on this edition; with ``suppress_email`` the address is never mailed again."""
+        claim_id: str | None = None,
+    ) -> bool:
+        """Give up on this edition; with ``suppress_email`` the address is never mailed again.
+
+        False when ``claim_id`` no longer holds the row (None: a row never claimed); then
+        nothing is written, not even the suppression."""
         now = now or utcnow()
         with self._db.tx() as conn:
-            _update_delivery(conn, subscriber_id, edition, DeliveryStatus.FAILED, error, None, now)
+            if not _update_delivery(
+                conn, subscriber_id, edition, claim_id, DeliveryStatus.FAILED, error, None, now
+            ):
+                return False
             if suppress_email:
                 suppress_in(conn, suppress_email, f"permanent failure: {error[:200]}")
                 conn.execute(
@@ -288,17 +364,25 @@ class Ledger:
                     .where(s.subscribers.c.id == subscriber_id)
                     .values(status=SubscriberStatus.SUPPRESSED.value)
                 )
+        return True
 
-    def release(self, subscriber_id: int, edition: dt.date, now: dt.datetime | None = None) -> None:
-        """Undo a claim that never reached the server (e.g. the run aborted on auth failure)."""
+    def release(
+        self,
+        subscriber_id: int,
+        edition: dt.date,
+        now: dt.datetime | None = None,
+        *,
+        claim_id: str | None = None,
+    ) -> bool:
+        """Undo a claim that never reached the server (e.g. the run aborted on auth failure);
+        False when ``claim_id`` no longer holds the row."""
         now = now or utcnow()
         greatest = func.max if self._db.dialect == "sqlite" else func.greatest
         with self._db.tx() as conn:
-            conn.execute(
+            done = conn.execute(
                 update(s.deliveries)
                 .where(
-                    c.subscriber_id == subscriber_id,
-                    c.edition_date == edition,
+                    _held(subscriber_id, edition, claim_id),
                     c.status == DeliveryStatus.SENDING.value,
                 )
                 .values(
@@ -307,7 +391,10 @@ class Ledger:
                     claimed_at=None,
                     updated_at=now,
                 )
-            )
+            ).rowcount
+            if not done:
+                _not_recorded(conn, subscriber_id, edition, claim_id, "release")
+        return bool(done)
 
     def sent_paper_ids(
         self, subscriber_ids: Iterable[int], among: Iterable[str] | None = None
@@ -406,14 +493,15 @@ def _update_delivery(
     conn: Connection,
     subscriber_id: int,
     edition: dt.date,
+    claim_id: str | None,
     status: DeliveryStatus,
     error: str | None,
     next_attempt_at: dt.datetime | None,
     now: dt.datetime,
-) -> None:
+) -> bool:
     done = conn.execute(
         update(s.deliveries)
-        .where(c.subscriber_id == subscriber_id, c.edition_date == edition)
+        .where(_held(subscriber_id, edition, claim_id))
         .values(
             status=status.value,
             last_error=error[:1000] if error else None,
@@ -423,4 +511,5 @@ def _update_delivery(
         )
     ).rowcount
     if not done:
-        raise StoreError(f"no delivery for subscriber {subscriber_id} on {edition}")
+        _not_recorded(conn, subscriber_id, edition, claim_id, status.value)
+    return bool(done)

@@ -153,6 +153,8 @@ deliveries = Table(
     # [{paper_id, score, reasons}]: the best of those more, for the web view; never "sent"
     Column("more_picks", JSON, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The latest claim's random token: a mark writes only while its own claim still holds.
+    Column("claim_id", String(32)),
     PrimaryKeyConstraint("subscriber_id", "edition_date"),
     Index("ix_deliveries_status_next", "status", "next_attempt_at"),
 )
