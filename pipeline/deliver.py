@@ -3,12 +3,16 @@
 Per row (DESIGN.md, "Delivery is at-least-once with nothing lost"):
 
     claim (commit: sending) ──send──▶ 250            → mark_sent (commit, papers recorded)
-                                 ├─▶ 4xx/421/552/drop → deferred, retry after backoff + jitter,
-                                 │                     failed once give_up_after_hours passed
-                                 ├─▶ 5xx at RCPT      → failed, address suppressed
-                                 ├─▶ 5xx at DATA      → failed (the content, not the address)
+                                 ├─▶ 4xx/552/drop,    → deferred, retry after backoff + jitter,
+                                 │   5.7.x/554/421      failed once give_up_after_hours passed
+                                 ├─▶ 5.1.1 … 5.2.1    → failed, address suppressed
+                                 ├─▶ other 5xx, RCPT  → failed, +1 bounce score (3 in 14 days
+                                 │                      suppress the address)
+                                 ├─▶ other 5xx, DATA  → failed (the content, not the address)
                                  └─▶ auth/TLS failure, sender refused at MAIL
                                                       → claim released, run aborted
+
+Which reply is which is ``pipeline.bounces``' table.
 
 Only a crash between the server's 250 and the ``sent`` commit can send an edition twice; the
 resend carries the same Message-ID. Which editions are due and what they hold is
@@ -26,9 +30,11 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Literal
 
+from pipeline.bounces import BOUNCE_LIMIT, BOUNCE_WINDOW
 from pipeline.config import Delivery as DeliveryConfig
 from pipeline.errors import (
     PermanentSendError,
+    RecipientBounced,
     RecipientRefused,
     RenderError,
     SendAbort,
@@ -246,6 +252,8 @@ class Engine:
             return None
         except RecipientRefused as e:
             return self._failed(claimed, str(e), suppress=subscriber.email)
+        except RecipientBounced as e:
+            return self._bounced(claimed, subscriber.email, str(e))
         except PermanentSendError as e:
             return self._failed(claimed, str(e))
         except TemporarySendError as e:
@@ -262,6 +270,17 @@ class Engine:
         )
         detail = f"{error} (address suppressed)" if suppress else error
         return Outcome(row.subscriber_id, row.edition_date, "failed", detail)
+
+    def _bounced(self, row: Delivery, email: str, error: str) -> Outcome:
+        """Fail the edition, then count the bounce (a crash in between counts one too few)."""
+        outcome = self._failed(row, error)
+        if self.store.subscribers.record_bounce(
+            email, error, limit=BOUNCE_LIMIT, window=BOUNCE_WINDOW, now=self.clock()
+        ):
+            days = BOUNCE_WINDOW.days
+            detail = f"{error} ({BOUNCE_LIMIT} bounces in {days} days: address suppressed)"
+            return Outcome(row.subscriber_id, row.edition_date, "failed", detail)
+        return outcome
 
     def _deferred(self, row: Delivery, error: str) -> Outcome:
         now = self.clock()

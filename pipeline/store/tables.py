@@ -134,6 +134,18 @@ suppressions = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
+bounces = Table(
+    # One row per bounce that counts against an address (pipeline.bounces: "bounce"); enough
+    # of them within the window suppress it. Keyed by the address's hash, like suppressions.
+    "bounces",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email_hash", String(64), nullable=False),
+    Column("bounced_at", UTCDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Index("ix_bounces_email_hash_bounced_at", "email_hash", "bounced_at"),
+)
+
 deliveries = Table(
     "deliveries",
     metadata,
