@@ -12,7 +12,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from pipeline.errors import ConfigError
 
@@ -77,6 +85,26 @@ class Topic(Section):
     keywords: list[str] = Field(default_factory=list, examples=[["spiking", "SNN"]])
 
 
+class Breaker(Section):
+    """The circuit breaker: what pauses a delivery run, and for how long."""
+
+    policy_refusals: int = Field(20, ge=1, examples=[20])
+    policy_window: int = Field(50, ge=1, examples=[50])
+    connect_failures: int = Field(5, ge=1, examples=[5])
+    busy_replies: int = Field(10, ge=1, examples=[10])
+    busy_window_seconds: float = Field(60.0, gt=0, examples=[60.0])
+    pause_minutes: float = Field(15.0, gt=0, examples=[15.0])
+    pause_max_hours: float = Field(6.0, gt=0, examples=[6.0])
+
+    @field_validator("policy_window")
+    @classmethod
+    def _window_holds_the_threshold(cls, value: int, info: ValidationInfo) -> int:
+        refusals = info.data.get("policy_refusals")
+        if refusals is not None and value < refusals:
+            raise ValueError(f"must be at least policy_refusals ({refusals})")
+        return value
+
+
 class Delivery(Section):
     backend: Literal["outbox", "smtp"] = Field("outbox", examples=["smtp"])
     batch_size: int = Field(500, ge=1, examples=[500])
@@ -84,6 +112,7 @@ class Delivery(Section):
     retry_max_seconds: float = Field(21_600.0, gt=0, examples=[21_600.0])
     give_up_after_hours: float = Field(72.0, gt=0, examples=[72.0])
     sending_stale_minutes: float = Field(10.0, gt=0, examples=[10.0])
+    breaker: Breaker = Breaker()
 
 
 class Smtp(Section):

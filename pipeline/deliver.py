@@ -3,12 +3,16 @@
 Per row (DESIGN.md, "Delivery is at-least-once with nothing lost"):
 
     claim (commit: sending) ──send──▶ 250            → mark_sent (commit, papers recorded)
-                                 ├─▶ 4xx/421/552/drop → deferred, retry after backoff + jitter,
-                                 │                     failed once give_up_after_hours passed
-                                 ├─▶ 5xx at RCPT      → failed, address suppressed
-                                 ├─▶ 5xx at DATA      → failed (the content, not the address)
+                                 ├─▶ 4xx/552/drop,    → deferred, retry after backoff + jitter,
+                                 │   5.7.x/554/421      failed once give_up_after_hours passed
+                                 ├─▶ 5.1.1 … 5.2.1    → failed, address suppressed
+                                 ├─▶ other 5xx, RCPT  → failed, +1 bounce score (3 in 14 days
+                                 │                      suppress the address)
+                                 ├─▶ other 5xx, DATA  → failed (the content, not the address)
                                  └─▶ auth/TLS failure, sender refused at MAIL
                                                       → claim released, run aborted
+
+Which reply is which is ``pipeline.bounces``' table.
 
 Only a crash between the server's 250 and the ``sent`` commit can send an edition twice; the
 resend carries the same Message-ID. Which editions are due and what they hold is
@@ -26,14 +30,17 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Literal
 
+from pipeline.bounces import BOUNCE_LIMIT, BOUNCE_WINDOW
+from pipeline.breaker import Breaker, signal_of
 from pipeline.config import Delivery as DeliveryConfig
 from pipeline.errors import (
     PermanentSendError,
+    RecipientBounced,
     RecipientRefused,
     RenderError,
     SendAbort,
+    SendError,
     StoreError,
-    TemporarySendError,
 )
 from pipeline.models import (
     Delivery,
@@ -84,7 +91,8 @@ class Job:
 
 @dataclass
 class Tally:
-    """What one run did; ``aborted`` says why it stopped early, if it did."""
+    """What one run did; ``aborted`` says why it stopped early, if it did, and ``paused`` why
+    the circuit breaker paused it (``held`` rows then wait for the pause to end)."""
 
     queued: int = 0
     due: int = 0  # dry run: editions that would be sent now
@@ -93,13 +101,30 @@ class Tally:
     failed: int = 0
     skipped: int = 0
     aborted: str | None = None
+    paused: str | None = None
+    held: int = 0
     busy: bool = False
     failures: list[str] = field(default_factory=list)
+    last_deferred: str | None = None
 
     def add(self, outcome: Outcome) -> None:
         setattr(self, outcome.status, getattr(self, outcome.status) + 1)
         if outcome.status == "failed":
             self.failures.append(f"{outcome.subscriber_id} {outcome.edition}: {outcome.detail}")
+        if outcome.status == "deferred":
+            self.last_deferred = outcome.detail
+
+    def problem(self) -> str | None:
+        """Why this run did not do its job, in one line: it was aborted or paused, or
+        something was due and nothing was sent. None for a run that sent, or had nothing due."""
+        if self.aborted or self.paused:
+            return self.aborted or self.paused
+        if self.deferred and not self.sent:
+            return (
+                f"{self.deferred + self.failed} editions were due and none was sent; "
+                f"all were deferred or failed (last deferral: {self.last_deferred})"
+            )
+        return None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -110,6 +135,8 @@ class Tally:
             "failed": self.failed,
             "skipped": self.skipped,
             "aborted": self.aborted,
+            "paused": self.paused,
+            "held": self.held,
             "busy": self.busy,
             "failures": list(self.failures),
         }
@@ -131,6 +158,7 @@ class Engine:
         on_outcome: Callable[[Outcome], None] | None = None,
         rng: random.Random | None = None,
         tally: Tally | None = None,
+        breaker: Breaker | None = None,
     ) -> None:
         self.delivery = delivery
         self.store = store
@@ -144,10 +172,11 @@ class Engine:
         self.stale = dt.timedelta(minutes=delivery.sending_stale_minutes)
         self.tally = tally if tally is not None else Tally()  # the caller's, to count on with
         self.attempted: set[tuple[int, dt.date]] = set()
+        self.breaker = breaker
 
     @property
     def stopped(self) -> bool:
-        return self.tally.aborted is not None
+        return self.tally.aborted is not None or self.tally.paused is not None
 
     async def run_all(
         self,
@@ -247,21 +276,39 @@ class Engine:
             self.store.ledger.release(sid, edition, self.clock(), claim_id=claimed.claim_id)
             self.tally.aborted = str(e)
             return None
-        except RecipientRefused as e:
-            return self._failed(claimed, str(e), suppress=subscriber.email)
-        except PermanentSendError as e:
-            return self._failed(claimed, str(e))
-        except TemporarySendError as e:
-            return self._deferred(claimed, str(e))
+        except SendError as e:
+            outcome = self._refused(claimed, subscriber.email, e)
+            self._observe(e)
+            return outcome
         except Exception as e:  # unknown: the server may or may not have it; retry, never lose
             log.exception("unexpected error sending edition %s to subscriber %s", edition, sid)
             return self._deferred(claimed, f"unexpected {e.__class__.__name__}: {e}")
-        if not self.store.ledger.mark_sent(
+        recorded = self.store.ledger.mark_sent(
             sid, edition, reply, self.clock(), claim_id=claimed.claim_id
-        ):
+        )
+        self._observe(None)
+        if not recorded:
             # Accepted by the server all the same; the ledger says why it is not recorded.
             return Outcome(sid, edition, "sent", f"{reply} (not recorded: {_UNRECORDED})")
         return Outcome(sid, edition, "sent", reply)
+
+    def _refused(self, row: Delivery, email: str, error: SendError) -> Outcome:
+        """The ledger's (and the address's) answer to one refusal, by its bounce class."""
+        if isinstance(error, RecipientRefused):
+            return self._failed(row, str(error), suppress=email)
+        if isinstance(error, RecipientBounced):
+            return self._bounced(row, email, str(error))
+        if isinstance(error, PermanentSendError):
+            return self._failed(row, str(error))
+        return self._deferred(row, str(error))  # temporary, or unknown: retry, never lose
+
+    def _observe(self, error: SendError | None) -> None:
+        """Tell the breaker; when it trips, the workers stop taking rows."""
+        if self.breaker is None:
+            return
+        reason = self.breaker.record(signal_of(error), str(error) if error else "")
+        if reason is not None and self.tally.paused is None:
+            self.tally.paused = reason
 
     def _failed(self, row: Delivery, error: str, suppress: str | None = None) -> Outcome:
         if not self.store.ledger.mark_failed(
@@ -275,6 +322,17 @@ class Engine:
             return Outcome(row.subscriber_id, row.edition_date, "skipped", _UNRECORDED)
         detail = f"{error} (address suppressed)" if suppress else error
         return Outcome(row.subscriber_id, row.edition_date, "failed", detail)
+
+    def _bounced(self, row: Delivery, email: str, error: str) -> Outcome:
+        """Fail the edition, then count the bounce (a crash in between counts one too few)."""
+        outcome = self._failed(row, error)
+        if outcome.status == "failed" and self.store.subscribers.record_bounce(
+            email, error, limit=BOUNCE_LIMIT, window=BOUNCE_WINDOW, now=self.clock()
+        ):
+            days = BOUNCE_WINDOW.days
+            detail = f"{error} ({BOUNCE_LIMIT} bounces in {days} days: address suppressed)"
+            return Outcome(row.subscriber_id, row.edition_date, "failed", detail)
+        return outcome
 
     def _deferred(self, row: Delivery, error: str) -> Outcome:
         now = self.clock()

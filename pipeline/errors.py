@@ -7,10 +7,15 @@
     │   └── DumpTooLarge          the file is over ``ingest.max_file_bytes``
     ├── MatchError                an interest profile cannot be scored (e.g. unknown topic)
     ├── RenderError               a template failed to render or compile to HTML
-    ├── SendError                 one message could not be handed over
-    │   ├── TemporarySendError    4xx, timeouts, dropped connections: retry later
-    │   ├── PermanentSendError    5xx (except 552) at DATA: give up on this message
-    │   │   └── RecipientRefused  5xx (except 552) at RCPT: the address is refused; suppress it
+    ├── SendError                 one message could not be handed over (pipeline.bounces)
+    │   ├── TemporarySendError    4xx, 552, dropped connections: retry later
+    │   │   ├── PolicyRefusal     5.7.x, 554 without 5.1.x, 421: retry later, never suppress;
+    │   │   │                     the circuit breaker counts them
+    │   │   └── Unreachable       connect failed or timed out, or any timeout: retry later;
+    │   │                         the circuit breaker counts them
+    │   ├── PermanentSendError    another 5xx at DATA: give up on this message
+    │   │   ├── RecipientRefused  5.1.1/5.1.2/5.1.3/5.1.10/5.2.1: the address is gone; suppress it
+    │   │   └── RecipientBounced  another 5xx at RCPT: +1 to the address's bounce score
     │   └── SendAbort             auth or TLS failure: stop the whole run, mark nothing
     ├── TokenError                a signed link is forged, expired, replayed or for another purpose
     ├── SubscriberError           a subscriber operation was refused (bad address, unknown id …)
@@ -72,8 +77,20 @@ class PermanentSendError(SendError):
     """The server refused this message for good."""
 
 
+class PolicyRefusal(TemporarySendError):
+    """The server refused us, not the reader (5.7.x, 554, 421): retry later, never suppress."""
+
+
+class Unreachable(TemporarySendError):
+    """The server could not be reached, or did not answer in time."""
+
+
 class RecipientRefused(PermanentSendError):
-    """The server refused the recipient address for good (5xx at RCPT): suppress it."""
+    """The server says the address does not exist or is disabled (5.1.x, 5.2.1): suppress it."""
+
+
+class RecipientBounced(PermanentSendError):
+    """The server refused the recipient without saying the address is gone: count a bounce."""
 
 
 class SendAbort(SendError):

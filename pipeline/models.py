@@ -260,6 +260,16 @@ class Delivery(Frozen):
     claim_id: str | None = None  # the claim that holds the row; its marks must carry it
 
 
+class Pause(Frozen):
+    """The circuit breaker's pause: no delivery before ``until``; ``trips`` is how many runs in
+    a row tripped it (each doubles the pause), ``reason`` the one line saying why."""
+
+    until: dt.datetime
+    trips: int
+    reason: str
+    tripped_at: dt.datetime
+
+
 class RenderedEmail(Frozen):
     """One email's content from the renderer, before the message writer makes it MIME."""
 

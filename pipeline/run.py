@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pipeline.breaker import Breaker
 from pipeline.config import Config
 from pipeline.deliver import Engine, Outcome, Tally
 from pipeline.editions import (
@@ -219,6 +220,8 @@ def deliver_due(
             return Tally(busy=True)
         try:
             tally = Tally()
+            if not dry_run and _paused(opened, clock(), tally):
+                return tally
             renderer = Renderer(config.email, config.web, config.topics)
             composer = Composer(config.email, opened, renderer, Links.for_config(config))
             plan = EditionPlan(
@@ -246,12 +249,46 @@ def deliver_due(
                 keep_lease=lease.renew,
                 on_outcome=on_outcome,
                 tally=tally,
+                breaker=Breaker(config.delivery.breaker),
             )
             asyncio.run(engine.run_all(batches, now, on_total))
+            if tally.paused is not None:
+                _trip(config, opened, clock(), tally)
+            elif tally.sent and tally.aborted is None:
+                opened.pauses.clear()
             return tally
         finally:
             if not dry_run:
                 lease.release()
+
+
+def _paused(store: Store, now: dt.datetime, tally: Tally) -> bool:
+    """While the breaker's pause lasts, nothing is planned or sent; rows that became due
+    meanwhile are deferred to its end. True if delivery is paused."""
+    pause = store.pauses.current(now)
+    if pause is None:
+        return False
+    tally.held = store.pauses.hold(pause, now)
+    tally.paused = f"delivery is paused until {pause.until:%Y-%m-%d %H:%M} UTC: {pause.reason}"
+    return True
+
+
+def _trip(config: Config, store: Store, now: dt.datetime, tally: Tally) -> None:
+    """The breaker tripped this run: pause delivery (15 min, doubling per trip in a row, up to
+    6 h by default) and defer every row not yet sent to the pause's end."""
+    settings = config.delivery.breaker
+    pause, tally.held = store.pauses.trip(
+        tally.paused or "circuit breaker",
+        now,
+        first=dt.timedelta(minutes=settings.pause_minutes),
+        longest=dt.timedelta(hours=settings.pause_max_hours),
+    )
+    tally.paused = (
+        f"circuit breaker: {pause.reason}; delivery paused until "
+        f"{pause.until:%Y-%m-%d %H:%M} UTC (trip {pause.trips} in a row), "
+        f"{tally.held} editions wait until then"
+    )
+    log.warning("%s", tally.paused)
 
 
 def selector(config: Config, store: Store, model: SentenceModel | None = None) -> SelectFn:

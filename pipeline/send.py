@@ -1,11 +1,14 @@
 """Hand a message to a mail server (SmtpSender) or to the outbox folder (OutboxSender).
 
-Every failure becomes one of three errors (pipeline.errors), which the delivery engine maps to
-the ledger:
+Every failure becomes one of these errors (pipeline.errors), which the delivery engine maps to
+the ledger; a refusal at RCPT or DATA is first sorted by its bounce class (pipeline.bounces):
 
-    TemporarySendError   4xx (incl. 421 and 552), timeouts, refused or dropped connections
-    PermanentSendError   5xx at DATA: this message, not the address
-    └── RecipientRefused 5xx (but 552) at RCPT: the address itself is refused; suppress it
+    TemporarySendError   4xx, 552, dropped connections
+    ├── PolicyRefusal    5.7.x, 554 without 5.1.x, 421: a block on us, not on the reader
+    └── Unreachable      refused or failed connections, and timeouts
+    PermanentSendError   another 5xx at DATA: this message, not the address
+    ├── RecipientRefused 5.1.1, 5.1.2, 5.1.3, 5.1.10, 5.2.1: the address is gone; suppress it
+    └── RecipientBounced another 5xx at RCPT: count a bounce against the address
     SendAbort            authentication or TLS failed, or the server refuses our sender:
                          nothing can be sent with this configuration
 
@@ -26,21 +29,23 @@ import tempfile
 from email.message import EmailMessage
 from email.utils import getaddresses
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 import aiosmtplib
 
+from pipeline.bounces import Bounce, Stage, classify
 from pipeline.config import Config, Smtp
 from pipeline.errors import (
     PermanentSendError,
+    PolicyRefusal,
+    RecipientBounced,
     RecipientRefused,
     SendAbort,
     SendError,
     TemporarySendError,
+    Unreachable,
 )
 from pipeline.mime import message_bytes
-
-Stage = Literal["connect", "mail", "rcpt", "data"]
 
 
 class Sender(Protocol):
@@ -357,12 +362,9 @@ def _classify(error: BaseException, stage: Stage, where: str) -> SendError:
         )
     if isinstance(error, aiosmtplib.SMTPResponseException):
         code, text = error.code, f"{error.code} {error.message}".strip()
-        if code in (421, 552) or 400 <= code < 500:
-            return TemporarySendError(f"{stage.upper()}: {text}", code)
-        if stage == "rcpt":
-            return RecipientRefused(f"RCPT: {text}", code)
-        if stage == "data":
-            return PermanentSendError(f"DATA: {text}", code)
+        if stage in ("rcpt", "data") or code < 500 or code == 552:
+            bounce = classify(code, str(error.message), stage)
+            return _BOUNCE_ERRORS[bounce](f"{stage.upper()}: {text}", code)
         if code == 530 or str(error.message).startswith("5.7"):
             return SendAbort(
                 f"{where} requires authentication or refused us ({text}); "
@@ -377,7 +379,20 @@ def _classify(error: BaseException, stage: Stage, where: str) -> SendError:
     if isinstance(error, aiosmtplib.SMTPNotSupported):
         return SendAbort(f"{where}: {error}")
     # Refused, dropped or timed-out connections: the server may be back later.
-    return TemporarySendError(f"{stage.upper()}: {error.__class__.__name__}: {error}")
+    message = f"{stage.upper()}: {error.__class__.__name__}: {error}"
+    if stage == "connect" or isinstance(error, TimeoutError):
+        return Unreachable(message)
+    return TemporarySendError(message)
+
+
+_BOUNCE_ERRORS: dict[Bounce, type[SendError]] = {
+    Bounce.GONE: RecipientRefused,
+    Bounce.BUSY: PolicyRefusal,
+    Bounce.POLICY: PolicyRefusal,
+    Bounce.TEMPORARY: TemporarySendError,
+    Bounce.REJECTED: PermanentSendError,
+    Bounce.BOUNCE: RecipientBounced,
+}
 
 
 def sender_for(config: Config) -> Sender:

@@ -9,12 +9,16 @@
 A fault is consumed when it fires (``times`` times). Replies are SMTP status lines, or one of:
 ``drop`` (close the connection instead of answering) and, at DATA, ``drop-after-data``
 (the server keeps the message but the client never sees the 250: the one window in SMTP
-where a retry makes a duplicate).
+where a retry makes a duplicate). ``storm(stage, reply)`` answers every command of that stage
+with ``reply`` until ``heal()``; ``rcpt_attempts`` counts every RCPT the server was sent.
+
+    with Blackhole() as relay: ...     # accepts TCP connections and never greets
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
 import threading
@@ -120,6 +124,8 @@ class _Handler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
     ) -> str:
+        with self.server.lock:
+            self.server.rcpt_attempts += 1
         fault = self._fault("rcpt", address)
         if fault == "drop":
             return self._drop(server)
@@ -172,6 +178,7 @@ class SmtpServer:
         self.host = "127.0.0.1"
         self.lock = threading.Lock()
         self.messages: list[Received] = []
+        self.rcpt_attempts = 0
         self.sessions: set[object] = set()  # client (host, port) of each session that sent MAIL
         self.data_delay = data_delay
         self.handler = _Handler(self)
@@ -217,6 +224,15 @@ class SmtpServer:
         with self.lock:
             self.handler.faults.append(Fault(stage, reply, rcpt, times))
 
+    def storm(self, stage: str, reply: str) -> None:
+        """Answer every command of ``stage`` with ``reply`` until ``heal()``."""
+        self.inject(stage, reply, times=10**9)
+
+    def heal(self) -> None:
+        """Forget every fault not yet fired: the server answers normally again."""
+        with self.lock:
+            self.handler.faults.clear()
+
     def recipients(self) -> list[str]:
         with self.lock:
             return [r for m in self.messages for r in m.rcpt_tos]
@@ -237,3 +253,45 @@ class SmtpServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class Blackhole:
+    """A relay that accepts TCP connections and never says a word (no greeting), counting
+    the connections; each is held open until ``stop``."""
+
+    def __init__(self) -> None:
+        self.host = "127.0.0.1"
+        self.listener = socket.create_server((self.host, 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.held: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:  # the listener was closed: stop
+                return
+            with self.lock:
+                self.held.append(conn)
+
+    @property
+    def connections(self) -> int:
+        with self.lock:
+            return len(self.held)
+
+    def __enter__(self) -> Blackhole:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # shutdown() wakes the thread blocked in accept() on Linux; close() alone may not.
+        # Where the listener cannot be shut down there is nothing to wake: close() suffices.
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        self.thread.join(timeout=5)
+        with self.lock:
+            for conn in self.held:
+                conn.close()

@@ -116,7 +116,7 @@ def _fields(model: type[BaseModel], prefix: str = "") -> list[str]:
             continue
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            out += _fields(annotation, f"{name}.")
+            out += _fields(annotation, f"{prefix}{name}.")
         else:
             out.append(prefix + name)
     return out
@@ -130,7 +130,7 @@ def test_shipped_config_documents_every_key_with_its_default() -> None:
         name, _, body = block.partition("]")
         sections[name] = body
     for dotted in _fields(Config):
-        section, key = dotted.split(".")
+        section, _, key = dotted.rpartition(".")
         body = sections.get(section, "")
         line = re.search(rf"^#? ?{key} = ", body, flags=re.M)
         assert line, f"{dotted} is not in config.toml"

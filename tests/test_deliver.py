@@ -402,3 +402,70 @@ def test_plan_editions_pages_without_losing_or_repeating_anyone(store: Store) ->
         ]
     )
     assert sorted(planned(2)) == sorted(whole) and sorted(planned(1)) == sorted(whole)
+
+
+# --- bounce classes ---------------------------------------------------------------------------
+
+
+def test_550_5_1_1_suppresses_at_once(instance: Config, store: Store, server: SmtpServer) -> None:
+    """One 550 5.1.1 (no such mailbox) fails the edition and suppresses the address at once,
+    with no bounce score needed."""
+    config = smtp_config(instance, server.port)
+    world(store, 2)
+    server.inject(
+        "rcpt", "550 5.1.1 <reader0@example.org>: no such mailbox", rcpt="reader0@example.org"
+    )
+    tally = run(config, store)
+    assert (tally.sent, tally.failed) == (1, 1) and "address suppressed" in tally.failures[0]
+    assert store.subscribers.is_suppressed("reader0@example.org")
+    assert store.subscribers.bounce_score("reader0@example.org", dt.timedelta(days=14), NOW) == 0
+
+
+@pytest.mark.parametrize(("bounces", "suppressed"), [(2, False), (3, True)])
+def test_a_bare_550_counts_a_bounce_and_three_in_14_days_suppress(
+    instance: Config, store: Store, server: SmtpServer, bounces: int, suppressed: bool
+) -> None:
+    """ "550 no such user" (no enhanced code) fails that day's edition and adds 1 to the
+    address's bounce score; the third within 14 days suppresses it, the second does not."""
+    config = smtp_config(instance, server.port)
+    world(store, 2)
+    for day in range(bounces):
+        at = NOW + dt.timedelta(days=5 * day)  # days 0, 5, 10: all within 14 days
+        if day:
+            seed_papers(store, 3, at=at - dt.timedelta(hours=2), start=100 * day)
+        server.inject("rcpt", "550 no such user", rcpt="reader0@example.org")
+        tally = run(config, store, at)
+        assert (tally.sent, tally.failed) == (1, 1)
+    assert store.subscribers.is_suppressed("reader0@example.org") is suppressed
+    assert ("address suppressed" in tally.failures[0]) is suppressed
+    bounced = store.subscribers.find("reader0@example.org")
+    assert bounced is not None
+    rows = [d for d in store.ledger.all() if d.subscriber_id == bounced.id]
+    assert [r.status for r in rows] == [DeliveryStatus.FAILED] * bounces
+    later = NOW + dt.timedelta(days=5 * bounces)
+    seed_papers(store, 3, at=later - dt.timedelta(hours=2), start=1000)
+    run(config, store, later)
+    assert ("reader0@example.org" in server.recipients()) is not suppressed
+
+
+def test_bounces_older_than_14_days_do_not_count(store: Store) -> None:
+    """The bounce score only counts the last 14 days: three bounces spread over a month do
+    not suppress the address."""
+    store.subscribers.add("far@example.org", status=SubscriberStatus.ACTIVE, now=NOW)
+    window = dt.timedelta(days=14)
+    for day in (0, 10, 20):
+        suppressed = store.subscribers.record_bounce(
+            "far@example.org", "550 no", limit=3, window=window, now=NOW + dt.timedelta(days=day)
+        )
+        assert not suppressed
+    assert (
+        store.subscribers.bounce_score("far@example.org", window, NOW + dt.timedelta(days=20)) == 2
+    )
+    assert store.subscribers.record_bounce(
+        "far@example.org", "550 no", limit=3, window=window, now=NOW + dt.timedelta(days=21)
+    )
+    assert store.subscribers.find("far@example.org").status == SubscriberStatus.SUPPRESSED  # type: ignore[union-attr]
+    store.subscribers.unsuppress("far@example.org")
+    assert (
+        store.subscribers.bounce_score("far@example.org", window, NOW + dt.timedelta(days=21)) == 0
+    )

@@ -98,23 +98,15 @@ def test_a_fresh_database_is_at_head(db_url: str) -> None:
         store.close()
 
 
-# TEMPORARY, remove at merge: revision → the older one it sits on while written in parallel.
-# 0005 (fenced claims) sits on 0003 while 0004 is written on another branch; drop the entry
-# when 0005 is re-chained onto 0004.
-UNMERGED = {"0005": "0003"}
-
-
 def test_revisions_form_one_numbered_line() -> None:
     """Revision ids are NNNN, consecutive from the baseline, each on top of the one before."""
     ids = m.revisions()
     assert ids[0] == m.BASELINE
-    skipped = {f"{n:04d}" for r, down in UNMERGED.items() for n in range(int(down) + 1, int(r))}
-    numbered = [f"{i:04d}" for i in range(1, len(ids) + len(skipped) + 1)]
-    assert ids == [i for i in numbered if i not in skipped]
+    assert ids == [f"{i:04d}" for i in range(1, len(ids) + 1)]
     for rev in m.script().walk_revisions():
         assert re.fullmatch(r"\d{4}_[a-z0-9_]+\.py", Path(rev.path).name)
         expected = None if rev.revision == m.BASELINE else f"{int(rev.revision) - 1:04d}"
-        assert rev.down_revision == UNMERGED.get(rev.revision, expected)
+        assert rev.down_revision == expected
 
 
 def test_a_pre_alembic_database_upgrades_one_revision_at_a_time(

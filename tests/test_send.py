@@ -14,7 +14,15 @@ import pytest
 import trustme
 
 from pipeline.config import Config, Smtp
-from pipeline.errors import PermanentSendError, RecipientRefused, SendAbort, TemporarySendError
+from pipeline.errors import (
+    PermanentSendError,
+    PolicyRefusal,
+    RecipientBounced,
+    RecipientRefused,
+    SendAbort,
+    TemporarySendError,
+    Unreachable,
+)
 from pipeline.mime import build_message, message_bytes
 from pipeline.render import Renderer
 from pipeline.send import OutboxSender, SmtpSender, sender_for
@@ -165,11 +173,40 @@ async def test_5xx_at_rcpt_refuses_the_address(server: SmtpServer, code: str) ->
     assert isinstance(second, str) and len(server.sessions) == 1
 
 
-async def test_5xx_at_data_fails_the_message_not_the_address(server: SmtpServer) -> None:
-    """A content rejection (554 at DATA) is permanent for the message but suppresses nothing."""
-    server.inject("data", "554 5.7.1 content rejected")
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        ("554 5.7.1 Service unavailable; client host [192.0.2.1] blocked", PolicyRefusal),
+        ("550 5.7.1 rejected by policy", PolicyRefusal),
+        ("554 rejected", PolicyRefusal),
+        ("421 4.7.0 try again later", PolicyRefusal),
+        ("550 5.1.10 recipient address rejected: null MX", RecipientRefused),
+        ("554 5.2.1 mailbox disabled", RecipientRefused),
+        ("550 no such user", RecipientBounced),
+        ("551 5.1.6 user has moved", RecipientBounced),
+    ],
+)
+async def test_a_refusal_at_rcpt_is_sorted_by_its_bounce_class(
+    server: SmtpServer, reply: str, error: type[Exception]
+) -> None:
+    """A block on us (5.7.x, 554, 421) is a policy refusal, a dead mailbox (5.1.x, 5.2.1) is
+    refused for good, and any other 5xx is a bounce that counts against the address."""
+    server.inject("rcpt", reply, rcpt="a@example.org")
     [result] = await send_all(smtp(server.port), [mail("a@example.org")])
-    assert isinstance(result, PermanentSendError) and not isinstance(result, RecipientRefused)
+    assert type(result) is error and getattr(result, "code", None) == int(reply[:3])
+    assert server.count() == 0
+
+
+async def test_5xx_at_data_fails_the_message_not_the_address(server: SmtpServer) -> None:
+    """A content rejection (550 5.6.0 at DATA) is permanent for the message but counts nothing
+    against the address; a 554 5.7.1 at DATA is a policy refusal, retried later."""
+    server.inject("data", "550 5.6.0 content rejected")
+    server.inject("data", "554 5.7.1 message refused by policy")
+    first, second = await send_all(
+        smtp(server.port), [mail("a@example.org", 1), mail("a@example.org", 2)]
+    )
+    assert type(first) is PermanentSendError
+    assert isinstance(second, PolicyRefusal)
 
 
 async def test_421_and_dropped_connections_are_temporary_and_the_next_reconnects(
@@ -183,7 +220,7 @@ async def test_421_and_dropped_connections_are_temporary_and_the_next_reconnects
         smtp(server.port),
         [mail(f"{x}@example.org", i) for i, x in enumerate("abcd")],
     )
-    assert [type(r) for r in results[:3]] == [TemporarySendError] * 3
+    assert [type(r) for r in results[:3]] == [PolicyRefusal, TemporarySendError, TemporarySendError]
     assert isinstance(results[3], str)
     # c's message reached the server although the client never saw the 250.
     assert server.recipients() == ["c@example.org", "d@example.org"]
@@ -205,7 +242,7 @@ async def test_a_stale_pooled_connection_is_replaced_transparently(server: SmtpS
 async def test_server_down_is_temporary() -> None:
     """Nobody listening: a temporary failure, not an abort."""
     [result] = await send_all(smtp(free_port()), [mail("a@example.org")])
-    assert isinstance(result, TemporarySendError)
+    assert isinstance(result, Unreachable)
 
 
 async def test_rate_limit_spaces_the_messages(server: SmtpServer) -> None:

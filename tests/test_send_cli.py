@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -169,3 +170,41 @@ def test_send_aborts_on_a_bad_config_with_one_line(
     assert errors and "STARTTLS" in errors[0]
     with open_store(config) as store:
         assert {d.status.value for d in store.ledger.all()} == {"queued", "skipped"}
+
+
+def test_send_exits_1_when_editions_were_due_and_none_was_sent(
+    instance: tuple[Path, Config], server: SmtpServer
+) -> None:
+    """The mail server is down: every due edition is deferred, and the run says so and exits 1
+    instead of looking like a quiet success."""
+    path, _ = instance
+    server.stop()
+    result = paperboy(path, "send", "--now", NOW.isoformat())
+    assert result.returncode == 1
+    assert result.stdout.startswith("sent 0, deferred 2, failed 0")
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("paperboy: error")]
+    assert "2 editions were due and none was sent" in error
+
+
+def test_a_policy_storm_pauses_send_with_exit_1_and_the_next_run_delivers(
+    instance: tuple[Path, Config], server: SmtpServer
+) -> None:
+    """554 5.7.1 at every RCPT (breaker lowered to 2 of 5 for two readers): exit 1 with one
+    line saying why and until when, nobody suppressed; after the pause, with the server
+    healthy, `send` delivers to both and exits 0."""
+    path, config = instance
+    with path.open("a", encoding="utf-8") as f:
+        f.write("[delivery.breaker]\npolicy_refusals = 2\npolicy_window = 5\n")
+    server.storm("rcpt", "554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked")
+    result = paperboy(path, "send", "--now", NOW.isoformat())
+    assert result.returncode == 1
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("paperboy: error")]
+    assert error.startswith("paperboy: error: circuit breaker: 2 of the last 2 recipients")
+    assert "paused until 2026-07-03 08:15 UTC" in error
+    with open_store(config) as store:
+        assert not any(store.subscribers.is_suppressed(f"reader{i}@example.org") for i in (0, 1))
+    server.heal()
+    later = (NOW + dt.timedelta(minutes=16)).isoformat()
+    again = paperboy(path, "send", "--now", later)
+    assert again.returncode == 0, again.stderr
+    assert sorted(server.recipients()) == ["reader0@example.org", "reader1@example.org"]

@@ -110,8 +110,9 @@ def send(
 ) -> None:
     """Deliver every digest that is due: new editions, retries, and sends a crash cut short.
 
-    Prints sent / deferred / failed / skipped. Exit 1 if any delivery failed or the run was
-    aborted (e.g. SMTP authentication or TLS failed; nothing is marked then).
+    Prints sent / deferred / failed / skipped. Exit 1 if any delivery failed, if the run was
+    aborted (e.g. SMTP authentication or TLS failed; nothing is marked then) or paused by the
+    circuit breaker, or if editions were due and none was sent; the last line says why.
 
     Example: paperboy send --dry-run
     """
@@ -157,7 +158,8 @@ def send(
         )
         for line in tally.failures:
             typer.echo(f"  failed: {line}", err=True)
-    if tally.aborted:
-        typer.echo(f"paperboy: error: {tally.aborted}", err=True)
-    if tally.aborted or tally.failed:
+    problem = None if dry_run else tally.problem()
+    if problem:
+        typer.echo(f"paperboy: error: {problem}", err=True)
+    if problem or tally.failed:
         sys.exit(1)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pipeline.commands.common import fail, load, state
 from pipeline.config import Config, default_config_path
@@ -40,6 +41,8 @@ def print_tally(console: Console, tally: Tally) -> None:
     """One line per delivery run that did something; quiet runs stay quiet."""
     if tally.aborted:
         console.print(f"[red]delivery aborted[/red]: {tally.aborted}", highlight=False)
+    if tally.paused:
+        console.print(f"[red]delivery paused[/red]: {escape(tally.paused)}", highlight=False)
     if tally.sent or tally.deferred or tally.failed:
         console.print(
             f"delivered: sent {tally.sent}, deferred {tally.deferred}, failed {tally.failed}",

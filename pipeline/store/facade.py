@@ -15,6 +15,7 @@ from pipeline.store.feedback import Feedback, Tokens
 from pipeline.store.leases import Leases, SignupEvents
 from pipeline.store.ledger import Ledger
 from pipeline.store.papers import Papers
+from pipeline.store.pauses import Pauses
 from pipeline.store.subscribers import Subscribers
 from pipeline.store.vectors import StoredVectors
 
@@ -36,6 +37,7 @@ class Store:
         self.leases = Leases(db)
         self.signups = SignupEvents(db)
         self.vectors = StoredVectors(db)
+        self.pauses = Pauses(db)
 
     @property
     def dialect(self) -> str:

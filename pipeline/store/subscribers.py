@@ -1,4 +1,5 @@
-"""Subscribers and suppressions: who reads, how they want it, and who must never be mailed."""
+"""Subscribers, suppressions and bounce scores: who reads, how they want it, and who must never
+be mailed."""
 
 from __future__ import annotations
 
@@ -262,6 +263,7 @@ class Subscribers:
                 return False
             for table in (s.deliveries, s.sent_papers, s.feedback):
                 conn.execute(delete(table).where(table.c.subscriber_id == subscriber_id))
+            conn.execute(delete(s.bounces).where(s.bounces.c.email_hash == email_hash(row.email)))
             conn.execute(delete(s.subscribers).where(s.subscribers.c.id == subscriber_id))
             suppress_in(conn, row.email, reason)
         return True
@@ -276,6 +278,52 @@ class Subscribers:
                 .values(status=SubscriberStatus.SUPPRESSED.value)
             )
 
+    def record_bounce(
+        self,
+        email: str,
+        reason: str,
+        *,
+        limit: int,
+        window: dt.timedelta,
+        now: dt.datetime | None = None,
+    ) -> bool:
+        """Add 1 to the address's bounce score; at ``limit`` bounces within ``window`` the
+        address is suppressed (in the same transaction). True if it was suppressed now."""
+        now = now or utcnow()
+        b = s.bounces.c
+        digest = email_hash(email)
+        with self._db.tx() as conn:
+            conn.execute(
+                insert(s.bounces).values(email_hash=digest, bounced_at=now, reason=reason[:1000])
+            )
+            score = conn.execute(
+                select(func.count())
+                .select_from(s.bounces)
+                .where(b.email_hash == digest, b.bounced_at > now - window)
+            ).scalar_one()
+            if score < limit:
+                return False
+            suppress_in(conn, email, f"{score} bounces within {window.days} days: {reason[:200]}")
+            conn.execute(
+                update(s.subscribers)
+                .where(func.lower(s.subscribers.c.email) == email.lower())
+                .values(status=SubscriberStatus.SUPPRESSED.value)
+            )
+        return True
+
+    def bounce_score(self, email: str, window: dt.timedelta, now: dt.datetime | None = None) -> int:
+        """How many bounces counted against the address within ``window`` before ``now``."""
+        now = now or utcnow()
+        b = s.bounces.c
+        with self._db.tx() as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(s.bounces)
+                    .where(b.email_hash == email_hash(email), b.bounced_at > now - window)
+                ).scalar_one()
+            )
+
     def is_suppressed(self, email: str) -> bool:
         with self._db.tx() as conn:
             return _is_suppressed(conn, email)
@@ -287,6 +335,8 @@ class Subscribers:
             lifted = conn.execute(
                 delete(s.suppressions).where(s.suppressions.c.email_hash == email_hash(email))
             ).rowcount
+            # Lifting a suppression starts the bounce score afresh, or one bounce re-suppresses.
+            conn.execute(delete(s.bounces).where(s.bounces.c.email_hash == email_hash(email)))
             conn.execute(
                 update(s.subscribers)
                 .where(

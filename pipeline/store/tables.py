@@ -134,6 +134,30 @@ suppressions = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
+bounces = Table(
+    # One row per bounce that counts against an address (pipeline.bounces: "bounce"); enough
+    # of them within the window suppress it. Keyed by the address's hash, like suppressions.
+    "bounces",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email_hash", String(64), nullable=False),
+    Column("bounced_at", UTCDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Index("ix_bounces_email_hash_bounced_at", "email_hash", "bounced_at"),
+)
+
+pauses = Table(
+    # The circuit breaker's pause of a delivery job (one row per job, "deliver"): no sending
+    # before paused_until; trips counts the runs in a row that tripped it.
+    "pauses",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("paused_until", UTCDateTime, nullable=False),
+    Column("trips", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("tripped_at", UTCDateTime, nullable=False),
+)
+
 deliveries = Table(
     "deliveries",
     metadata,

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"  # re-chained onto "0004" at merge
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
