@@ -92,6 +92,7 @@ class Tally:
     deferred: int = 0
     failed: int = 0
     skipped: int = 0
+    missed: int = 0  # editions recorded missed: not sent by their send hour + the cutoff
     aborted: str | None = None
     busy: bool = False
     failures: list[str] = field(default_factory=list)
@@ -109,6 +110,7 @@ class Tally:
             "deferred": self.deferred,
             "failed": self.failed,
             "skipped": self.skipped,
+            "missed": self.missed,
             "aborted": self.aborted,
             "busy": self.busy,
             "failures": list(self.failures),
