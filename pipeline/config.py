@@ -111,6 +111,7 @@ class Delivery(Section):
     retry_base_seconds: float = Field(300.0, gt=0, examples=[300.0])
     retry_max_seconds: float = Field(21_600.0, gt=0, examples=[21_600.0])
     give_up_after_hours: float = Field(72.0, gt=0, examples=[72.0])
+    late_cutoff_hours: float = Field(6.0, gt=0, le=24, examples=[6.0])
     sending_stale_minutes: float = Field(10.0, gt=0, examples=[10.0])
     breaker: Breaker = Breaker()
 

@@ -100,6 +100,7 @@ class Tally:
     deferred: int = 0
     failed: int = 0
     skipped: int = 0
+    missed: int = 0  # editions recorded missed: not sent by their send hour + the cutoff
     aborted: str | None = None
     paused: str | None = None
     held: int = 0
@@ -134,6 +135,7 @@ class Tally:
             "deferred": self.deferred,
             "failed": self.failed,
             "skipped": self.skipped,
+            "missed": self.missed,
             "aborted": self.aborted,
             "paused": self.paused,
             "held": self.held,

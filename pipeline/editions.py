@@ -45,16 +45,24 @@ log = logging.getLogger("paperboy.deliver")
 # --- who is due -------------------------------------------------------------------------------
 
 
-def local_now(subscriber: Subscriber, now: dt.datetime) -> dt.datetime:
-    """``now`` on the subscriber's wall clock (UTC, with a warning, if their zone is unknown)."""
+LATE_CUTOFF_HOURS = 6.0  # delivery.late_cutoff_hours' default
+LOOK_BACK_DAYS = 8  # how far back a reader's owed editions are looked for
+
+
+def zone_of(subscriber: Subscriber) -> ZoneInfo:
+    """The subscriber's time zone (UTC, with a warning, if it is unknown)."""
     try:
-        zone = ZoneInfo(subscriber.timezone)
+        return ZoneInfo(subscriber.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         log.warning(
             "subscriber %s has unknown timezone %r; using UTC", subscriber.id, subscriber.timezone
         )
-        zone = ZoneInfo("UTC")
-    return now.astimezone(zone)
+        return ZoneInfo("UTC")
+
+
+def local_now(subscriber: Subscriber, now: dt.datetime) -> dt.datetime:
+    """``now`` on the subscriber's wall clock."""
+    return now.astimezone(zone_of(subscriber))
 
 
 def due_edition(subscriber: Subscriber, now: dt.datetime) -> dt.date | None:
@@ -74,6 +82,47 @@ def due_edition(subscriber: Subscriber, now: dt.datetime) -> dt.date | None:
     if subscriber.frequency == Frequency.WEEKLY and day.weekday() != subscriber.weekly_day:
         return None
     return day
+
+
+def send_moment(subscriber: Subscriber, day: dt.date) -> dt.datetime:
+    """When the edition of local date ``day`` is due: that day's send hour, in their zone."""
+    return dt.datetime.combine(day, dt.time(subscriber.send_hour), tzinfo=zone_of(subscriber))
+
+
+def owed_editions(
+    subscriber: Subscriber, now: dt.datetime, cutoff: dt.timedelta
+) -> list[tuple[dt.date, bool]]:
+    """Editions owed at ``now`` that may lack a ledger row, each with whether it is late.
+
+    An edition is owed from its send moment on, if the reader was active by then or became so
+    within ``cutoff`` after it; it is late (recorded ``missed``, never sent) once ``now`` is
+    past its send moment plus ``cutoff``. Days after the reader's last edition are looked at
+    (up to a week back); a reader who has had none is owed only today's.
+    """
+    today = due_edition(subscriber, now)
+    local_today = local_now(subscriber, now).date()
+    start = subscriber.confirmed_at or subscriber.created_at
+    first = local_today if subscriber.last_edition is None else subscriber.last_edition
+    first = max(first, local_today - dt.timedelta(days=LOOK_BACK_DAYS))
+    out: list[tuple[dt.date, bool]] = []
+    day = first
+    while day <= local_today:
+        if day != subscriber.last_edition and _mails_on(subscriber, day):
+            moment = send_moment(subscriber, day)
+            # A start after ``now`` is a run replaying an earlier date (``send --now``): owed.
+            owed = moment <= now and (start is None or start > now or start <= moment + cutoff)
+            if owed and (day != local_today or today is not None):
+                out.append((day, now > moment + cutoff))
+        day += dt.timedelta(days=1)
+    return out
+
+
+def _mails_on(subscriber: Subscriber, day: dt.date) -> bool:
+    if subscriber.frequency == Frequency.WEEKDAYS:
+        return day.weekday() < 5
+    if subscriber.frequency == Frequency.WEEKLY:
+        return day.weekday() == subscriber.weekly_day
+    return True
 
 
 def reading_window(subscriber: Subscriber) -> dt.timedelta:
@@ -178,21 +227,24 @@ PLAN_PAGE = 20_000
 
 
 def plan_editions(
-    store: Store, now: dt.datetime, page: int = PLAN_PAGE
-) -> Iterator[tuple[dt.date, list[Subscriber]]]:
-    """Active subscribers due at ``now`` whose edition has no ledger row yet: for each page
-    of subscribers, one group per edition date, earliest first."""
+    store: Store,
+    now: dt.datetime,
+    page: int = PLAN_PAGE,
+    cutoff: dt.timedelta = dt.timedelta(hours=LATE_CUTOFF_HOURS),
+) -> Iterator[tuple[dt.date, list[Subscriber], list[Subscriber]]]:
+    """Active subscribers owed an edition at ``now`` that has no ledger row yet: for each page
+    of subscribers, per edition date (earliest first), those to send it to and those for whom
+    it is too late (``owed_editions``)."""
     for subscribers in store.subscribers.pages([SubscriberStatus.ACTIVE], page=page):
-        due: dict[dt.date, list[Subscriber]] = {}
+        owed: dict[dt.date, list[tuple[Subscriber, bool]]] = {}
         for sub in subscribers:
-            day = due_edition(sub, now)
-            if day is not None:
-                due.setdefault(day, []).append(sub)
-        for day, group in sorted(due.items()):
-            existing = store.ledger.with_edition(day, [sub.id for sub in group])
-            fresh = [sub for sub in group if sub.id not in existing]
+            for day, late in owed_editions(sub, now, cutoff):
+                owed.setdefault(day, []).append((sub, late))
+        for day, group in sorted(owed.items()):
+            existing = store.ledger.with_edition(day, [sub.id for sub, _ in group])
+            fresh = [(sub, late) for sub, late in group if sub.id not in existing]
             if fresh:
-                yield day, fresh
+                yield day, [s for s, late in fresh if not late], [s for s, late in fresh if late]
 
 
 def select_editions(
@@ -283,6 +335,7 @@ class EditionPlan:
     email: Email  # the Message-ID derives from the sender's domain and the list id
     batch_size: int
     dry_run: bool = False
+    late_cutoff: dt.timedelta = dt.timedelta(hours=LATE_CUTOFF_HOURS)  # then it is "missed"
 
 
 def queue_editions(
@@ -293,7 +346,13 @@ def queue_editions(
     Each job carries its rendered message; ``tally`` counts what was queued, skipped and failed.
     """
     now = plan.now
-    for edition, subscribers in plan_editions(store, now):
+    for edition, subscribers, missed in plan_editions(store, now, cutoff=plan.late_cutoff):
+        for sub in missed:
+            if not plan.dry_run:
+                store.ledger.record_missed(sub.id, edition, "not sent by its send hour", now)
+            tally.missed += 1
+        if not subscribers:
+            continue
         by_id = {sub.id: sub for sub in subscribers}
         selections = select_editions(store, plan.select, subscribers, edition, now)
         for start in range(0, len(selections), plan.batch_size):

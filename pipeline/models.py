@@ -224,6 +224,7 @@ class DeliveryStatus(StrEnum):
     DEFERRED = "deferred"
     FAILED = "failed"
     SKIPPED = "skipped"  # nothing matched: recorded so the edition is not reconsidered
+    MISSED = "missed"  # not sent by its send hour + delivery.late_cutoff_hours: never sent
 
 
 class Pick(Frozen):

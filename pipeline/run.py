@@ -231,6 +231,7 @@ def deliver_due(
                 email=config.email,
                 batch_size=config.delivery.batch_size,
                 dry_run=dry_run,
+                late_cutoff=dt.timedelta(hours=config.delivery.late_cutoff_hours),
             )
             batches = queue_editions(plan, opened, composer, tally)
             if dry_run:

@@ -379,26 +379,31 @@ def test_each_reader_gets_only_papers_first_seen_since_their_last_edition(store:
 
 def test_plan_editions_pages_without_losing_or_repeating_anyone(store: Store) -> None:
     """Small pages plan exactly what one big page does: every due reader once, with their
-    edition date; readers not due yet, and editions already in the ledger, are left out."""
+    edition date; readers not due yet, and editions already in the ledger, are left out; an
+    edition past its send hour plus the late cutoff is planned as missed."""
     from pipeline.editions import plan_editions
 
     readers = add_readers(store, 5)
-    # 08:00 UTC on 3 July is 21:00 on 2 July in Pago Pago: that reader's edition is 2 July's.
+    # 08:00 UTC on 3 July is 21:00 on 2 July in Pago Pago: that reader's edition is 2 July's,
+    # 14 hours after its 07:00 send hour, so too late (the cutoff is 6 hours): missed.
     store.subscribers.update(readers[1].id, timezone="Pacific/Pago_Pago")
     store.subscribers.update(readers[2].id, send_hour=23)  # not due at 08:00 UTC
     store.ledger.queue(readers[3].id, EDITION, "<done@x>", [], NOW)
 
-    def planned(page: int) -> list[tuple[dt.date, int]]:
+    def planned(page: int) -> list[tuple[dt.date, int, bool]]:
         return [
-            (day, sub.id) for day, group in plan_editions(store, NOW, page=page) for sub in group
+            (day, sub.id, late)
+            for day, due, missed in plan_editions(store, NOW, page=page)
+            for group, late in ((due, False), (missed, True))
+            for sub in group
         ]
 
     whole = planned(100)
     assert sorted(whole) == sorted(
         [
-            (EDITION, readers[0].id),
-            (EDITION - dt.timedelta(days=1), readers[1].id),
-            (EDITION, readers[4].id),
+            (EDITION, readers[0].id, False),
+            (EDITION - dt.timedelta(days=1), readers[1].id, True),
+            (EDITION, readers[4].id, False),
         ]
     )
     assert sorted(planned(2)) == sorted(whole) and sorted(planned(1)) == sorted(whole)

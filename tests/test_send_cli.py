@@ -138,7 +138,8 @@ def test_send_delivers_matched_editions_and_summarises(
     result = paperboy(path, "send", "--now", NOW.isoformat())
     assert result.returncode == 0, result.stderr
     assert (
-        result.stdout.strip() == "sent 2, deferred 0, failed 0, skipped 1 (2 new editions queued)"
+        result.stdout.strip()
+        == "sent 2, deferred 0, failed 0, skipped 1, missed 0 (2 new editions queued)"
     )
     assert sorted(server.recipients()) == ["reader0@example.org", "reader1@example.org"]
     again = paperboy(path, "send", "--now", NOW.isoformat(), "--json")

@@ -149,12 +149,12 @@ def send(
     elif dry_run:
         typer.echo(
             f"dry run: {tally.queued} new editions to queue, {tally.skipped} with nothing new, "
-            f"{tally.due} due to send now"
+            f"{tally.missed} too late (missed), {tally.due} due to send now"
         )
     else:
         typer.echo(
             f"sent {tally.sent}, deferred {tally.deferred}, failed {tally.failed}, "
-            f"skipped {tally.skipped} ({tally.queued} new editions queued)"
+            f"skipped {tally.skipped}, missed {tally.missed} ({tally.queued} new editions queued)"
         )
         for line in tally.failures:
             typer.echo(f"  failed: {line}", err=True)

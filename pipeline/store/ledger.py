@@ -189,6 +189,23 @@ class Ledger:
         self, subscriber_id: int, edition: dt.date, reason: str, now: dt.datetime | None = None
     ) -> None:
         """An edition with nothing to send: recorded so it is not reconsidered."""
+        self._record_unsent(subscriber_id, edition, DeliveryStatus.SKIPPED, reason, now)
+
+    def record_missed(
+        self, subscriber_id: int, edition: dt.date, reason: str, now: dt.datetime | None = None
+    ) -> None:
+        """An edition too late to send: recorded so downtime leaves a trace and it is never
+        sent. The reader's last edition stays what it was, so the next one covers the gap."""
+        self._record_unsent(subscriber_id, edition, DeliveryStatus.MISSED, reason, now)
+
+    def _record_unsent(
+        self,
+        subscriber_id: int,
+        edition: dt.date,
+        status: DeliveryStatus,
+        reason: str,
+        now: dt.datetime | None,
+    ) -> None:
         now = now or utcnow()
         with self._db.tx() as conn:
             if _delivery_row(conn, subscriber_id, edition) is None:
@@ -196,7 +213,7 @@ class Ledger:
                     insert(s.deliveries).values(
                         subscriber_id=subscriber_id,
                         edition_date=edition,
-                        status=DeliveryStatus.SKIPPED.value,
+                        status=status.value,
                         message_id="",
                         attempts=0,
                         paper_ids=[],
@@ -207,7 +224,8 @@ class Ledger:
                         updated_at=now,
                     )
                 )
-            _set_last_edition(conn, subscriber_id, edition)
+            if status == DeliveryStatus.SKIPPED:
+                _set_last_edition(conn, subscriber_id, edition)
 
     def get(self, subscriber_id: int, edition: dt.date) -> Delivery | None:
         with self._db.tx() as conn:
