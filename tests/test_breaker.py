@@ -134,11 +134,13 @@ def test_a_pause_holds_queued_and_earlier_deferred_rows_but_not_a_claimed_one(
         store.ledger.queue(r.id, day, f"<{r.id}@x>", [], NOW)
     stale = dt.timedelta(minutes=10)
     store.ledger.claim(readers[1].id, day, NOW, stale)
-    store.ledger.claim(readers[2].id, day, NOW, stale)
-    store.ledger.mark_deferred(readers[2].id, day, "450", NOW + dt.timedelta(minutes=5), NOW)
-    store.ledger.claim(readers[3].id, day, NOW, stale)
-    far = NOW + dt.timedelta(hours=2)
-    store.ledger.mark_deferred(readers[3].id, day, "450", far, NOW)
+    soon, far = NOW + dt.timedelta(minutes=5), NOW + dt.timedelta(hours=2)
+    for reader, retry_at in ((readers[2], soon), (readers[3], far)):
+        claimed = store.ledger.claim(reader.id, day, NOW, stale)
+        assert claimed is not None
+        assert store.ledger.mark_deferred(
+            reader.id, day, "450", retry_at, NOW, claim_id=claimed.claim_id
+        )
     pause, held = store.pauses.trip("blocked", NOW, dt.timedelta(minutes=15), dt.timedelta(hours=6))
     assert held == 2
     rows = {d.subscriber_id: d for d in store.ledger.all()}

@@ -62,3 +62,10 @@ def test_ci_runs_the_readme_test_command() -> None:
     """.ci/run ends by running `make test`, the README's test command."""
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert ci.rstrip().splitlines()[-1] == "make test"
+
+
+def test_the_readme_shows_the_bounce_class_table_the_code_uses() -> None:
+    """The README's table of replies is the one `pipeline/bounces.py` applies, row for row."""
+    from pipeline.bounces import table_markdown
+
+    assert table_markdown().strip() in README
