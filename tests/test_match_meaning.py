@@ -74,6 +74,16 @@ def test_a_paper_that_says_it_in_other_words_is_found_by_meaning() -> None:
     assert [r.text for r in found[0].reasons] == ['close to your interest "weather forecasting"']
 
 
+def test_a_pick_made_by_its_topic_does_not_claim_closeness_to_an_unrelated_interest() -> None:
+    """A spiking-networks paper picked for its topic is not `close to your interest "graph
+    neural networks"` (cosine 0.25: some closeness, not enough to have found it): only a
+    closeness that would carry the paper alone is named."""
+    profile = Profile(topics=("spiking-neural-networks",), interests="graph neural networks")
+    [picked] = ranked([KEYWORDS], profile)
+    kinds = [r.kind for r in picked.reasons]
+    assert "topic" in kinds and "meaning" not in kinds, [r.text for r in picked.reasons]
+
+
 def test_a_topic_close_to_a_whole_field_does_not_carry_an_off_topic_paper() -> None:
     """A speech neuroprosthesis is near "spiking neural networks" in meaning (neurons,
     signals) but not a spiking-network paper: ranked nowhere; a real SNN paper is picked."""

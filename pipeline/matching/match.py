@@ -55,7 +55,7 @@ def rank(
     row = scored.final[0].tolist()
     cols = [int(c) for c in np.flatnonzero(~scored.ineligible[0])]
     cols.sort(key=lambda c: (-row[c], index.papers[c].id))
-    make = ReasonMaker(index, scored, catalog, weights, meaning=_closest(prepared, scored))
+    make = ReasonMaker(index, scored, catalog, weights, meaning=_closest(prepared, scored, weights))
     return [make.scored_paper(0, col, row[col]) for col in cols]
 
 
@@ -167,13 +167,16 @@ def top_papers(
     return scored, _top_k(scored.final, ineligible, k), np.minimum(counts, wanted), counts
 
 
-def _closest(prepared: Prepared, scored: Scored) -> Callable[[int, int], str | None] | None:
-    """For reasons: the interest item closest in meaning to a paper, per (row, column)."""
+def _closest(
+    prepared: Prepared, scored: Scored, weights: config.Match
+) -> Callable[[int, int], str | None] | None:
+    """For reasons: the interest item that found a paper by meaning, per (row, column)."""
     meaning = prepared.meaning
     if meaning is None:
         return None
     profiles = scored.profiles
-    return lambda row, col: meaning.closest(profiles[row].interests, col)
+    need = weights.min_relevance + prepared.index.tuning.meaning_bar
+    return lambda row, col: meaning.closest(profiles[row].interests, col, need)
 
 
 def _top_k(scores: np.ndarray, ineligible: np.ndarray, k: int) -> np.ndarray:
@@ -298,7 +301,9 @@ def _select_chunk(
     more: int,
 ) -> Iterator[Selection]:
     scored, top, take, counts = top_papers(prepared, weights, chunk, restrictions, more)
-    make = ReasonMaker(prepared.index, scored, catalog, weights, meaning=_closest(prepared, scored))
+    make = ReasonMaker(
+        prepared.index, scored, catalog, weights, meaning=_closest(prepared, scored, weights)
+    )
     # Every picked (row, paper) in row order; rows that score alike share one ScoredPaper,
     # so each distinct one is built once and the rest are gathered by index.
     picked = np.arange(top.shape[1]) < take[:, None]

@@ -93,8 +93,9 @@ class Meaning:
         matrix = np.stack([self.vectors.texts[t] for t in items]).astype(np.float32)
         return items, matrix @ self.papers.T
 
-    def closest(self, interest: str, col: int) -> str | None:
-        """The item of ``interest`` closest to paper ``col``, if it is close enough to count."""
+    def closest(self, interest: str, col: int, need: float) -> str | None:
+        """The item of ``interest`` closest to paper ``col``, if that closeness alone brings
+        ``need`` (the floor) of relevance: only then was the pick found by meaning."""
         if interest not in self.cosines:
             if len(self.cosines) > KEPT:
                 self.cosines.clear()
@@ -103,7 +104,8 @@ class Meaning:
         if not items:
             return None
         best = int(np.argmax(cos[:, col]))
-        return items[best] if self.evidence(cos[best, col]) > 0 else None
+        alone = self.tuning.meaning * self.evidence(cos[best, col], self.tuning.meaning_eligible)
+        return items[best] if alone >= need else None
 
     def interest_rows(self, interests: Sequence[str]) -> np.ndarray:
         """Each interest's row in ``self.interests`` (its best item's closeness, weighted)."""
