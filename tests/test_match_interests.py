@@ -81,6 +81,15 @@ def test_a_sentence_is_reduced_to_its_content_phrases() -> None:
     assert ranked == ["robot", "robot-sim"]
 
 
+def test_an_item_keeps_the_bracket_it_opened() -> None:
+    """A reason never quotes half a bracket: "(SWE-bench style)" keeps its ")"."""
+    text = "LLMs that fix bugs and write code in real repositories (SWE-bench style)"
+    assert split_items(text) == (
+        "LLMs that fix bugs",
+        "write code in real repositories (SWE-bench style)",
+    )
+
+
 def test_vision_and_language_stays_one_item() -> None:
     """'and' inside a catalog phrase joins; between two separate things it separates."""
     assert split_items("vision and language") == ("vision and language",)

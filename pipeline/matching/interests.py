@@ -84,10 +84,24 @@ def _split_conjunctions(piece: str) -> list[str]:
     return out
 
 
+_CLOSING = {"(": ")", "[": "]", "{": "}", '"': '"', "“": "”"}
+
+
 def _shown(text: str) -> str:
-    """The stretch of ``text`` from its first content word to its last."""
+    """The stretch of ``text`` from its first content word to its last, with the brackets
+    and quotes it opened closed again: "(SWE-bench style)" keeps its ")"."""
     found = tokens(text)
-    return text[found[0].start : found[-1].end] if found else ""
+    if not found:
+        return ""
+    start, end = found[0].start, found[-1].end
+    shown = text[start:end]
+    for opening, closing in _CLOSING.items():
+        unclosed = shown.count(opening) - (shown.count(closing) if opening != closing else 0)
+        if opening == closing:
+            unclosed = shown.count(opening) % 2
+        if unclosed > 0 and closing in text[end:]:
+            shown += closing * unclosed
+    return shown
 
 
 def split_items(text: str) -> tuple[str, ...]:
