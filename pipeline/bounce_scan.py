@@ -14,6 +14,7 @@ address is suppressed once.
 from __future__ import annotations
 
 import contextlib
+import logging
 import mailbox
 import os
 from collections.abc import Iterator
@@ -21,11 +22,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pipeline.bounces import BOUNCE_LIMIT, BOUNCE_WINDOW, Bounce
-from pipeline.errors import ReturnedMailError
+from pipeline.config import Config
+from pipeline.errors import ConfigError, ReturnedMailError
 from pipeline.models import SubscriberStatus
 from pipeline.returned import Report, read_report
-from pipeline.store import Store
-from pipeline.tokens import Tokens
+from pipeline.store import Store, open_store
+from pipeline.tokens import Tokens, tokens_for
+
+log = logging.getLogger("paperboy.bounces")
 
 PROCESSED = ".processed"  # a Maildir++ subfolder of the scanned Maildir
 
@@ -159,3 +163,35 @@ def _apply(report: Report, store: Store, tally: ScanTally, dry_run: bool) -> Non
     tally.bounces += 1
     if outcome == "suppressed":
         tally.suppressed += 1
+
+
+def scan_configured(config: Config, store: Store | None = None) -> ScanTally | None:
+    """The service's scan of ``bounces.maildir`` (None when it is not set), logged in a line."""
+    folder = config.bounces.maildir
+    if folder is None:
+        return None
+    if not ((folder / "new").is_dir() or (folder / "cur").is_dir()):
+        raise ConfigError(
+            f"bounces.maildir = {str(folder)!r}: not a Maildir (no new/ or cur/); create it "
+            "(mkdir -p DIR/new DIR/cur DIR/tmp) or unset the key"
+        )
+    if store is None:
+        with open_store(config) as opened:
+            tally = scan(folder, opened, tokens_for(config))
+    else:
+        tally = scan(folder, store, tokens_for(config))
+    if tally.read:
+        log.info(
+            "returned mail: %d read, %d suppressed, %d bounces, %d complaints, %d soft, "
+            "%d ignored, %d unparseable",
+            tally.read,
+            tally.suppressed,
+            tally.bounces,
+            tally.complaints,
+            tally.soft,
+            tally.ignored,
+            tally.unparseable,
+        )
+    for problem in tally.problems:
+        log.warning("returned mail left in %s: %s", folder, problem)
+    return tally

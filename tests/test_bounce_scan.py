@@ -4,6 +4,7 @@ DSNs (RFC 3464) and ARF complaints (RFC 5965) sorted by the classes of ``pipelin
 from __future__ import annotations
 
 import mailbox
+import time
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import Message
@@ -11,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.bounce_scan import scan
+from pipeline.bounce_scan import scan, scan_configured
 from pipeline.bounces import BOUNCE_WINDOW
-from pipeline.config import Config, load_config
+from pipeline.config import Bounces, Config, load_config
+from pipeline.errors import ConfigError
 from pipeline.models import SubscriberStatus
 from pipeline.run import deliver_due
+from pipeline.schedule import LiveConfig, build_scheduler
 from pipeline.store import Store, open_store
 from pipeline.tokens import Tokens, tokens_for
 from pipeline.verp import return_path
@@ -202,3 +205,40 @@ def test_a_report_about_an_erased_reader_is_ignored(
     tally = scan(box, db, tokens_for(verp_config))
     assert (tally.ignored, tally.suppressed, tally.unparseable) == (1, 0, 0)
     assert not list((box / "new").iterdir())
+
+
+def test_the_service_scans_the_configured_maildir_on_its_schedule(
+    tmp_path: Path, verp_config: Config, sent: dict[str, str], db: Store
+) -> None:
+    """With bounces.maildir set, the scheduler's bounces job applies what arrives there."""
+    box = maildir(tmp_path, dsn(sent[r(0)], r(0), "5.1.1", "smtp; 550 5.1.1 unknown"))
+    path = tmp_path / "config.toml"
+    path.write_text(
+        path.read_text() + f'[bounces]\nmaildir = "{box}"\nscan_every_seconds = 0.2\n',
+        encoding="utf-8",
+    )
+    live = LiveConfig(path)
+    scheduler = build_scheduler(live, lambda c: None, bounces=scan_configured)
+    scheduler.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not db.subscribers.is_suppressed(r(0)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # A DSN dropped in later is picked up by a later run of the job.
+        maildir(tmp_path, arf(sent[r(1)], r(1)))
+        while not db.subscribers.is_suppressed(r(1)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        scheduler.shutdown(wait=True)
+    assert db.subscribers.is_suppressed(r(0)) and db.subscribers.is_suppressed(r(1))
+    assert not list((box / "new").iterdir())
+
+
+def test_a_configured_maildir_that_is_missing_is_a_config_error(
+    tmp_path: Path, verp_config: Config, db: Store
+) -> None:
+    """The scan names bounces.maildir and says how to fix it; unset, it does nothing."""
+    assert scan_configured(verp_config, db) is None
+    missing = verp_config.model_copy(update={"bounces": Bounces(maildir=tmp_path / "nowhere")})
+    with pytest.raises(ConfigError, match=r"bounces.maildir = .*nowhere.*mkdir -p"):
+        scan_configured(missing, db)
