@@ -57,6 +57,7 @@ class _Item:
     name: str  # for messages: the file name, or "mbox message N"
     data: bytes
     path: Path | None  # a Maildir file, moved once read
+    error: str | None = None  # why the file could not be read at all
 
 
 def scan(path: Path, store: Store, tokens: Tokens, *, dry_run: bool = False) -> ScanTally:
@@ -64,6 +65,10 @@ def scan(path: Path, store: Store, tokens: Tokens, *, dry_run: bool = False) -> 
     tally = ScanTally()
     for item in _messages(path):
         tally.read += 1
+        if item.error is not None:
+            tally.unparseable += 1
+            tally.problems.append(f"{item.name}: {item.error}")
+            continue
         try:
             report = read_report(item.data, tokens)
         except ReturnedMailError as e:
@@ -91,8 +96,9 @@ def _messages(path: Path) -> Iterator[_Item]:
                     data = file.read_bytes()
                 except FileNotFoundError:
                     continue  # another scan took it meanwhile
-                except OSError as e:
-                    raise ReturnedMailError(f"{file}: cannot read it ({e.strerror})") from e
+                except OSError as e:  # one unreadable file must not stop the others
+                    yield _Item(f"{sub}/{name}", b"", None, f"cannot read it ({e.strerror})")
+                    continue
                 yield _Item(f"{sub}/{name}", data, file)
         return
     if not path.is_file():

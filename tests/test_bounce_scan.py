@@ -242,3 +242,16 @@ def test_a_configured_maildir_that_is_missing_is_a_config_error(
     missing = verp_config.model_copy(update={"bounces": Bounces(maildir=tmp_path / "nowhere")})
     with pytest.raises(ConfigError, match=r"bounces.maildir = .*nowhere.*mkdir -p"):
         scan_configured(missing, db)
+
+
+def test_an_unreadable_file_is_counted_and_the_rest_still_read(
+    tmp_path: Path, verp_config: Config, sent: dict[str, str], db: Store
+) -> None:
+    """A message file the scan may not read is listed as unparseable; the others are applied."""
+    box = maildir(tmp_path, dsn(sent[r(0)], r(0), "5.1.1", "smtp; 550 5.1.1 unknown"))
+    blocked = box / "new" / "0000.blocked"
+    blocked.mkdir()  # reading a folder fails like a file without read permission
+    tally = scan(box, db, tokens_for(verp_config))
+    assert (tally.read, tally.unparseable, tally.suppressed) == (2, 1, 1)
+    assert "0000.blocked: cannot read it" in tally.problems[0]
+    assert blocked.exists()
