@@ -65,7 +65,7 @@ class Tokens:
         """A short lowercase hex HMAC of ``message`` for ``purpose``, for places a serialized
         token does not fit (an address's local part is at most 64 characters, and some mail
         servers fold its case)."""
-        key = hashlib.sha256(self._secret + f"paperboy.{purpose}.mac".encode()).digest()
+        key = hmac.new(self._secret, f"paperboy.{purpose}.mac".encode(), hashlib.sha256).digest()
         return hmac.new(key, message.encode("utf-8"), hashlib.sha256).hexdigest()[:length]
 
     def check_mac(self, purpose: Purpose, message: str, mac: str) -> bool:
