@@ -3,6 +3,7 @@ DSNs (RFC 3464) and ARF complaints (RFC 5965) sorted by the classes of ``pipelin
 
 from __future__ import annotations
 
+import json
 import mailbox
 import time
 from collections.abc import Iterator
@@ -11,9 +12,11 @@ from email.message import Message
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from pipeline.bounce_scan import scan, scan_configured
 from pipeline.bounces import BOUNCE_WINDOW
+from pipeline.cli import app
 from pipeline.config import Bounces, Config, load_config
 from pipeline.errors import ConfigError
 from pipeline.models import SubscriberStatus
@@ -255,3 +258,41 @@ def test_an_unreadable_file_is_counted_and_the_rest_still_read(
     assert (tally.read, tally.unparseable, tally.suppressed) == (2, 1, 1)
     assert "0000.blocked: cannot read it" in tally.problems[0]
     assert blocked.exists()
+
+
+def test_the_bounces_command_prints_json_counts_and_exits_1_on_unparseable_mail(
+    tmp_path: Path, verp_config: Config, sent: dict[str, str]
+) -> None:
+    """`paperboy bounces PATH --json` prints the counts; unparseable mail makes it exit 1."""
+    box = maildir(tmp_path, dsn(sent[r(0)], r(0), "5.1.1", "smtp; 550 5.1.1 x"))
+    config_path = str(tmp_path / "config.toml")
+    runner = CliRunner()
+    result = runner.invoke(app, ["--config", config_path, "bounces", str(box), "--json"], env={})
+    assert result.exit_code == 0, result.output
+    counts = json.loads(result.stdout)
+    assert (counts["suppressed"], counts["unparseable"], counts["dry_run"]) == (1, 0, False)
+    maildir(tmp_path, auto_reply(sent[r(1)]))
+    result = runner.invoke(app, ["--config", config_path, "bounces", str(box)], env={})
+    assert result.exit_code == 1 and "1 unparseable" in result.stdout
+    assert "unparseable: new/" in result.stderr
+    missing = runner.invoke(app, ["--config", config_path, "bounces", str(tmp_path / "no")])
+    assert missing.exit_code == 2 and "no such Maildir or mbox" in missing.stderr
+    (tmp_path / "notes.txt").write_text("hello\n")
+    wrong = runner.invoke(app, ["--config", config_path, "bounces", str(tmp_path / "notes.txt")])
+    assert wrong.exit_code == 2 and "not an mbox file" in wrong.stderr
+
+
+def test_dry_run_on_the_command_line_moves_nothing(
+    tmp_path: Path, verp_config: Config, sent: dict[str, str]
+) -> None:
+    """`--dry-run --json` reports what would happen and leaves the Maildir as it was."""
+    box = maildir(tmp_path, dsn(sent[r(0)], r(0), "5.1.1", "smtp; 550 5.1.1 x"))
+    result = CliRunner().invoke(
+        app,
+        ["--config", str(tmp_path / "config.toml"), "bounces", str(box), "--dry-run", "--json"],
+        env={},
+    )
+    assert result.exit_code == 0, result.output
+    counts = json.loads(result.stdout)
+    assert (counts["dry_run"], counts["suppressed"]) == (True, 1)
+    assert len(list((box / "new").iterdir())) == 1
