@@ -12,7 +12,16 @@ from typing import Annotated, Any
 
 import typer
 
-from pipeline.commands import config, demo, email, ingest, match, service, subscribers
+from pipeline.commands import (
+    bounces,
+    config,
+    demo,
+    email,
+    ingest,
+    match,
+    service,
+    subscribers,
+)
 from pipeline.commands.common import state
 from pipeline.errors import ConfigError, PaperboyError
 
@@ -68,6 +77,7 @@ app.command("match")(match.match)
 app.command("topics")(match.topics)
 app.command("preview")(email.preview)
 app.command("send")(email.send)
+app.command("bounces")(bounces.bounces)
 app.add_typer(subscribers.subscribers_app, name="subscribers")
 app.command("run")(service.run)
 app.command("demo")(demo.demo)

@@ -7,6 +7,7 @@ folder, so a config copied into a temporary folder is a complete, isolated insta
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +26,9 @@ from pydantic import (
 from pipeline.errors import ConfigError
 
 ENV_PREFIX = "PAPERBOY_"
+_DOMAIN = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"
+)
 # Short names for the secrets an operator sets most often.
 ENV_ALIASES = {"PAPERBOY_SECRET_KEY": ("web", "secret_key")}
 # Environment variables that are not config keys.
@@ -141,6 +145,15 @@ class Email(Section):
     dkim_selector: str = Field("", examples=["pb2026"])
     dkim_domain: str = Field("", examples=["lab.example"])
     dkim_private_key_file: Path | None = Field(None, examples=["/etc/paperboy/dkim.pem"])
+    bounce_domain: str = Field("", examples=["bounces.lab.example"])
+
+    @field_validator("bounce_domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        # It goes into every digest's envelope sender: a bare DNS name, nothing else.
+        if value and not _DOMAIN.fullmatch(value):
+            raise ValueError("must be a domain name like bounces.example.org (no @, no spaces)")
+        return value.lower()
 
     @field_validator("from_address", "reply_to", "unsubscribe_mailto")
     @classmethod
@@ -148,6 +161,13 @@ class Email(Section):
         if any(ch in value for ch in "\r\n") or (value and "@" not in value):
             raise ValueError("must be one email address like name@example.org")
         return value
+
+
+class Bounces(Section):
+    """Returned mail (DSNs, complaints) that the service reads on a schedule."""
+
+    maildir: Path | None = Field(None, examples=["/var/mail/paperboy-bounces"])
+    scan_every_seconds: float = Field(300.0, gt=0, examples=[300.0])
 
 
 class Web(Section):
@@ -187,6 +207,7 @@ class Config(Section):
     email: Email = Email()
     web: Web = Web()
     schedule: Schedule = Schedule()
+    bounces: Bounces = Bounces()
     topics: dict[str, Topic] = Field(default_factory=dict)
 
     # Where the file lives; relative paths were resolved against it. Not a config key.
@@ -279,8 +300,18 @@ def resolve_paths(config: Config, root: Path) -> Config:
     if email.dkim_private_key_file is not None:
         email = email.model_copy(update={"dkim_private_key_file": res(email.dkim_private_key_file)})
     storage = config.storage.model_copy(update={"url": url})
+    bounces = config.bounces
+    if bounces.maildir is not None:
+        bounces = bounces.model_copy(update={"maildir": res(bounces.maildir)})
     return config.model_copy(
-        update={"paths": paths, "storage": storage, "smtp": smtp, "email": email, "root": root}
+        update={
+            "paths": paths,
+            "storage": storage,
+            "smtp": smtp,
+            "email": email,
+            "bounces": bounces,
+            "root": root,
+        }
     )
 
 

@@ -38,6 +38,7 @@ from pipeline.models import (
 )
 from pipeline.render import Renderer
 from pipeline.store import Store
+from pipeline.verp import return_path
 
 log = logging.getLogger("paperboy.deliver")
 
@@ -308,6 +309,11 @@ class Composer:
             message_id=message_id,
             unsubscribe_url=links.unsubscribe,
             date=now,
+            return_path=return_path(
+                self.links.tokens, self.email.bounce_domain, subscriber.id, selection.edition_date
+            )
+            if self.email.bounce_domain
+            else None,
         )
         return message, rendered.paper_ids
 

@@ -17,6 +17,8 @@
     │   │   ├── RecipientRefused  5.1.1/5.1.2/5.1.3/5.1.10/5.2.1: the address is gone; suppress it
     │   │   └── RecipientBounced  another 5xx at RCPT: +1 to the address's bounce score
     │   └── SendAbort             auth or TLS failure: stop the whole run, mark nothing
+    ├── ReturnedMailError         a returned message is no DSN or ARF report naming a delivery
+    │                             of ours (left where it is, counted as unparseable)
     ├── TokenError                a signed link is forged, expired, replayed or for another purpose
     ├── SubscriberError           a subscriber operation was refused (bad address, unknown id …)
     │   ├── AddressError          an email address paperboy will not accept; the message says why
@@ -95,6 +97,10 @@ class RecipientBounced(PermanentSendError):
 
 class SendAbort(SendError):
     """Authentication or TLS failed: nothing can be sent with this configuration."""
+
+
+class ReturnedMailError(PaperboyError):
+    """Returned mail that cannot be read as a report about one of our deliveries."""
 
 
 class TokenError(PaperboyError):

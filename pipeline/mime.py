@@ -52,14 +52,21 @@ def build_message(
     message_id: str,
     unsubscribe_url: str | None,
     date: dt.datetime,
+    return_path: str | None = None,
 ) -> EmailMessage:
-    """multipart/alternative (text + HTML), UTF-8, quoted-printable, list headers, DKIM."""
+    """multipart/alternative (text + HTML), UTF-8, quoted-printable, list headers, DKIM.
+
+    ``return_path`` (a VERP address) becomes the envelope sender: the outbox keeps it as the
+    ``Return-Path`` header, and ``SmtpSender`` sends it as MAIL FROM instead (``envelope``).
+    """
     e = email
     if date.tzinfo is None:
         raise RenderError("the Date of an email must be timezone-aware")
     if not _MESSAGE_ID.fullmatch(message_id):
         raise RenderError(f"invalid Message-ID {message_id!r}")
     msg = EmailMessage(policy=POLICY)
+    if return_path is not None:
+        msg.set_raw("Return-Path", f"<{address(return_path)}>")
     msg.set_raw(
         "From", formataddr((header_text(e.from_name, 80), address(e.from_address)), "utf-8")
     )
@@ -156,6 +163,29 @@ def message_bytes(message: EmailMessage) -> bytes:
         return fast
     utf8 = any(isinstance(v, str) and not v.isascii() for _, v in message.raw_items())
     return message.as_bytes(policy=POLICY_UTF8 if utf8 else POLICY)
+
+
+def envelope(message: EmailMessage, default: str) -> tuple[str, bytes]:
+    """The envelope sender and the bytes to send: a ``Return-Path`` header is the sender
+    (``default`` without one) and is left out of the bytes, since the receiving server writes
+    its own from MAIL FROM (RFC 5321, 4.4)."""
+    data = message_bytes(message)
+    raw = next((v for n, v in message.raw_items() if n.lower() == "return-path"), None)
+    if raw is None:
+        return default, data
+    sender = address(str(raw).strip().removeprefix("<").removesuffix(">"))
+    head, sep, body = data.partition(b"\r\n\r\n")
+    kept: list[bytes] = []
+    dropping = False
+    for line in head.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t"):
+            if not dropping:
+                kept.append(line)
+            continue
+        dropping = line[:12].lower() == b"return-path:"
+        if not dropping:
+            kept.append(line)
+    return sender, b"\r\n".join(kept) + sep + body
 
 
 _BOUNDARY = re.compile(r'boundary="([^"\r\n]+)"')

@@ -71,9 +71,11 @@ def build_scheduler(
     ingest: Callable[[Config], object],
     deliver: Callable[[Config, dt.datetime], object] | None = None,
     embed: Callable[[Config], object] | None = None,
+    bounces: Callable[[Config], object] | None = None,
 ) -> BackgroundScheduler:
-    """A scheduler with the reload, ingest and (optionally) deliver and embed jobs, not yet
-    started. The embed job (the bounded vector step) runs at the ingest job's interval."""
+    """A scheduler with the reload, ingest and (optionally) deliver, embed and bounces jobs,
+    not yet started. The embed job (the bounded vector step) runs at the ingest job's
+    interval; the bounces job (returned mail) every ``bounces.scan_every_seconds``."""
     schedule = live.config.schedule
     scheduler = BackgroundScheduler(
         timezone=dt.UTC,
@@ -95,6 +97,10 @@ def build_scheduler(
             if deliver is not None:
                 scheduler.reschedule_job(
                     "deliver", trigger="interval", seconds=fresh.deliver_every_seconds
+                )
+            if bounces is not None:
+                scheduler.reschedule_job(
+                    "bounces", trigger="interval", seconds=live.config.bounces.scan_every_seconds
                 )
 
     scheduler.add_job(
@@ -129,5 +135,14 @@ def build_scheduler(
             id="deliver",
             name="deliver",
             next_run_time=now + dt.timedelta(seconds=5),
+        )
+    if bounces is not None:
+        scheduler.add_job(
+            _guarded("bounces", lambda: bounces(live.config)),
+            "interval",
+            seconds=live.config.bounces.scan_every_seconds,
+            id="bounces",
+            name="bounces",
+            next_run_time=now + dt.timedelta(seconds=3),
         )
     return scheduler

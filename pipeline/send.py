@@ -45,7 +45,7 @@ from pipeline.errors import (
     TemporarySendError,
     Unreachable,
 )
-from pipeline.mime import message_bytes
+from pipeline.mime import envelope, message_bytes
 
 
 class Sender(Protocol):
@@ -158,33 +158,33 @@ class SmtpSender:
     async def send(self, message: EmailMessage) -> str:
         self._bind_loop()
         rcpt = recipient(message)
-        data = message_bytes(message)
+        mail_from, data = envelope(message, self.mail_from)  # a VERP Return-Path, if any
         await self._pacer.wait()
         async with self._slots:
             conn, reused = await self._acquire()
             try:
-                return await self._transaction(conn, rcpt, data, reused)
+                return await self._transaction(conn, rcpt, data, reused, mail_from)
             except _StaleConnection:
                 # The pooled connection died while idle, before the server saw anything of
                 # this message: one fresh connection, then errors count.
                 conn = await self._connect()
-                return await self._transaction(conn, rcpt, data, reused=False)
+                return await self._transaction(conn, rcpt, data, False, mail_from)
 
     async def _transaction(
-        self, conn: aiosmtplib.SMTP, rcpt: str, data: bytes, reused: bool
+        self, conn: aiosmtplib.SMTP, rcpt: str, data: bytes, reused: bool, mail_from: str
     ) -> str:
         stage: Stage = "mail"
-        utf8 = needs_smtputf8(self.mail_from, rcpt, data)
+        utf8 = needs_smtputf8(mail_from, rcpt, data)
         if utf8 and not conn.supports_extension("smtputf8"):
             self._idle.append(conn)  # nothing was said: the connection stays good for others
-            who = next((a for a in (rcpt, self.mail_from) if not a.isascii()), rcpt)
+            who = next((a for a in (rcpt, mail_from) if not a.isascii()), rcpt)
             raise PermanentSendError(
                 f"{self.where} does not offer SMTPUTF8, which the non-ASCII address {who!r} "
                 "needs; nothing was sent (use a mail server that offers SMTPUTF8)"
             )
         options, encoding = (["SMTPUTF8"], "utf-8") if utf8 else ([], "ascii")
         try:
-            await conn.mail(self.mail_from, options=options, encoding=encoding)
+            await conn.mail(mail_from, options=options, encoding=encoding)
             stage = "rcpt"
             await conn.rcpt(rcpt, encoding=encoding)
             stage = "data"

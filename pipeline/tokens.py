@@ -7,6 +7,7 @@ can never change preferences. Payloads carry ids, never an email address.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -17,7 +18,7 @@ from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 from pipeline.config import Config
 from pipeline.errors import TokenError
 
-Purpose = Literal["confirm", "unsubscribe", "preferences", "feedback", "edition", "csrf"]
+Purpose = Literal["confirm", "unsubscribe", "preferences", "feedback", "edition", "csrf", "bounce"]
 PURPOSES: tuple[Purpose, ...] = (
     "confirm",
     "unsubscribe",
@@ -25,6 +26,7 @@ PURPOSES: tuple[Purpose, ...] = (
     "feedback",
     "edition",
     "csrf",
+    "bounce",
 )
 
 
@@ -34,6 +36,7 @@ class Tokens:
     def __init__(self, secret: str) -> None:
         if len(secret) < 16:
             raise TokenError("the token secret must be at least 16 characters")
+        self._secret = secret.encode("utf-8")
         self._serializers = {
             purpose: URLSafeTimedSerializer(secret, salt=f"paperboy.{purpose}")
             for purpose in PURPOSES
@@ -57,6 +60,17 @@ class Tokens:
         if not isinstance(payload, dict):
             raise TokenError("invalid or expired link")
         return payload
+
+    def mac(self, purpose: Purpose, message: str, length: int = 20) -> str:
+        """A short lowercase hex HMAC of ``message`` for ``purpose``, for places a serialized
+        token does not fit (an address's local part is at most 64 characters, and some mail
+        servers fold its case)."""
+        key = hmac.new(self._secret, f"paperboy.{purpose}.mac".encode(), hashlib.sha256).digest()
+        return hmac.new(key, message.encode("utf-8"), hashlib.sha256).hexdigest()[:length]
+
+    def check_mac(self, purpose: Purpose, message: str, mac: str) -> bool:
+        """Whether ``mac`` is ``mac(purpose, message)`` (any case), compared in constant time."""
+        return hmac.compare_digest(self.mac(purpose, message), mac.lower())
 
     @staticmethod
     def digest(token: str) -> str:

@@ -85,7 +85,14 @@ def run(
     def embed_step(cfg: Config) -> None:
         steps.embed_step(cfg)  # logs what it computed; quiet when there was nothing to do
 
-    scheduler = build_scheduler(live, ingest, deliver_step if deliver else None, embed_step)
+    def bounces_step(cfg: Config) -> None:
+        from pipeline.bounce_scan import scan_configured
+
+        scan_configured(cfg)  # logs what it read; nothing when bounces.maildir is unset
+
+    scheduler = build_scheduler(
+        live, ingest, deliver_step if deliver else None, embed_step, bounces_step
+    )
     # SIGTERM stops like Ctrl-C: the web app drains, the scheduler finishes its running job.
     # (uvicorn re-raises the signal it caught once it has shut down; this handler takes it.)
     signal.signal(signal.SIGTERM, signal.default_int_handler)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -290,26 +290,34 @@ class Subscribers:
         """Add 1 to the address's bounce score; at ``limit`` bounces within ``window`` the
         address is suppressed (in the same transaction). True if it was suppressed now."""
         now = now or utcnow()
-        b = s.bounces.c
-        digest = email_hash(email)
         with self._db.tx() as conn:
-            conn.execute(
-                insert(s.bounces).values(email_hash=digest, bounced_at=now, reason=reason[:1000])
-            )
-            score = conn.execute(
-                select(func.count())
-                .select_from(s.bounces)
-                .where(b.email_hash == digest, b.bounced_at > now - window)
-            ).scalar_one()
-            if score < limit:
-                return False
-            suppress_in(conn, email, f"{score} bounces within {window.days} days: {reason[:200]}")
-            conn.execute(
-                update(s.subscribers)
-                .where(func.lower(s.subscribers.c.email) == email.lower())
-                .values(status=SubscriberStatus.SUPPRESSED.value)
-            )
-        return True
+            return _add_bounce(conn, email, reason, limit, window, now)
+
+    def record_returned_bounce(
+        self,
+        email: str,
+        key: str,
+        reason: str,
+        *,
+        limit: int,
+        window: dt.timedelta,
+        now: dt.datetime | None = None,
+    ) -> Literal["duplicate", "counted", "suppressed"]:
+        """``record_bounce`` for a returned message identified by ``key`` (a digest of its
+        Message-ID): the same message read twice (an mbox scanned again) counts once."""
+        now = now or utcnow()
+        tag = f"[{key}] "
+        with self._db.tx() as conn:
+            seen = conn.execute(
+                select(s.bounces.c.id).where(
+                    s.bounces.c.email_hash == email_hash(email),
+                    s.bounces.c.reason.startswith(tag, autoescape=True),
+                )
+            ).first()
+            if seen is not None:
+                return "duplicate"
+            suppressed = _add_bounce(conn, email, tag + reason, limit, window, now)
+        return "suppressed" if suppressed else "counted"
 
     def bounce_score(self, email: str, window: dt.timedelta, now: dt.datetime | None = None) -> int:
         """How many bounces counted against the address within ``window`` before ``now``."""
@@ -346,6 +354,34 @@ class Subscribers:
                 .values(status=SubscriberStatus.UNSUBSCRIBED.value)
             )
         return bool(lifted)
+
+
+def _add_bounce(
+    conn: Connection,
+    email: str,
+    reason: str,
+    limit: int,
+    window: dt.timedelta,
+    now: dt.datetime,
+) -> bool:
+    """One bounce against ``email``, suppressing it at ``limit`` within ``window``."""
+    b = s.bounces.c
+    digest = email_hash(email)
+    conn.execute(insert(s.bounces).values(email_hash=digest, bounced_at=now, reason=reason[:1000]))
+    score = conn.execute(
+        select(func.count())
+        .select_from(s.bounces)
+        .where(b.email_hash == digest, b.bounced_at > now - window)
+    ).scalar_one()
+    if score < limit:
+        return False
+    suppress_in(conn, email, f"{score} bounces within {window.days} days: {reason[:200]}")
+    conn.execute(
+        update(s.subscribers)
+        .where(func.lower(s.subscribers.c.email) == email.lower())
+        .values(status=SubscriberStatus.SUPPRESSED.value)
+    )
+    return True
 
 
 def _is_suppressed(conn: Connection, email: str) -> bool:
