@@ -3,6 +3,8 @@
 Per row (DESIGN.md, "Delivery is at-least-once with nothing lost"):
 
     claim (commit: sending) ──send──▶ 250            → mark_sent (commit, papers recorded)
+                                 ├─▶ drop or timeout  → sent_ambiguous (papers recorded, never
+                                 │   after DATA's dot   resent: perhaps delivered)
                                  ├─▶ 4xx/552/drop,    → deferred, retry after backoff + jitter,
                                  │   5.7.x/554/421      failed once give_up_after_hours passed
                                  ├─▶ 5.1.1 … 5.2.1    → failed, address suppressed
@@ -15,7 +17,9 @@ Per row (DESIGN.md, "Delivery is at-least-once with nothing lost"):
 Which reply is which is ``pipeline.bounces``' table.
 
 Only a crash between the server's 250 and the ``sent`` commit can send an edition twice; the
-resend carries the same Message-ID. Which editions are due and what they hold is
+resend carries the same Message-ID. A connection lost between the final dot and the reply is
+recorded ``sent_ambiguous`` and counted as a possible duplicate (the server may have it), never
+resent. Which editions are due and what they hold is
 ``pipeline.editions``'s business; ``run.deliver_due`` wires the two together.
 """
 
@@ -34,6 +38,7 @@ from pipeline.bounces import BOUNCE_LIMIT, BOUNCE_WINDOW
 from pipeline.breaker import Breaker, signal_of
 from pipeline.config import Delivery as DeliveryConfig
 from pipeline.errors import (
+    DeliveryUncertain,
     PermanentSendError,
     RecipientBounced,
     RecipientRefused,
@@ -55,7 +60,7 @@ log = logging.getLogger("paperboy.deliver")
 # A fenced mark that found its claim gone: taken over after going stale, or erased mid-send.
 _UNRECORDED = "the ledger row was claimed again or erased while in flight"
 
-Status = Literal["sent", "deferred", "failed", "skipped"]
+Status = Literal["sent", "ambiguous", "deferred", "failed", "skipped"]
 Clock = Callable[[], dt.datetime]
 Compose = Callable[[Delivery, Subscriber, dt.datetime], EmailMessage]
 
@@ -97,6 +102,7 @@ class Tally:
     queued: int = 0
     due: int = 0  # dry run: editions that would be sent now
     sent: int = 0
+    ambiguous: int = 0  # sent_ambiguous: lost after the final dot; perhaps delivered, not resent
     deferred: int = 0
     failed: int = 0
     skipped: int = 0
@@ -132,6 +138,7 @@ class Tally:
             "queued": self.queued,
             "due": self.due,
             "sent": self.sent,
+            "sent_ambiguous": self.ambiguous,
             "deferred": self.deferred,
             "failed": self.failed,
             "skipped": self.skipped,
@@ -278,6 +285,13 @@ class Engine:
             self.store.ledger.release(sid, edition, self.clock(), claim_id=claimed.claim_id)
             self.tally.aborted = str(e)
             return None
+        except DeliveryUncertain as e:
+            # Perhaps delivered: a resend would be a duplicate whenever it was, so none is made.
+            self.store.ledger.mark_sent(
+                sid, edition, str(e), self.clock(), claim_id=claimed.claim_id, ambiguous=True
+            )
+            self._observe(e)
+            return Outcome(sid, edition, "ambiguous", str(e))
         except SendError as e:
             outcome = self._refused(claimed, subscriber.email, e)
             self._observe(e)

@@ -221,6 +221,9 @@ class DeliveryStatus(StrEnum):
     QUEUED = "queued"
     SENDING = "sending"
     SENT = "sent"
+    # The connection was lost after DATA's final dot, before the reply: perhaps delivered,
+    # counted as a possible duplicate, never resent.
+    SENT_AMBIGUOUS = "sent_ambiguous"
     DEFERRED = "deferred"
     FAILED = "failed"
     SKIPPED = "skipped"  # nothing matched: recorded so the edition is not reconsidered

@@ -110,9 +110,11 @@ def send(
 ) -> None:
     """Deliver every digest that is due: new editions, retries, and sends a crash cut short.
 
-    Prints sent / deferred / failed / skipped. Exit 1 if any delivery failed, if the run was
-    aborted (e.g. SMTP authentication or TLS failed; nothing is marked then) or paused by the
-    circuit breaker, or if editions were due and none was sent; the last line says why.
+    Prints sent / deferred / failed / skipped (and sent_ambiguous: the connection was lost
+    after the message and before the server's reply; perhaps delivered, never resent).
+    Exit 1 if any delivery failed, if the run was aborted (e.g. SMTP authentication or TLS
+    failed; nothing is marked then) or paused by the circuit breaker, or if editions were due
+    and none was sent; the last line says why.
 
     Example: paperboy send --dry-run
     """
@@ -152,12 +154,19 @@ def send(
             f"{tally.missed} too late (missed), {tally.due} due to send now"
         )
     else:
+        ambiguous = f", sent_ambiguous {tally.ambiguous}" if tally.ambiguous else ""
         typer.echo(
-            f"sent {tally.sent}, deferred {tally.deferred}, failed {tally.failed}, "
+            f"sent {tally.sent}{ambiguous}, deferred {tally.deferred}, failed {tally.failed}, "
             f"skipped {tally.skipped}, missed {tally.missed} ({tally.queued} new editions queued)"
         )
         for line in tally.failures:
             typer.echo(f"  failed: {line}", err=True)
+        if tally.ambiguous:
+            typer.echo(
+                f"  {tally.ambiguous} editions lost their connection after the message was "
+                "sent: perhaps delivered, possibly duplicates if resent, so not resent",
+                err=True,
+            )
     problem = None if dry_run else tally.problem()
     if problem:
         typer.echo(f"paperboy: error: {problem}", err=True)
