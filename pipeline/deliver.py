@@ -94,10 +94,22 @@ class Job:
     message: EmailMessage | None = None
 
 
+class StopRequest:
+    """Set from a signal handler (SIGTERM): the engine claims no further row, finishes the
+    sends in flight, and returns; unclaimed rows stay queued for the next run."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def set(self, reason: str) -> None:
+        self.reason = reason
+
+
 @dataclass
 class Tally:
     """What one run did; ``aborted`` says why it stopped early, if it did, and ``paused`` why
-    the circuit breaker paused it (``held`` rows then wait for the pause to end)."""
+    the circuit breaker paused it (``held`` rows then wait for the pause to end); ``stopped``
+    says which signal asked it to stop."""
 
     queued: int = 0
     due: int = 0  # dry run: editions that would be sent now
@@ -110,6 +122,7 @@ class Tally:
     aborted: str | None = None
     paused: str | None = None
     held: int = 0
+    stopped: str | None = None
     busy: bool = False
     failures: list[str] = field(default_factory=list)
     last_deferred: str | None = None
@@ -146,6 +159,7 @@ class Tally:
             "aborted": self.aborted,
             "paused": self.paused,
             "held": self.held,
+            "stopped": self.stopped,
             "busy": self.busy,
             "failures": list(self.failures),
         }
@@ -168,6 +182,7 @@ class Engine:
         rng: random.Random | None = None,
         tally: Tally | None = None,
         breaker: Breaker | None = None,
+        stop: StopRequest | None = None,
     ) -> None:
         self.delivery = delivery
         self.store = store
@@ -182,10 +197,17 @@ class Engine:
         self.tally = tally if tally is not None else Tally()  # the caller's, to count on with
         self.attempted: set[tuple[int, dt.date]] = set()
         self.breaker = breaker
+        self.stop = stop
 
     @property
     def stopped(self) -> bool:
-        return self.tally.aborted is not None or self.tally.paused is not None
+        if self.stop is not None and self.stop.reason and self.tally.stopped is None:
+            self.tally.stopped = (
+                f"stopped by {self.stop.reason}: the sends in flight were finished, "
+                "the rest is left for the next run"
+            )
+        t = self.tally
+        return t.aborted is not None or t.paused is not None or t.stopped is not None
 
     async def run_all(
         self,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pipeline.breaker import Breaker
 from pipeline.config import Config
-from pipeline.deliver import Engine, Outcome, Tally
+from pipeline.deliver import Engine, Outcome, StopRequest, Tally
 from pipeline.editions import (
     Composer,
     EditionPlan,
@@ -196,6 +196,7 @@ def deliver_due(
     on_total: Callable[[int], None] | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
     model: SentenceModel | None = None,
+    stop: StopRequest | None = None,
 ) -> Tally:
     """Queue the editions due at ``now`` and send them, then every other due ledger row.
 
@@ -204,6 +205,7 @@ def deliver_due(
     Deferred rows whose time has come and rows stuck in ``sending`` after a crash go out too.
     One runner at a time: the ``deliver`` lease. Matching uses the stored vectors of the
     process's sentence model (``model``, default the shared one) when meaning is on.
+    Once ``stop`` is set (SIGTERM), no further row is claimed; the sends in flight finish.
     """
     now = now or dt.datetime.now(dt.UTC)
     started = time.monotonic()
@@ -251,6 +253,7 @@ def deliver_due(
                 on_outcome=on_outcome,
                 tally=tally,
                 breaker=Breaker(config.delivery.breaker),
+                stop=stop,
             )
             asyncio.run(engine.run_all(batches, now, on_total))
             if tally.paused is not None:

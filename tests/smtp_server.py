@@ -156,6 +156,8 @@ class _Handler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         rcpt = envelope.rcpt_tos[0] if envelope.rcpt_tos else None
+        with self.server.lock:
+            self.server.data_started += 1
         if self.server.data_delay:
             await asyncio.sleep(self.server.data_delay)
         fault = self._fault("data", rcpt)
@@ -196,6 +198,7 @@ class SmtpServer:
         self.lock = threading.Lock()
         self.messages: list[Received] = []
         self.rcpt_attempts = 0
+        self.data_started = 0  # messages read up to their final dot, replied to or not
         self.sessions: set[object] = set()  # client (host, port) of each session that sent MAIL
         self.data_delay = data_delay
         self.handler = _Handler(self)
