@@ -274,6 +274,24 @@ class Pause(Frozen):
     tripped_at: dt.datetime
 
 
+class HealthReason(Frozen):
+    """One condition that degrades health: ``name`` is breaker, run, matching or config."""
+
+    name: str
+    reason: str
+    since: dt.datetime
+
+
+class HealthReport(Frozen):
+    """The health record: ``ok``, or ``degraded`` with one reason per condition."""
+
+    reasons: tuple[HealthReason, ...] = ()
+
+    @property
+    def status(self) -> str:
+        return "degraded" if self.reasons else "ok"
+
+
 class RenderedEmail(Frozen):
     """One email's content from the renderer, before the message writer makes it MIME."""
 

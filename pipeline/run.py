@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pipeline import health
 from pipeline.breaker import Breaker
 from pipeline.config import Config
 from pipeline.deliver import Engine, Outcome, StopRequest, Tally
@@ -260,6 +261,8 @@ def deliver_due(
                 _trip(config, opened, clock(), tally)
             elif tally.sent and tally.aborted is None:
                 opened.pauses.clear()
+            health.note_run(opened, tally, clock())
+            health.note_matching(opened, model or shared(), config.meaning, clock())
             return tally
         finally:
             if not dry_run:

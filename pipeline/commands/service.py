@@ -63,6 +63,7 @@ def run(
     Example: paperboy --config /etc/paperboy/config.toml run
     """
     from pipeline import run as steps  # SQLAlchemy, the matcher, the renderer: only needed here
+    from pipeline.health import note_service
 
     config = load()  # exit 2 with the problems before starting anything
     if web:
@@ -86,6 +87,14 @@ def run(
         steps.embed_step(cfg)  # logs what it computed; quiet when there was nothing to do
 
     scheduler = build_scheduler(live, ingest, deliver_step if deliver else None, embed_step)
+    scheduler.add_job(
+        lambda: note_service(live.config, live.last_error),
+        "interval",
+        seconds=config.schedule.config_reload_seconds,
+        id="health",
+        name="health",
+        next_run_time=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1),
+    )
     # SIGTERM stops like Ctrl-C: the web app drains, the scheduler finishes its running job.
     # (uvicorn re-raises the signal it caught once it has shut down; this handler takes it.)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
