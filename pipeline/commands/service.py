@@ -50,6 +50,12 @@ def print_tally(console: Console, tally: Tally) -> None:
         )
     for line in tally.failures:
         console.print(f"  failed: {line}", markup=False)
+    if tally.ambiguous:
+        console.print(
+            f"  sent_ambiguous {tally.ambiguous}: the connection was lost after the message "
+            "and before the reply; perhaps delivered, not resent",
+            markup=False,
+        )
 
 
 def run(
