@@ -3,6 +3,8 @@
 Per row (DESIGN.md, "Delivery is at-least-once with nothing lost"):
 
     claim (commit: sending) ──send──▶ 250            → mark_sent (commit, papers recorded)
+                                 ├─▶ drop or timeout  → sent_ambiguous (papers recorded, never
+                                 │   after DATA's dot   resent: perhaps delivered)
                                  ├─▶ 4xx/552/drop,    → deferred, retry after backoff + jitter,
                                  │   5.7.x/554/421      failed once give_up_after_hours passed
                                  ├─▶ 5.1.1 … 5.2.1    → failed, address suppressed
@@ -15,7 +17,9 @@ Per row (DESIGN.md, "Delivery is at-least-once with nothing lost"):
 Which reply is which is ``pipeline.bounces``' table.
 
 Only a crash between the server's 250 and the ``sent`` commit can send an edition twice; the
-resend carries the same Message-ID. Which editions are due and what they hold is
+resend carries the same Message-ID. A connection lost between the final dot and the reply is
+recorded ``sent_ambiguous`` and counted as a possible duplicate (the server may have it), never
+resent. Which editions are due and what they hold is
 ``pipeline.editions``'s business; ``run.deliver_due`` wires the two together.
 """
 
@@ -34,6 +38,7 @@ from pipeline.bounces import BOUNCE_LIMIT, BOUNCE_WINDOW
 from pipeline.breaker import Breaker, signal_of
 from pipeline.config import Delivery as DeliveryConfig
 from pipeline.errors import (
+    DeliveryUncertain,
     PermanentSendError,
     RecipientBounced,
     RecipientRefused,
@@ -55,7 +60,7 @@ log = logging.getLogger("paperboy.deliver")
 # A fenced mark that found its claim gone: taken over after going stale, or erased mid-send.
 _UNRECORDED = "the ledger row was claimed again or erased while in flight"
 
-Status = Literal["sent", "deferred", "failed", "skipped"]
+Status = Literal["sent", "ambiguous", "deferred", "failed", "skipped"]
 Clock = Callable[[], dt.datetime]
 Compose = Callable[[Delivery, Subscriber, dt.datetime], EmailMessage]
 
@@ -89,14 +94,27 @@ class Job:
     message: EmailMessage | None = None
 
 
+class StopRequest:
+    """Set from a signal handler (SIGTERM): the engine claims no further row, finishes the
+    sends in flight, and returns; unclaimed rows stay queued for the next run."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def set(self, reason: str) -> None:
+        self.reason = reason
+
+
 @dataclass
 class Tally:
     """What one run did; ``aborted`` says why it stopped early, if it did, and ``paused`` why
-    the circuit breaker paused it (``held`` rows then wait for the pause to end)."""
+    the circuit breaker paused it (``held`` rows then wait for the pause to end); ``stopped``
+    says which signal asked it to stop."""
 
     queued: int = 0
     due: int = 0  # dry run: editions that would be sent now
     sent: int = 0
+    ambiguous: int = 0  # sent_ambiguous: lost after the final dot; perhaps delivered, not resent
     deferred: int = 0
     failed: int = 0
     skipped: int = 0
@@ -104,6 +122,7 @@ class Tally:
     aborted: str | None = None
     paused: str | None = None
     held: int = 0
+    stopped: str | None = None
     busy: bool = False
     failures: list[str] = field(default_factory=list)
     last_deferred: str | None = None
@@ -132,6 +151,7 @@ class Tally:
             "queued": self.queued,
             "due": self.due,
             "sent": self.sent,
+            "sent_ambiguous": self.ambiguous,
             "deferred": self.deferred,
             "failed": self.failed,
             "skipped": self.skipped,
@@ -139,6 +159,7 @@ class Tally:
             "aborted": self.aborted,
             "paused": self.paused,
             "held": self.held,
+            "stopped": self.stopped,
             "busy": self.busy,
             "failures": list(self.failures),
         }
@@ -161,6 +182,7 @@ class Engine:
         rng: random.Random | None = None,
         tally: Tally | None = None,
         breaker: Breaker | None = None,
+        stop: StopRequest | None = None,
     ) -> None:
         self.delivery = delivery
         self.store = store
@@ -175,10 +197,17 @@ class Engine:
         self.tally = tally if tally is not None else Tally()  # the caller's, to count on with
         self.attempted: set[tuple[int, dt.date]] = set()
         self.breaker = breaker
+        self.stop = stop
 
     @property
     def stopped(self) -> bool:
-        return self.tally.aborted is not None or self.tally.paused is not None
+        if self.stop is not None and self.stop.reason and self.tally.stopped is None:
+            self.tally.stopped = (
+                f"stopped by {self.stop.reason}: the sends in flight were finished, "
+                "the rest is left for the next run"
+            )
+        t = self.tally
+        return t.aborted is not None or t.paused is not None or t.stopped is not None
 
     async def run_all(
         self,
@@ -278,6 +307,13 @@ class Engine:
             self.store.ledger.release(sid, edition, self.clock(), claim_id=claimed.claim_id)
             self.tally.aborted = str(e)
             return None
+        except DeliveryUncertain as e:
+            # Perhaps delivered: a resend would be a duplicate whenever it was, so none is made.
+            self.store.ledger.mark_sent(
+                sid, edition, str(e), self.clock(), claim_id=claimed.claim_id, ambiguous=True
+            )
+            self._observe(e)
+            return Outcome(sid, edition, "ambiguous", str(e))
         except SendError as e:
             outcome = self._refused(claimed, subscriber.email, e)
             self._observe(e)

@@ -16,7 +16,9 @@
     │   ├── PermanentSendError    another 5xx at DATA: give up on this message
     │   │   ├── RecipientRefused  5.1.1/5.1.2/5.1.3/5.1.10/5.2.1: the address is gone; suppress it
     │   │   └── RecipientBounced  another 5xx at RCPT: +1 to the address's bounce score
-    │   └── SendAbort             auth or TLS failure: stop the whole run, mark nothing
+    │   ├── SendAbort             auth or TLS failure: stop the whole run, mark nothing
+    │   └── DeliveryUncertain     the connection was lost after DATA's final dot, before the
+    │                             reply: the server may have it; recorded, never resent
     ├── ReturnedMailError         a returned message is no DSN or ARF report naming a delivery
     │                             of ours (left where it is, counted as unparseable)
     ├── TokenError                a signed link is forged, expired, replayed or for another purpose
@@ -97,6 +99,12 @@ class RecipientBounced(PermanentSendError):
 
 class SendAbort(SendError):
     """Authentication or TLS failed: nothing can be sent with this configuration."""
+
+
+class DeliveryUncertain(SendError):
+    """The connection was lost after DATA's final dot and before the server's reply: the
+    message may have been delivered. Recorded ``sent_ambiguous`` and never resent, since a
+    resend is a duplicate whenever the server did keep it."""
 
 
 class ReturnedMailError(PaperboyError):

@@ -221,6 +221,9 @@ class DeliveryStatus(StrEnum):
     QUEUED = "queued"
     SENDING = "sending"
     SENT = "sent"
+    # The connection was lost after DATA's final dot, before the reply: perhaps delivered,
+    # counted as a possible duplicate, never resent.
+    SENT_AMBIGUOUS = "sent_ambiguous"
     DEFERRED = "deferred"
     FAILED = "failed"
     SKIPPED = "skipped"  # nothing matched: recorded so the edition is not reconsidered
@@ -269,6 +272,24 @@ class Pause(Frozen):
     trips: int
     reason: str
     tripped_at: dt.datetime
+
+
+class HealthReason(Frozen):
+    """One condition that degrades health: ``name`` is breaker, run, matching or config."""
+
+    name: str
+    reason: str
+    since: dt.datetime
+
+
+class HealthReport(Frozen):
+    """The health record: ``ok``, or ``degraded`` with one reason per condition."""
+
+    reasons: tuple[HealthReason, ...] = ()
+
+    @property
+    def status(self) -> str:
+        return "degraded" if self.reasons else "ok"
 
 
 class RenderedEmail(Frozen):

@@ -19,9 +19,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pipeline import health
 from pipeline.breaker import Breaker
 from pipeline.config import Config
-from pipeline.deliver import Engine, Outcome, Tally
+from pipeline.deliver import Engine, Outcome, StopRequest, Tally
 from pipeline.editions import (
     Composer,
     EditionPlan,
@@ -196,6 +197,7 @@ def deliver_due(
     on_total: Callable[[int], None] | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
     model: SentenceModel | None = None,
+    stop: StopRequest | None = None,
 ) -> Tally:
     """Queue the editions due at ``now`` and send them, then every other due ledger row.
 
@@ -204,6 +206,7 @@ def deliver_due(
     Deferred rows whose time has come and rows stuck in ``sending`` after a crash go out too.
     One runner at a time: the ``deliver`` lease. Matching uses the stored vectors of the
     process's sentence model (``model``, default the shared one) when meaning is on.
+    Once ``stop`` is set (SIGTERM), no further row is claimed; the sends in flight finish.
     """
     now = now or dt.datetime.now(dt.UTC)
     started = time.monotonic()
@@ -251,12 +254,15 @@ def deliver_due(
                 on_outcome=on_outcome,
                 tally=tally,
                 breaker=Breaker(config.delivery.breaker),
+                stop=stop,
             )
             asyncio.run(engine.run_all(batches, now, on_total))
             if tally.paused is not None:
                 _trip(config, opened, clock(), tally)
             elif tally.sent and tally.aborted is None:
                 opened.pauses.clear()
+            health.note_run(opened, tally, clock())
+            health.note_matching(opened, model or shared(), config.meaning, clock())
             return tally
         finally:
             if not dry_run:

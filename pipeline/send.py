@@ -11,6 +11,8 @@ the ledger; a refusal at RCPT or DATA is first sorted by its bounce class (pipel
     └── RecipientBounced another 5xx at RCPT: count a bounce against the address
     SendAbort            authentication or TLS failed, or the server refuses our sender:
                          nothing can be sent with this configuration
+    DeliveryUncertain    the connection was lost after DATA's final dot, before the reply:
+                         the server may have the message; it is never resent
 
 TLS is never downgraded: ``security = "starttls"`` fails when the server does not offer it.
 A message to or from a non-ASCII address (``jörg@example.org``, RFC 6531) goes with SMTPUTF8;
@@ -36,6 +38,7 @@ import aiosmtplib
 from pipeline.bounces import Bounce, Stage, classify
 from pipeline.config import Config, Smtp
 from pipeline.errors import (
+    DeliveryUncertain,
     PermanentSendError,
     PolicyRefusal,
     RecipientBounced,
@@ -183,15 +186,35 @@ class SmtpSender:
                 "needs; nothing was sent (use a mail server that offers SMTPUTF8)"
             )
         options, encoding = (["SMTPUTF8"], "utf-8") if utf8 else ([], "ascii")
+        dotted = False  # the whole message, final dot included, is on its way to the server
         try:
             await conn.mail(mail_from, options=options, encoding=encoding)
             stage = "rcpt"
             await conn.rcpt(rcpt, encoding=encoding)
             stage = "data"
-            reply = await conn.data(data)
-        except aiosmtplib.SMTPServerDisconnected as e:
+            # aiosmtplib's data() does not say which half failed; only a loss after the final
+            # dot may have left the message with the server, so DATA is done in two steps.
+            start = await conn.execute_command(b"DATA")
+            if start.code != 354:
+                raise aiosmtplib.SMTPDataError(start.code, start.message)
+            protocol = conn.protocol
+            if protocol is None:
+                raise aiosmtplib.SMTPServerDisconnected("Connection lost before the message")
+            protocol.write(_dot_stuffed(data))
+            dotted = True
+            reply = await protocol.read_response(timeout=self.smtp.timeout_seconds)
+            if reply.code != 250:
+                raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+        except (aiosmtplib.SMTPServerDisconnected, TimeoutError) as e:
             self._discard(conn)
-            if stage == "mail" and reused:
+            if dotted:
+                raise DeliveryUncertain(
+                    f"{self.where}: the connection was lost after the message was sent and "
+                    f"before the server replied ({e.__class__.__name__}: {e}); it may have "
+                    "been delivered, so it is not resent"
+                ) from e
+            stale = isinstance(e, aiosmtplib.SMTPServerDisconnected)
+            if stale and stage == "mail" and reused:
                 raise _StaleConnection from e
             raise _classify(e, stage, self.where) from e
         except (aiosmtplib.SMTPException, OSError) as e:
@@ -334,6 +357,18 @@ async def _greet(conn: aiosmtplib.SMTP) -> None:
         if not conn.is_connected:
             raise
         await conn.helo()
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """The message as DATA carries it: CRLF line ends, leading dots doubled, the final dot."""
+    data = _LINE_END.sub(b"\r\n", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return _LEADING_DOT.sub(b"..", data) + b".\r\n"
+
+
+_LINE_END = re.compile(rb"\r\n|\n|\r(?!\n)")
+_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 def needs_smtputf8(mail_from: str, rcpt: str, data: bytes) -> bool:

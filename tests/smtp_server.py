@@ -9,8 +9,11 @@
 A fault is consumed when it fires (``times`` times). Replies are SMTP status lines, or one of:
 ``drop`` (close the connection instead of answering) and, at DATA, ``drop-after-data``
 (the server keeps the message but the client never sees the 250: the one window in SMTP
-where a retry makes a duplicate). ``storm(stage, reply)`` answers every command of that stage
-with ``reply`` until ``heal()``; ``rcpt_attempts`` counts every RCPT the server was sent.
+where a retry makes a duplicate). Faults at ``data`` fire after the message's final dot; at
+``data-command`` they fire at the DATA command itself, before the 354 and the message
+(``server.inject("data-command", "drop")``: a drop that cannot have delivered anything).
+``storm(stage, reply)`` answers every command of that stage with ``reply`` until ``heal()``;
+``rcpt_attempts`` counts every RCPT the server was sent.
 
     with Blackhole() as relay: ...     # accepts TCP connections and never greets
 """
@@ -48,6 +51,20 @@ class _Session(Session):
 class _SMTP(SMTP):
     def _create_session(self) -> Session:
         return _Session(self.loop)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        """The DATA command, before the 354: where a ``data-command`` fault fires."""
+        handler = self.event_handler
+        if isinstance(handler, _Handler) and self.envelope is not None:
+            rcpt = self.envelope.rcpt_tos[0] if self.envelope.rcpt_tos else None
+            fault = handler._fault("data-command", rcpt)
+            if fault == "drop":
+                handler._drop(self)
+                return
+            if fault:
+                await self.push(fault)
+                return
+        await super().smtp_DATA(arg)
 
 
 class _Controller(Controller):
@@ -139,6 +156,8 @@ class _Handler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         rcpt = envelope.rcpt_tos[0] if envelope.rcpt_tos else None
+        with self.server.lock:
+            self.server.data_started += 1
         if self.server.data_delay:
             await asyncio.sleep(self.server.data_delay)
         fault = self._fault("data", rcpt)
@@ -179,6 +198,7 @@ class SmtpServer:
         self.lock = threading.Lock()
         self.messages: list[Received] = []
         self.rcpt_attempts = 0
+        self.data_started = 0  # messages read up to their final dot, replied to or not
         self.sessions: set[object] = set()  # client (host, port) of each session that sent MAIL
         self.data_delay = data_delay
         self.handler = _Handler(self)

@@ -208,20 +208,36 @@ def test_421_and_a_dropped_session_lose_nothing(
     assert sorted(server.recipients()) == [f"reader{i}@example.org" for i in range(4)]
 
 
-def test_drop_after_data_resends_once_with_the_same_message_id(
+def test_a_drop_after_the_final_dot_is_recorded_sent_ambiguous_and_never_resent(
     instance: Config, store: Store, server: SmtpServer
 ) -> None:
-    """The server kept the message but the 250 never came: retried, at most one duplicate."""
+    """The server kept the message but the 250 never came: the row is sent_ambiguous (counted,
+    with its papers recorded as sent) and no later run sends it again."""
     config = smtp_config(instance, server.port)
     readers = world(store)
     server.inject("data", "drop-after-data", rcpt="reader0@example.org")
-    assert run(config, store).deferred == 1
+    first = run(config, store)
+    assert (first.sent, first.ambiguous, first.deferred) == (2, 1, 0)
+    assert first.as_dict()["sent_ambiguous"] == 1
+    row = store.ledger.get(readers[0].id, EDITION)
+    assert row is not None and row.status == DeliveryStatus.SENT_AMBIGUOUS
+    assert row.last_error and "before the server replied" in row.last_error
+    assert store.ledger.sent_paper_ids([readers[0].id])[readers[0].id] == set(row.paper_ids)
+    assert run(config, store, LATER).sent == 0
+    assert len(server.messages) == 3  # one copy each, nothing resent
+
+
+def test_a_drop_before_the_final_dot_is_deferred_and_resent(
+    instance: Config, store: Store, server: SmtpServer
+) -> None:
+    """A hang-up at the DATA command, before the message went: a plain deferral, sent later."""
+    config = smtp_config(instance, server.port)
+    world(store)
+    server.inject("data-command", "drop", rcpt="reader0@example.org")
+    first = run(config, store)
+    assert (first.sent, first.ambiguous, first.deferred) == (2, 0, 1)
     assert run(config, store, LATER).sent == 1
-    copies = [m for m in server.messages if m.rcpt_tos == ["reader0@example.org"]]
-    assert len(copies) == 2
-    expected = message_id_for(readers[0].id, EDITION, config.email)
-    assert copies[0].message_id == copies[1].message_id == expected
-    assert len(server.messages) == 4  # one duplicate in all, nothing else twice
+    assert sorted(server.recipients()) == [f"reader{i}@example.org" for i in range(3)]
 
 
 def test_server_down_at_start_defers_then_delivers_when_back(

@@ -19,6 +19,7 @@ from pipeline.models import Delivery, DeliveryStatus, Dump, Paper, Pick, Subscri
 from pipeline.papers import dump_id, title_key
 from pipeline.render import Renderer
 from pipeline.run import deliver_due
+from pipeline.send import SmtpSender
 from pipeline.store import Store
 from tests.db_clock import age_claims
 from tests.delivery_world import (
@@ -71,6 +72,21 @@ def body(message: EmailMessage, kind: str) -> str:
     part = message.get_body((kind,))
     assert part is not None
     return SIGNED.sub(r"\1", str(part.get_content()))
+
+
+class Recording:
+    """An SMTP sender that keeps every message it was asked to send."""
+
+    def __init__(self, inner: SmtpSender) -> None:
+        self.inner = inner
+        self.messages: list[EmailMessage] = []
+
+    async def send(self, message: EmailMessage) -> str:
+        self.messages.append(message)
+        return await self.inner.send(message)
+
+    async def close(self) -> None:
+        await self.inner.close()
 
 
 def assert_same_email(first: EmailMessage, got: Received) -> None:
@@ -131,17 +147,19 @@ def test_a_deferred_edition_is_retried_as_first_rendered(
 def test_an_edition_queued_by_a_run_is_retried_as_first_sent(
     instance: Config, store: Store, server: SmtpServer
 ) -> None:
-    """deliver_due records the picks when it queues: the server kept the first copy but the
-    250 was lost, and the retry carries the same reasons and "N more" line."""
+    """deliver_due records the picks when it queues: the server refused the first copy with a
+    4xx after reading it, and the retry carries the same reasons and "N more" line."""
     config = smtp_config(instance, server.port)
     seed_papers(store)
     add_readers(store, 1)
-    server.inject("data", "drop-after-data")
-    assert deliver_due(config, NOW, store=store, select=stub_select).deferred == 1
+    server.inject("data", "451 4.3.0 try again later")
+    first_try = Recording(SmtpSender(config.smtp, config.email.from_address))
+    assert deliver_due(config, NOW, store=store, select=stub_select, sender=first_try).deferred
     later = NOW + dt.timedelta(hours=1)
     assert deliver_due(config, later, store=store, select=stub_select).sent == 1
-    first, resent = server.messages
-    assert_same_email(first.message, resent)
+    [first] = first_try.messages
+    [resent] = server.messages
+    assert_same_email(first, resent)
     assert "trending: 200 upvotes" in body(resent.message, "plain")
 
 

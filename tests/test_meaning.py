@@ -257,14 +257,21 @@ def test_meaning_off_in_the_config_never_loads_the_model(instance: Config, store
 
 
 def test_the_health_status_names_an_unavailable_model(tmp_path: Path) -> None:
-    """/healthz says why matching is lexical, and has no vector counts then."""
+    """/healthz says why matching is lexical, is degraded for it, and has no vector counts
+    then."""
     from subscribers.web import create_app
 
     config = load_config(write_config(tmp_path, "sqlite:///var/paperboy.db"), env={})
     app = create_app(config, sentences=SentenceModel(unavailable))
     with TestClient(app) as client:
         body = client.get("/healthz").json()
-    assert body["status"] == "ok"
+    assert body["status"] == "degraded"
+    [reason] = body["reasons"]
+    assert reason["name"] == "matching"
+    assert reason["reason"] == (
+        "matching fell back to lexical: the sentence model is "
+        "unavailable: no model.onnx in /nowhere"
+    )
     assert body["meaning"] == "unavailable: no model.onnx in /nowhere"
     assert body["vectors"] is None
 

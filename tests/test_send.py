@@ -15,6 +15,7 @@ import trustme
 
 from pipeline.config import Config, Smtp
 from pipeline.errors import (
+    DeliveryUncertain,
     PermanentSendError,
     PolicyRefusal,
     RecipientBounced,
@@ -212,19 +213,46 @@ async def test_5xx_at_data_fails_the_message_not_the_address(server: SmtpServer)
 async def test_421_and_dropped_connections_are_temporary_and_the_next_reconnects(
     server: SmtpServer,
 ) -> None:
-    """421, a hang-up mid-session and a drop after DATA defer; later messages use a new session."""
+    """421, a hang-up mid-session and a hang-up at the DATA command (before the message) defer;
+    later messages use a new session."""
     server.inject("rcpt", "421 4.3.2 shutting down", rcpt="a@example.org")
     server.inject("rcpt", "drop", rcpt="b@example.org")
-    server.inject("data", "drop-after-data", rcpt="c@example.org")
+    server.inject("data-command", "drop", rcpt="c@example.org")
     results = await send_all(
         smtp(server.port),
         [mail(f"{x}@example.org", i) for i, x in enumerate("abcd")],
     )
     assert [type(r) for r in results[:3]] == [PolicyRefusal, TemporarySendError, TemporarySendError]
+    assert "DATA: SMTPServerDisconnected" in str(results[2])
     assert isinstance(results[3], str)
-    # c's message reached the server although the client never saw the 250.
-    assert server.recipients() == ["c@example.org", "d@example.org"]
+    assert server.recipients() == ["d@example.org"]
     assert len(server.sessions) == 4
+
+
+@pytest.mark.parametrize("fault", ["drop-after-data", "drop"])
+async def test_a_drop_after_the_final_dot_is_uncertain_not_temporary(
+    server: SmtpServer, fault: str
+) -> None:
+    """The connection lost after the message's final dot and before the reply (whether or not
+    the server kept it): DeliveryUncertain, which is never retried; the next message goes."""
+    server.inject("data", fault, rcpt="a@example.org")
+    results = await send_all(smtp(server.port), [mail("a@example.org", 1), mail("b@example.org")])
+    assert type(results[0]) is DeliveryUncertain
+    assert "lost after the message was sent and before the server replied" in str(results[0])
+    assert isinstance(results[1], str) and results[1].startswith("250")
+    kept = ["a@example.org"] if fault == "drop-after-data" else []
+    assert server.recipients() == [*kept, "b@example.org"]
+
+
+async def test_a_timeout_waiting_for_the_reply_to_the_message_is_uncertain(
+    server: SmtpServer,
+) -> None:
+    """A server that read the whole message but does not answer within the timeout may still
+    deliver it: DeliveryUncertain, not a retry."""
+    server.data_delay = 1.0
+    [result] = await send_all(smtp(server.port, timeout_seconds=0.3), [mail("a@example.org")])
+    assert type(result) is DeliveryUncertain
+    assert "SMTPReadTimeoutError" in str(result)
 
 
 async def test_a_stale_pooled_connection_is_replaced_transparently(server: SmtpServer) -> None:

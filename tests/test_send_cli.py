@@ -209,3 +209,20 @@ def test_a_policy_storm_pauses_send_with_exit_1_and_the_next_run_delivers(
     again = paperboy(path, "send", "--now", later)
     assert again.returncode == 0, again.stderr
     assert sorted(server.recipients()) == ["reader0@example.org", "reader1@example.org"]
+
+
+def test_send_reports_a_drop_after_the_message_as_sent_ambiguous(
+    instance: tuple[Path, Config], server: SmtpServer
+) -> None:
+    """The connection lost after reader0's message and before the 250: the summary and --json
+    count it as sent_ambiguous, stderr says why it is not resent, and the next run sends
+    nothing."""
+    path, _ = instance
+    server.inject("data", "drop-after-data", rcpt="reader0@example.org")
+    result = paperboy(path, "send", "--now", NOW.isoformat())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("sent 1, sent_ambiguous 1, deferred 0, failed 0")
+    assert "perhaps delivered, possibly duplicates if resent, so not resent" in result.stderr
+    again = paperboy(path, "send", "--now", NOW.isoformat(), "--json")
+    assert json.loads(again.stdout)["sent_ambiguous"] == 0
+    assert sorted(server.recipients()) == ["reader0@example.org", "reader1@example.org"]

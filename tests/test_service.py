@@ -168,3 +168,17 @@ def test_run_refuses_a_taken_port_before_touching_the_inbox(
         "is another paperboy running? Set web.port, or use --no-web"
     ]
     assert dump.exists()
+
+
+def test_the_service_log_counts_sent_ambiguous_editions() -> None:
+    """A run with a connection lost after the message says so in the service's output."""
+    from rich.console import Console
+
+    from pipeline.commands.service import print_tally
+    from pipeline.deliver import Tally
+
+    console = Console(record=True, width=200)
+    print_tally(console, Tally(sent=2, ambiguous=1))
+    text = console.export_text()
+    assert "delivered: sent 2, deferred 0, failed 0" in text
+    assert "sent_ambiguous 1: the connection was lost after the message" in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -110,14 +111,17 @@ def send(
 ) -> None:
     """Deliver every digest that is due: new editions, retries, and sends a crash cut short.
 
-    Prints sent / deferred / failed / skipped. Exit 1 if any delivery failed, if the run was
-    aborted (e.g. SMTP authentication or TLS failed; nothing is marked then) or paused by the
-    circuit breaker, or if editions were due and none was sent; the last line says why.
+    Prints sent / deferred / failed / skipped (and sent_ambiguous: the connection was lost
+    after the message and before the server's reply; perhaps delivered, never resent).
+    Exit 1 if any delivery failed, if the run was aborted (e.g. SMTP authentication or TLS
+    failed; nothing is marked then) or paused by the circuit breaker, or if editions were due
+    and none was sent; the last line says why. SIGTERM stops claiming editions, finishes the
+    sends in flight, leaves the rest queued for the next run, and exits 143.
 
     Example: paperboy send --dry-run
     """
     # The delivery engine (SQLAlchemy, the renderer, the SMTP client): only needed here.
-    from pipeline.deliver import Outcome
+    from pipeline.deliver import Outcome, StopRequest
     from pipeline.run import deliver_due
 
     config = load()
@@ -140,8 +144,22 @@ def send(
     def on_outcome(outcome: Outcome) -> None:
         progress.advance(task)
 
-    with progress:
-        tally = deliver_due(config, when, dry_run=dry_run, on_total=on_total, on_outcome=on_outcome)
+    # SIGTERM (systemctl stop, a container shutting down) lets the sends in flight finish and
+    # releases the lease, so the next run starts at once instead of after sending_stale_minutes.
+    stop = StopRequest()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set("SIGTERM"))
+    try:
+        with progress:
+            tally = deliver_due(
+                config,
+                when,
+                dry_run=dry_run,
+                on_total=on_total,
+                on_outcome=on_outcome,
+                stop=stop,
+            )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if as_json:
         typer.echo(json.dumps(tally.as_dict(), indent=2))
     elif tally.busy:
@@ -152,12 +170,22 @@ def send(
             f"{tally.missed} too late (missed), {tally.due} due to send now"
         )
     else:
+        ambiguous = f", sent_ambiguous {tally.ambiguous}" if tally.ambiguous else ""
         typer.echo(
-            f"sent {tally.sent}, deferred {tally.deferred}, failed {tally.failed}, "
+            f"sent {tally.sent}{ambiguous}, deferred {tally.deferred}, failed {tally.failed}, "
             f"skipped {tally.skipped}, missed {tally.missed} ({tally.queued} new editions queued)"
         )
         for line in tally.failures:
             typer.echo(f"  failed: {line}", err=True)
+        if tally.ambiguous:
+            typer.echo(
+                f"  {tally.ambiguous} editions lost their connection after the message was "
+                "sent: perhaps delivered, possibly duplicates if resent, so not resent",
+                err=True,
+            )
+    if tally.stopped:
+        typer.echo(f"paperboy: {tally.stopped}", err=True)
+        sys.exit(128 + signal.SIGTERM)  # what a shell reports for a process SIGTERM ended
     problem = None if dry_run else tally.problem()
     if problem:
         typer.echo(f"paperboy: error: {problem}", err=True)

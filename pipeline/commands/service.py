@@ -50,6 +50,12 @@ def print_tally(console: Console, tally: Tally) -> None:
         )
     for line in tally.failures:
         console.print(f"  failed: {line}", markup=False)
+    if tally.ambiguous:
+        console.print(
+            f"  sent_ambiguous {tally.ambiguous}: the connection was lost after the message "
+            "and before the reply; perhaps delivered, not resent",
+            markup=False,
+        )
 
 
 def run(
@@ -63,6 +69,7 @@ def run(
     Example: paperboy --config /etc/paperboy/config.toml run
     """
     from pipeline import run as steps  # SQLAlchemy, the matcher, the renderer: only needed here
+    from pipeline.health import note_service
 
     config = load()  # exit 2 with the problems before starting anything
     if web:
@@ -92,6 +99,14 @@ def run(
 
     scheduler = build_scheduler(
         live, ingest, deliver_step if deliver else None, embed_step, bounces_step
+    )
+    scheduler.add_job(
+        lambda: note_service(live.config, live.last_error),
+        "interval",
+        seconds=config.schedule.config_reload_seconds,
+        id="health",
+        name="health",
+        next_run_time=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1),
     )
     # SIGTERM stops like Ctrl-C: the web app drains, the scheduler finishes its running job.
     # (uvicorn re-raises the signal it caught once it has shut down; this handler takes it.)

@@ -12,6 +12,7 @@ from pipeline.config import Config
 from pipeline.store import migrate as migrations
 from pipeline.store.engine import Database, engine_for
 from pipeline.store.feedback import Feedback, Tokens
+from pipeline.store.health import Health
 from pipeline.store.leases import Leases, SignupEvents
 from pipeline.store.ledger import Ledger
 from pipeline.store.papers import Papers
@@ -38,6 +39,7 @@ class Store:
         self.signups = SignupEvents(db)
         self.vectors = StoredVectors(db)
         self.pauses = Pauses(db)
+        self.health = Health(db)
 
     @property
     def dialect(self) -> str:

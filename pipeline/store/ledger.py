@@ -1,4 +1,5 @@
-"""The delivery ledger and sent papers: queued → sending → sent | deferred | failed | skipped.
+"""The delivery ledger and sent papers: queued → sending → sent | sent_ambiguous | deferred |
+failed | skipped.
 
 Claims are fenced: each claim writes a fresh ``claim_id`` to its row, and a mark (sent,
 deferred, failed) or a release changes the row only while that claim id is still there. A
@@ -306,27 +307,31 @@ class Ledger:
         now: dt.datetime | None = None,
         *,
         claim_id: str | None = None,
+        ambiguous: bool = False,
     ) -> bool:
         """The server said 250: record it, and its papers as sent, in one transaction.
+        With ``ambiguous`` the reply never came after the final dot: the row becomes
+        ``sent_ambiguous`` (never resent) and ``reply`` says what happened.
 
         False (and a log line) when ``claim_id`` no longer holds the row: it was taken over
         by another runner, or erased with its reader. Nothing is written then."""
         now = now or utcnow()
+        status = DeliveryStatus.SENT_AMBIGUOUS if ambiguous else DeliveryStatus.SENT
         with self._db.tx() as conn:
             done = conn.execute(
                 update(s.deliveries)
                 .where(_held(subscriber_id, edition, claim_id))
                 .values(
-                    status=DeliveryStatus.SENT.value,
-                    server_reply=reply[:1000],
-                    last_error=None,
+                    status=status.value,
+                    server_reply=None if ambiguous else reply[:1000],
+                    last_error=reply[:1000] if ambiguous else None,
                     next_attempt_at=None,
                     updated_at=now,
                 )
             ).rowcount
             row = _delivery_row(conn, subscriber_id, edition) if done else None
             if row is None:
-                _not_recorded(conn, subscriber_id, edition, claim_id, "sent")
+                _not_recorded(conn, subscriber_id, edition, claim_id, status.value)
                 return False
             _record_sent_papers(conn, subscriber_id, edition, list(row.paper_ids), now)
             _set_last_edition(conn, subscriber_id, edition)

@@ -158,6 +158,17 @@ pauses = Table(
     Column("tripped_at", UTCDateTime, nullable=False),
 )
 
+health = Table(
+    # One row per condition that degrades health ("run", "matching", "config"), written by
+    # whichever process saw it and deleted when it clears; since: when it began.
+    "health",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("since", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 deliveries = Table(
     "deliveries",
     metadata,
