@@ -20,6 +20,7 @@ from pipeline.commands import (
     ingest,
     match,
     service,
+    status,
     subscribers,
 )
 from pipeline.commands.common import state
@@ -80,4 +81,5 @@ app.command("send")(email.send)
 app.command("bounces")(bounces.bounces)
 app.add_typer(subscribers.subscribers_app, name="subscribers")
 app.command("run")(service.run)
+app.command("status")(status.status)
 app.command("demo")(demo.demo)
