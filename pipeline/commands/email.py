@@ -110,7 +110,9 @@ def send(
 ) -> None:
     """Deliver every digest that is due: new editions, retries, and sends a crash cut short.
 
-    Prints sent / deferred / failed / skipped. Exit 1 if any delivery failed, if the run was
+    Prints sent / deferred / failed / skipped. Only one process plans (queues) editions at a
+    time; while another holds that role (e.g. `paperboy run`), this one sends only what is
+    already queued, and says so. Exit 1 if any delivery failed, if the run was
     aborted (e.g. SMTP authentication or TLS failed; nothing is marked then) or paused by the
     circuit breaker, or if editions were due and none was sent; the last line says why.
 
@@ -142,10 +144,14 @@ def send(
 
     with progress:
         tally = deliver_due(config, when, dry_run=dry_run, on_total=on_total, on_outcome=on_outcome)
+    if tally.busy and not as_json:
+        err.print(
+            "another paperboy is the planner (a `paperboy run`, or a send): this run queued "
+            "no new editions and sent only what was already queued"
+        )
     if as_json:
-        typer.echo(json.dumps(tally.as_dict(), indent=2))
-    elif tally.busy:
-        err.print("another paperboy is delivering right now (the lease is taken); nothing done")
+        # "planned": false when another process held the planner role (then "busy": true)
+        typer.echo(json.dumps({**tally.as_dict(), "planned": not tally.busy}, indent=2))
     elif dry_run:
         typer.echo(
             f"dry run: {tally.queued} new editions to queue, {tally.skipped} with nothing new, "
