@@ -71,9 +71,14 @@ def build_scheduler(
     ingest: Callable[[Config], object],
     deliver: Callable[[Config, dt.datetime], object] | None = None,
     embed: Callable[[Config], object] | None = None,
+    elect: tuple[Callable[[], object], float] | None = None,
 ) -> BackgroundScheduler:
     """A scheduler with the reload, ingest and (optionally) deliver and embed jobs, not yet
-    started. The embed job (the bounded vector step) runs at the ingest job's interval."""
+    started. The embed job (the bounded vector step) runs at the ingest job's interval.
+
+    ``elect`` is the planner election and its interval: a job of its own, so the planner
+    keeps its role while a long delivery run holds the deliver job, and a standby takes the
+    role over soon after its holder stopped or died."""
     schedule = live.config.schedule
     scheduler = BackgroundScheduler(
         timezone=dt.UTC,
@@ -120,6 +125,16 @@ def build_scheduler(
             id="embed",
             name="embed",
             next_run_time=now + dt.timedelta(seconds=2),
+        )
+    if elect is not None:
+        keep, every = elect
+        scheduler.add_job(
+            _guarded("planner election", keep),
+            "interval",
+            seconds=every,
+            id="elect",
+            name="planner election",
+            next_run_time=now,
         )
     if deliver is not None:
         scheduler.add_job(
