@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import os
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from pipeline.store import Store, open_store
 from tests.conftest import write_config
 from tests.delivery_world import EDITION, NOW, add_readers, seed_papers, stub_select
 from tests.smtp_server import SmtpServer
-from tests.test_service import start, wait_for
+from tests.test_service import PAPERBOY, ROOT, start, wait_for
 
 LEASE = dt.timedelta(minutes=10)
 LEASE_SECONDS = 6.0  # the services' lease in these tests: delivery.sending_stale_minutes
@@ -209,3 +210,57 @@ def test_the_standby_takes_over_when_the_planner_is_killed(
         wait_for(lambda: server.count() >= len(before) + len(after), "the later readers' mail")
         stop(services[1], second)
     assert collections.Counter(server.recipients()) == dict.fromkeys(before + after, 1)
+
+
+def test_paperboy_send_without_the_role_sends_the_queue_and_says_so(
+    tmp_path: Path, backend_url: str
+) -> None:
+    """While a service holds the planner role, ``paperboy send`` queues nothing, sends what is
+    queued and says why it planned nothing; once the role is free, it plans as before."""
+    with SmtpServer() as server:
+        path = service_config(tmp_path, backend_url, server.port)
+        config = load_config(path, env={})
+        with open_store(config) as store:
+            papers = [p.id for p in seed_papers(store, 3)]
+            for sub in add_readers(store, 2):
+                message_id = message_id_for(sub.id, EDITION, config.email)
+                store.ledger.queue(sub.id, EDITION, message_id, papers, NOW)
+            store.subscribers.add(
+                "unplanned@example.org",
+                status=SubscriberStatus.ACTIVE,
+                profile=Profile(topics=("spiking-neural-networks",)),
+                send_hour=7,
+                now=NOW - dt.timedelta(days=30),
+            )
+            service = store.planner_role("the-service", LEASE)
+            assert service.take()
+            try:
+                busy = send(path, "--now", NOW.isoformat())
+            finally:
+                service.release()
+            planned = send(path, "--now", NOW.isoformat())
+    assert busy.returncode == 0, busy.stderr
+    assert "another paperboy is the planner" in busy.stderr
+    assert busy.stdout.startswith("sent 2, deferred 0, failed 0")
+    assert "(0 new editions queued)" in busy.stdout
+    assert planned.returncode == 0, planned.stderr
+    assert "another paperboy" not in planned.stderr
+    assert planned.stdout.startswith("sent 1,") and "(1 new editions queued)" in planned.stdout
+    assert sorted(server.recipients()) == [
+        "reader0@example.org",
+        "reader1@example.org",
+        "unplanned@example.org",
+    ]
+
+
+def send(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``paperboy send``, run to its end, importing this tree."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOY_")}
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [*PAPERBOY, "--config", str(config), "send", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
