@@ -12,12 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from pipeline.config import Config, load_config
 from pipeline.mime import message_id_for
 from pipeline.models import DeliveryStatus, Profile, SubscriberStatus
 from pipeline.run import deliver_due
 from pipeline.store import Store, open_store
+from pipeline.store.leases import ADVISORY_KEY
 from tests.conftest import write_config
 from tests.delivery_world import EDITION, NOW, add_readers, seed_papers, stub_select
 from tests.smtp_server import SmtpServer
@@ -74,6 +76,34 @@ def test_a_run_without_the_planner_role_sends_what_is_queued(instance: Config) -
         assert {d.subscriber_id for d in store.ledger.all()} == {sub.id for sub in queued}
         assert {d.status for d in store.ledger.all()} == {DeliveryStatus.SENT}
         assert store.ledger.get(unplanned.id, EDITION) is None
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend_url", ["postgresql"], indirect=True)
+def test_a_planner_whose_session_ended_has_lost_the_role(instance: Config) -> None:
+    """PostgreSQL: when the lock's session ends under the holder (a restarted server, an
+    admin's pg_terminate_backend), another process can take the role, and the holder's next
+    take says it no longer has it instead of trusting a reconnected session."""
+    with open_store(instance) as store:
+        holder = store.planner_role("holder", LEASE)
+        other = store.planner_role("other", LEASE)
+        try:
+            assert holder.take()
+            with store.engine.begin() as conn:
+                ended = conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                        "WHERE locktype = 'advisory' AND pid <> pg_backend_pid() "
+                        "AND classid = :key AND objid = hashtext(current_schema())::oid"
+                    ),
+                    {"key": ADVISORY_KEY},
+                ).scalars()
+                assert list(ended) == [True]
+            wait_for(other.take, "the lock to be free", timeout=10)
+            assert not holder.take()
+        finally:
+            holder.release()
+            other.release()
 
 
 # --- two services -----------------------------------------------------------------------------
@@ -184,12 +214,14 @@ def test_two_services_plan_each_edition_once(
 
 
 @pytest.mark.slow
-def test_the_standby_takes_over_when_the_planner_is_killed(
-    tmp_path: Path, backend_url: str, services: list[subprocess.Popen[str]]
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "stopped"])
+def test_the_standby_takes_over_when_the_planner_dies_or_stops(
+    tmp_path: Path, backend_url: str, services: list[subprocess.Popen[str]], how: signal.Signals
 ) -> None:
-    """After SIGKILL of the planner, the standby becomes the planner within the lease's
-    expiry (at its next election on PostgreSQL, where the lock goes with the session) and
-    plans the editions due after the kill; nobody gets a mail twice."""
+    """After SIGKILL (or SIGTERM) of the planner, the standby becomes the planner within the
+    lease's expiry (at its next election when the role was given up, or on PostgreSQL, where
+    the lock goes with the session) and plans the editions due after; nobody gets a mail
+    twice."""
     with SmtpServer() as server:
         path = service_config(tmp_path, backend_url, server.port)
         config = load_config(path, env={})
@@ -201,8 +233,8 @@ def test_the_standby_takes_over_when_the_planner_is_killed(
         before = add_due_readers(config, 0, 5)
         wait_for(lambda: server.count() >= len(before), "the first readers' mail")
 
-        services[0].send_signal(signal.SIGKILL)
-        services[0].wait(timeout=10)
+        services[0].send_signal(how)
+        assert services[0].wait(timeout=30) == (0 if how == signal.SIGTERM else -how)
         after = add_due_readers(config, 5, 5)
         # The lease was renewed at most an election (a third of it) before the kill; the
         # standby tries at each election: the bound is the lease plus slack for a busy host.
