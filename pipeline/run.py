@@ -3,6 +3,7 @@
 inbox files ──ingest_inbox──▶ papers in the store (files archived or quarantined)
 papers and profiles lacking vectors ──embed_step──▶ vectors in the store (bounded per tick)
 due subscribers ──deliver_due──▶ match (with the stored vectors) → render → ledger → send
+(the planner only; every process sends what is queued: claim → send → mark, fenced)
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ import shutil
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from pipeline import health
 from pipeline.breaker import Breaker
 from pipeline.config import Config
-from pipeline.deliver import Engine, Outcome, StopRequest, Tally
+from pipeline.deliver import Engine, Job, Outcome, StopRequest, Tally
 from pipeline.editions import (
     Composer,
     EditionPlan,
@@ -198,14 +199,18 @@ def deliver_due(
     on_outcome: Callable[[Outcome], None] | None = None,
     model: SentenceModel | None = None,
     stop: StopRequest | None = None,
+    planner: Planner | None = None,
 ) -> Tally:
     """Queue the editions due at ``now`` and send them, then every other due ledger row.
 
     due subscribers ──match──▶ selections ──render──▶ queued rows ──claim/send/mark──▶ ledger
     New editions go batch by batch (``delivery.batch_size``), so memory stays bounded.
     Deferred rows whose time has come and rows stuck in ``sending`` after a crash go out too.
-    One runner at a time: the ``deliver`` lease. Matching uses the stored vectors of the
-    process's sentence model (``model``, default the shared one) when meaning is on.
+    Only the planner queues editions (``planner``: the service's, kept between runs; without
+    it this run tries for the role and gives it up at the end). Any number of runs send:
+    claims are fenced, so without the role a run sends what is queued (``tally.busy``).
+    Matching uses the stored vectors of the process's sentence model (``model``, default the
+    shared one) when meaning is on.
     Once ``stop`` is set (SIGTERM), no further row is claimed; the sends in flight finish.
     """
     now = now or dt.datetime.now(dt.UTC)
@@ -215,14 +220,13 @@ def deliver_due(
         return now + dt.timedelta(seconds=time.monotonic() - started)
 
     with using_store(config, store) as opened:
-        # The lease lasts as long as a claim: after a crash, the next runner takes over exactly
-        # when the rows the dead one was sending become due again.
         stale = dt.timedelta(minutes=config.delivery.sending_stale_minutes)
-        lease = _Lease(opened, stale)
-        if not dry_run and not lease.renew(force=True):
-            return Tally(busy=True)
+        own = planner is None and not dry_run
+        role = Planner(opened, stale) if own else planner
         try:
             tally = Tally()
+            planning = dry_run or (role is not None and role.take())
+            tally.busy = not planning
             if not dry_run and _paused(opened, clock(), tally):
                 return tally
             renderer = Renderer(config.email, config.web, config.topics)
@@ -236,12 +240,16 @@ def deliver_due(
                 dry_run=dry_run,
                 late_cutoff=dt.timedelta(hours=config.delivery.late_cutoff_hours),
             )
-            batches = queue_editions(plan, opened, composer, tally)
+            batches: Iterable[list[Job]] = []
+            if planning:
+                batches = queue_editions(plan, opened, composer, tally)
             if dry_run:
                 for _ in batches:
                     pass
                 tally.due = tally.queued + len(opened.ledger.due(now, stale))
                 return tally
+            if role is not None and planning:
+                batches = _while_planner(batches, role)
             sender = sender or sender_for(config)
             engine = Engine(
                 config.delivery,
@@ -250,7 +258,6 @@ def deliver_due(
                 composer,
                 clock,
                 concurrency=config.smtp.pool_size if isinstance(sender, SmtpSender) else 1,
-                keep_lease=lease.renew,
                 on_outcome=on_outcome,
                 tally=tally,
                 breaker=Breaker(config.delivery.breaker),
@@ -265,8 +272,21 @@ def deliver_due(
             health.note_matching(opened, model or shared(), config.meaning, clock())
             return tally
         finally:
-            if not dry_run:
-                lease.release()
+            if own and role is not None:
+                role.release()
+
+
+def _while_planner(batches: Iterable[list[Job]], planner: Planner) -> Iterator[list[Job]]:
+    """The planned batches while this process is still the planner: each is confirmed (and
+    the lease renewed) before the next is planned; a lost role leaves the rest to the new one.
+    """
+    pending = iter(batches)
+    while planner.take():
+        batch = next(pending, None)
+        if batch is None:
+            return
+        yield batch
+    log.warning("another paperboy took over planning; this run sends what it queued and stops")
 
 
 def _paused(store: Store, now: dt.datetime, tally: Tally) -> bool:
@@ -305,22 +325,38 @@ def selector(config: Config, store: Store, model: SentenceModel | None = None) -
     return match_selector(config.match, config.topics, vectors)
 
 
-class _Lease:
-    """The ``deliver`` lease: taken at the start, renewed as the run goes, released at the end.
-    Its expiry is the database's clock, never ``--now``."""
+class Planner:
+    """This process's hold on the planner role (``store.planner_role``): one process plans
+    editions at a time; the others stand by, send what is queued, and take the role over when
+    its holder stops or dies (at once on PostgreSQL, within ``ttl`` of its last renewal with
+    the lease row). Lease arithmetic is the database's clock, never ``--now``."""
 
     def __init__(self, store: Store, ttl: dt.timedelta) -> None:
-        self.store = store
-        self.ttl = ttl
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.renewed_at = 0.0
+        holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.role = store.planner_role(holder, ttl)
+        self.held: bool | None = None  # None until the first ``take``
 
-    def renew(self, force: bool = False) -> bool:
-        if not force and time.monotonic() - self.renewed_at < self.ttl.total_seconds() / 3:
-            return True
-        ok = self.store.leases.acquire("deliver", self.holder, self.ttl)
-        self.renewed_at = time.monotonic()
-        return ok
+    def take(self) -> bool:
+        """Take, keep or renew the role; False while another process has it. Logs changes."""
+        held = self.role.take()
+        if held and self.held is not True:
+            log.info("this paperboy is the planner now: it queues due editions and sends them")
+        elif not held and self.held is not False:
+            log.info("standing by: another paperboy plans editions; this one sends what is queued")
+        self.held = held
+        return held
 
     def release(self) -> None:
-        self.store.leases.release("deliver", self.holder)
+        self.role.release()
+        self.held = None
+
+
+@contextmanager
+def standby(config: Config) -> Iterator[Planner]:
+    """The service's planner, on a store of its own kept for its lifetime; given up on exit."""
+    with open_store(config) as store:
+        planner = Planner(store, dt.timedelta(minutes=config.delivery.sending_stale_minutes))
+        try:
+            yield planner
+        finally:
+            planner.release()

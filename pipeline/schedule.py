@@ -72,10 +72,15 @@ def build_scheduler(
     deliver: Callable[[Config, dt.datetime], object] | None = None,
     embed: Callable[[Config], object] | None = None,
     bounces: Callable[[Config], object] | None = None,
+    elect: tuple[Callable[[], object], float] | None = None,
 ) -> BackgroundScheduler:
-    """A scheduler with the reload, ingest and (optionally) deliver, embed and bounces jobs,
-    not yet started. The embed job (the bounded vector step) runs at the ingest job's
-    interval; the bounces job (returned mail) every ``bounces.scan_every_seconds``."""
+    """A scheduler with the reload, ingest and (optionally) deliver, embed, bounces and
+    election jobs, not yet started. The embed job (the bounded vector step) runs at the ingest
+    job's interval; the bounces job (returned mail) every ``bounces.scan_every_seconds``.
+
+    ``elect`` is the planner election and its interval: a job of its own, so the planner
+    keeps its role while a long delivery run holds the deliver job, and a standby takes the
+    role over soon after its holder stopped or died."""
     schedule = live.config.schedule
     scheduler = BackgroundScheduler(
         timezone=dt.UTC,
@@ -126,6 +131,16 @@ def build_scheduler(
             id="embed",
             name="embed",
             next_run_time=now + dt.timedelta(seconds=2),
+        )
+    if elect is not None:
+        keep, every = elect
+        scheduler.add_job(
+            _guarded("planner election", keep),
+            "interval",
+            seconds=every,
+            id="elect",
+            name="planner election",
+            next_run_time=now,
         )
     if deliver is not None:
         scheduler.add_job(

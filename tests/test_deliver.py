@@ -144,11 +144,17 @@ def test_dry_run_changes_nothing(instance: Config, store: Store) -> None:
     assert store.ledger.all() == []
 
 
-def test_a_second_runner_waits_for_the_lease(instance: Config, store: Store) -> None:
-    """While another runner holds the delivery lease, nothing is queued or sent."""
+def test_a_second_runner_plans_nothing_while_another_is_the_planner(
+    instance: Config, store: Store
+) -> None:
+    """While another process holds the planner role, a run queues no edition."""
     world(store)
-    assert store.leases.acquire("deliver", "someone-else", dt.timedelta(minutes=10))
-    tally = run(instance, store)
+    other = store.planner_role("someone-else", dt.timedelta(minutes=10))
+    assert other.take()
+    try:
+        tally = run(instance, store)
+    finally:
+        other.release()
     assert tally.busy and store.ledger.all() == []
 
 

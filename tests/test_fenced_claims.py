@@ -155,8 +155,9 @@ def test_a_second_paperboy_send_30_minutes_ahead_duplicates_nothing(
     tmp_path: Path, backend_url: str
 ) -> None:
     """Two ``paperboy send`` processes on one database, the second with ``--now`` 30 minutes
-    later while the first is mid-run: the second finds the lease held by the database's clock
-    and sends nothing; every reader gets exactly one copy (SQLite and PostgreSQL)."""
+    later while the first is mid-run: the second finds the planner role taken (the lease by
+    the database's clock, or the advisory lock), plans nothing and helps send what is queued;
+    every reader gets exactly one copy (SQLite and PostgreSQL)."""
     readers = 40
     with SmtpServer(data_delay=0.2) as server:  # the first run takes ~4 s
         path = write_config(
@@ -189,7 +190,7 @@ secret_key = "{"k" * 32}"
         second = paperboy(path, "send", "--now", AHEAD.isoformat(), "--json")
         out, err = second.communicate(timeout=60)
         assert second.returncode == 0, err.decode()
-        assert b'"busy": true' in out and b'"sent": 0' in out  # so the first was running
+        assert b'"busy": true' in out and b'"planned": false' in out  # the first was planning
         _, err = first.communicate(timeout=120)
         assert first.returncode == 0, err.decode()
 

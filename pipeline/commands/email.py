@@ -112,11 +112,13 @@ def send(
     """Deliver every digest that is due: new editions, retries, and sends a crash cut short.
 
     Prints sent / deferred / failed / skipped (and sent_ambiguous: the connection was lost
-    after the message and before the server's reply; perhaps delivered, never resent).
-    Exit 1 if any delivery failed, if the run was aborted (e.g. SMTP authentication or TLS
-    failed; nothing is marked then) or paused by the circuit breaker, or if editions were due
-    and none was sent; the last line says why. SIGTERM stops claiming editions, finishes the
-    sends in flight, leaves the rest queued for the next run, and exits 143.
+    after the message and before the server's reply; perhaps delivered, never resent). Only
+    one process plans (queues) editions at a time; while another holds that role (e.g.
+    `paperboy run`), this one sends only what is already queued, and says so. Exit 1 if any
+    delivery failed, if the run was aborted (e.g. SMTP authentication or TLS failed; nothing
+    is marked then) or paused by the circuit breaker, or if editions were due and none was
+    sent; the last line says why. SIGTERM stops claiming editions, finishes the sends in
+    flight, leaves the rest queued for the next run, and exits 143.
 
     Example: paperboy send --dry-run
     """
@@ -160,10 +162,14 @@ def send(
             )
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if tally.busy and not as_json:
+        err.print(
+            "another paperboy is the planner (a `paperboy run`, or a send): this run queued "
+            "no new editions and sent only what was already queued"
+        )
     if as_json:
-        typer.echo(json.dumps(tally.as_dict(), indent=2))
-    elif tally.busy:
-        err.print("another paperboy is delivering right now (the lease is taken); nothing done")
+        # "planned": false when another process held the planner role (then "busy": true)
+        typer.echo(json.dumps({**tally.as_dict(), "planned": not tally.busy}, indent=2))
     elif dry_run:
         typer.echo(
             f"dry run: {tally.queued} new editions to queue, {tally.skipped} with nothing new, "

@@ -7,6 +7,7 @@ import logging
 import signal
 import socket
 import threading
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -86,9 +87,6 @@ def run(
     def ingest(cfg: object) -> None:
         steps.ingest_inbox(live.config, on_file=lambda o: print_outcome(console, o))
 
-    def deliver_step(cfg: Config, now: dt.datetime) -> None:
-        print_tally(console, steps.deliver_due(cfg, now))
-
     def embed_step(cfg: Config) -> None:
         steps.embed_step(cfg)  # logs what it computed; quiet when there was nothing to do
 
@@ -97,32 +95,43 @@ def run(
 
         scan_configured(cfg)  # logs what it read; nothing when bounces.maildir is unset
 
-    scheduler = build_scheduler(
-        live, ingest, deliver_step if deliver else None, embed_step, bounces_step
-    )
-    scheduler.add_job(
-        lambda: note_service(live.config, live.last_error),
-        "interval",
-        seconds=config.schedule.config_reload_seconds,
-        id="health",
-        name="health",
-        next_run_time=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1),
-    )
-    # SIGTERM stops like Ctrl-C: the web app drains, the scheduler finishes its running job.
-    # (uvicorn re-raises the signal it caught once it has shut down; this handler takes it.)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    scheduler.start()
-    stop = threading.Event()
-    try:
-        if web:
-            _serve_web(live, console)
-        else:
-            stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        scheduler.shutdown(wait=True)
-        console.print("paperboy: stopped")
+    with ExitStack() as stack:
+        deliver_step, elect = None, None
+        if deliver:
+            # One planner among the services on this database; the others stand by and help
+            # send. A third of the lease's life between elections keeps it renewed.
+            planner = stack.enter_context(steps.standby(config))
+            every = config.delivery.sending_stale_minutes * 60 / 3
+            elect = (planner.take, every)
+
+            def deliver_step(cfg: Config, now: dt.datetime) -> None:
+                print_tally(console, steps.deliver_due(cfg, now, planner=planner))
+
+        scheduler = build_scheduler(live, ingest, deliver_step, embed_step, bounces_step, elect)
+        scheduler.add_job(
+            lambda: note_service(live.config, live.last_error),
+            "interval",
+            seconds=config.schedule.config_reload_seconds,
+            id="health",
+            name="health",
+            next_run_time=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1),
+        )
+        # SIGTERM stops like Ctrl-C: the web app drains, the scheduler finishes its running
+        # job. (uvicorn re-raises the signal it caught once it has shut down; this handler
+        # takes it.)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        scheduler.start()
+        stop = threading.Event()
+        try:
+            if web:
+                _serve_web(live, console)
+            else:
+                stop.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            scheduler.shutdown(wait=True)  # before the planner role is given up
+            console.print("paperboy: stopped")
 
 
 def _check_port(host: str, port: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +14,7 @@ from pipeline.store import migrate as migrations
 from pipeline.store.engine import Database, engine_for
 from pipeline.store.feedback import Feedback, Tokens
 from pipeline.store.health import Health
-from pipeline.store.leases import Leases, SignupEvents
+from pipeline.store.leases import AdvisoryRole, LeaseRole, Leases, PlannerRole, SignupEvents
 from pipeline.store.ledger import Ledger
 from pipeline.store.papers import Papers
 from pipeline.store.pauses import Pauses
@@ -44,6 +45,13 @@ class Store:
     @property
     def dialect(self) -> str:
         return self._db.dialect
+
+    def planner_role(self, holder: str, ttl: dt.timedelta) -> PlannerRole:
+        """The planner election: a session advisory lock on PostgreSQL (free the moment its
+        holder's session ends), the ``deliver`` lease row expiring after ``ttl`` elsewhere."""
+        if self.dialect == "postgresql":
+            return AdvisoryRole(self.engine, ttl)
+        return LeaseRole(self.leases, holder, ttl)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
+from typing import Protocol
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from pipeline.errors import StoreError
@@ -53,6 +56,116 @@ class Leases:
             conn.execute(
                 delete(s.leases).where(s.leases.c.name == name, s.leases.c.holder == holder)
             )
+
+
+PLANNER_LEASE = "deliver"  # the lease row's name, as releases before the planner role had it
+# The advisory lock's first key ("pbpy"); the second is the schema's hash, so instances in
+# different schemas of one database elect their planners apart.
+ADVISORY_KEY = 0x70627079
+
+
+class PlannerRole(Protocol):
+    """The right to plan editions, held by one process at a time (sending needs none)."""
+
+    def take(self) -> bool:
+        """Take the role, or confirm (and renew) it; False while another process holds it."""
+        ...
+
+    def release(self) -> None:
+        """Give the role up, so a standby takes it at once (a no-op when not held)."""
+        ...
+
+
+class LeaseRole:
+    """The role as the ``deliver`` lease row: renewed by each ``take``, it passes to another
+    process once ``ttl`` went by without one, by the database's clock."""
+
+    def __init__(self, leases: Leases, holder: str, ttl: dt.timedelta) -> None:
+        self._leases, self._holder, self._ttl = leases, holder, ttl
+
+    def take(self) -> bool:
+        return self._leases.acquire(PLANNER_LEASE, self._holder, self._ttl)
+
+    def release(self) -> None:
+        self._leases.release(PLANNER_LEASE, self._holder)
+
+
+class AdvisoryRole:
+    """The role as a PostgreSQL session advisory lock on a connection kept for it: released
+    by the server the moment the holder's session ends (a stop, a crash, a SIGKILL).
+
+    The session's TCP keepalives are set so that the server also ends it within about
+    ``ttl`` after the holder's host vanished (a power cut, a partition) rather than hours."""
+
+    def __init__(self, engine: Engine, ttl: dt.timedelta) -> None:
+        self._engine = engine
+        self._ttl = ttl
+        self._conn: Connection | None = None
+        self._pid: int | None = None
+        self._mutex = threading.Lock()  # the service's heartbeat and its delivery run share it
+
+    def take(self) -> bool:
+        with self._mutex:
+            if self._conn is not None:
+                if self._same_session():
+                    return True
+                self._drop()  # the session ended, and the lock with it: try again below
+            try:
+                return self._try_lock()
+            except SQLAlchemyError as e:
+                self._drop()
+                raise StoreError(f"database error: {e.__class__.__name__}: {e.args[0]}") from e
+
+    def _same_session(self) -> bool:
+        """True while the connection is the session that took the lock (SQLAlchemy would
+        reconnect a broken one silently: a new backend holds no lock)."""
+        if self._conn is None:
+            return False
+        try:
+            return bool(self._conn.execute(text("SELECT pg_backend_pid()")).scalar() == self._pid)
+        except SQLAlchemyError:
+            return False
+
+    def _try_lock(self) -> bool:
+        conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            got = conn.execute(
+                text("SELECT pg_try_advisory_lock(:key, hashtext(current_schema()))"),
+                {"key": ADVISORY_KEY},
+            ).scalar()
+            if not got:
+                conn.close()
+                return False
+            idle = max(1, int(self._ttl.total_seconds() / 3))
+            for name, value in (("idle", idle), ("interval", idle), ("count", 2)):
+                conn.execute(text(f"SET tcp_keepalives_{name} = {int(value)}"))
+            self._pid = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        except BaseException:
+            conn.invalidate()  # never return a session that may hold the lock to the pool
+            conn.close()
+            raise
+        self._conn = conn
+        return True
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._conn is None:
+                return
+            try:
+                self._conn.execute(
+                    text("SELECT pg_advisory_unlock(:key, hashtext(current_schema()))"),
+                    {"key": ADVISORY_KEY},
+                )
+            except SQLAlchemyError:
+                self._conn.invalidate()  # ending the session releases the lock all the same
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            # A dead connection may fail to close: its session, and the lock, are gone.
+            with contextlib.suppress(SQLAlchemyError):
+                self._conn.close()
+        self._conn, self._pid = None, None
 
 
 class SignupEvents:
