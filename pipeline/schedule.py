@@ -108,56 +108,30 @@ def build_scheduler(
                     "bounces", trigger="interval", seconds=live.config.bounces.scan_every_seconds
                 )
 
-    scheduler.add_job(
-        _guarded("config reload", reload),
-        "interval",
-        seconds=schedule.config_reload_seconds,
-        id="reload",
-        name="config reload",
-    )
-    scheduler.add_job(
-        _guarded("ingest", lambda: ingest(live.config)),
-        "interval",
-        seconds=schedule.ingest_every_seconds,
-        id="ingest",
-        name="ingest",
-        next_run_time=now,
-    )
+    def every(
+        job_id: str, name: str, job: Callable[[], object], seconds: float, start: float | None
+    ) -> None:
+        """An interval job with its errors logged (``_guarded``); it first runs ``start``
+        seconds from now, or after one interval when ``start`` is None."""
+        # APScheduler reads next_run_time=None as "paused": leave it out instead.
+        first = {} if start is None else {"next_run_time": now + dt.timedelta(seconds=start)}
+        scheduler.add_job(
+            _guarded(name, job), "interval", seconds=seconds, id=job_id, name=name, **first
+        )
+
+    every("reload", "config reload", reload, schedule.config_reload_seconds, None)
+    every("ingest", "ingest", lambda: ingest(live.config), schedule.ingest_every_seconds, 0)
     if embed is not None:
-        scheduler.add_job(
-            _guarded("embed", lambda: embed(live.config)),
-            "interval",
-            seconds=schedule.ingest_every_seconds,
-            id="embed",
-            name="embed",
-            next_run_time=now + dt.timedelta(seconds=2),
-        )
+        every("embed", "embed", lambda: embed(live.config), schedule.ingest_every_seconds, 2)
     if elect is not None:
-        keep, every = elect
-        scheduler.add_job(
-            _guarded("planner election", keep),
-            "interval",
-            seconds=every,
-            id="elect",
-            name="planner election",
-            next_run_time=now,
-        )
+        keep, seconds = elect
+        every("elect", "planner election", keep, seconds, 0)
     if deliver is not None:
-        scheduler.add_job(
-            _guarded("deliver", lambda: deliver(live.config, dt.datetime.now(dt.UTC))),
-            "interval",
-            seconds=schedule.deliver_every_seconds,
-            id="deliver",
-            name="deliver",
-            next_run_time=now + dt.timedelta(seconds=5),
+        seconds = schedule.deliver_every_seconds
+        every(
+            "deliver", "deliver", lambda: deliver(live.config, dt.datetime.now(dt.UTC)), seconds, 5
         )
     if bounces is not None:
-        scheduler.add_job(
-            _guarded("bounces", lambda: bounces(live.config)),
-            "interval",
-            seconds=live.config.bounces.scan_every_seconds,
-            id="bounces",
-            name="bounces",
-            next_run_time=now + dt.timedelta(seconds=3),
-        )
+        seconds = live.config.bounces.scan_every_seconds
+        every("bounces", "bounces", lambda: bounces(live.config), seconds, 3)
     return scheduler
