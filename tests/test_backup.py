@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -156,7 +157,7 @@ def postgres_url() -> Iterator[str]:
 @pytest.mark.postgres
 def test_postgresql_backup_prints_pg_dump_then_runs_it(tmp_path: Path, postgres_url: str) -> None:
     """Without --run the command is printed (exit 0, nothing written); with --run pg_dump
-    writes a custom-format dump of paperboy's schema that pg_restore can read."""
+    writes a custom-format dump of paperboy's schema, and pg_restore brings it back."""
     path = write_config(tmp_path, postgres_url)
     with open_store(load_config(path, env={})) as store:
         store.subscribers.add("ada@example.org", status=SubscriberStatus.ACTIVE)
@@ -174,3 +175,19 @@ def test_postgresql_backup_prints_pg_dump_then_runs_it(tmp_path: Path, postgres_
     assert "TABLE DATA pb_test_" in listing and " subscribers " in listing
     again = backup(path, str(target), "--run")
     assert again.returncode == 1 and "already exists; pass --force" in again.stderr
+
+    # The README's restore: pg_restore --clean brings back what was lost since.
+    with open_store(load_config(path, env={})) as store:
+        lost = store.subscribers.find("ada@example.org")
+        assert lost is not None and store.subscribers.delete(lost.id)
+    args, env = pg_dump_command(postgres_url, target)
+    connection = [a for a in args if a.startswith(("--host=", "--port=", "--username="))]
+    restore = ["pg_restore", "--clean", "--if-exists", "--no-owner", *connection]
+    subprocess.run(
+        [*restore, f"--dbname={args[-1]}", str(target)],
+        env={**os.environ, **env},
+        capture_output=True,
+        check=True,
+    )
+    with open_store(load_config(path, env={})) as store:
+        assert store.subscribers.find("ada@example.org") is not None
