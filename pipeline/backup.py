@@ -152,7 +152,8 @@ def run_pg_dump(url: str, target: Path, *, force: bool = False) -> BackupResult:
         )
         if done.returncode != 0:
             lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
-            raise BackupError(f"pg_dump failed: {lines[-1]}")
+            last = lines[-1].removeprefix("pg_dump: ").removeprefix("error: ")
+            raise BackupError(f"pg_dump failed: {last}")
         os.replace(partial, target)
     except OSError as e:
         raise BackupError(f"cannot write {target}: {e.strerror}") from e

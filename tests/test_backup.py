@@ -13,12 +13,13 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from pipeline.backup import pg_dump_command
 from pipeline.config import load_config
 from pipeline.models import SubscriberStatus
 from pipeline.store import open_store
-from tests.conftest import _postgres_schema_url, write_config
+from tests.conftest import POSTGRES_URL, _postgres_schema_url, write_config
 
 PAPERBOY = [sys.executable, "-c", "from pipeline.cli import app; app()"]
 
@@ -191,3 +192,16 @@ def test_postgresql_backup_prints_pg_dump_then_runs_it(tmp_path: Path, postgres_
     )
     with open_store(load_config(path, env={})) as store:
         assert store.subscribers.find("ada@example.org") is not None
+
+
+@pytest.mark.postgres
+def test_a_failing_pg_dump_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    """pg_dump's own complaint (here: no such database) is the one line; no file is left."""
+    url = make_url(POSTGRES_URL).set(database="pb_no_such_db")
+    path = write_config(tmp_path, url.render_as_string(hide_password=False))
+    failed = backup(path, str(tmp_path / "x.dump"), "--run")
+    assert failed.returncode == 1
+    [line] = failed.stderr.strip().splitlines()
+    assert line.startswith("paperboy: error: pg_dump failed: ")
+    assert '"pb_no_such_db" does not exist' in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"]
