@@ -227,3 +227,32 @@ def test_the_service_prunes_on_its_schedule(tmp_path: Path) -> None:
     finally:
         scheduler.shutdown(wait=True)
     assert not old_mail.exists()
+
+
+def test_a_config_edit_restarts_the_prune_clock_only_when_its_interval_changes(
+    tmp_path: Path,
+) -> None:
+    """Reloading an edited config leaves the daily prune job's next run alone, unless the
+    edit changed retention.prune_every_hours."""
+    path = write_config(tmp_path, "sqlite:///var/paperboy.db", "[retention]\noutbox_days = 1\n")
+    live = LiveConfig(path)
+    scheduler = build_scheduler(live, lambda c: None, prune=lambda c: None)
+    scheduler.start(paused=True)
+    try:
+        job = scheduler.get_job("prune")
+        first = job.next_run_time
+        reload = scheduler.get_job("reload").func
+        path.write_text(path.read_text() + "[schedule]\ningest_every_seconds = 30.0\n")
+        reload()
+        assert live.config.schedule.ingest_every_seconds == 30.0
+        assert scheduler.get_job("prune").next_run_time == first
+        text = path.read_text().replace(
+            "outbox_days = 1\n", "outbox_days = 1\nprune_every_hours = 12.0\n"
+        )
+        path.write_text(text)
+        reload()
+        later = scheduler.get_job("prune").next_run_time
+        assert later > dt.datetime.now(dt.UTC) + dt.timedelta(hours=11)
+        assert scheduler.get_job("prune").trigger.interval == dt.timedelta(hours=12)
+    finally:
+        scheduler.shutdown(wait=False)
