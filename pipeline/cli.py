@@ -18,6 +18,7 @@ from pipeline.commands import (
     demo,
     email,
     ingest,
+    maintenance,
     match,
     service,
     status,
@@ -82,4 +83,6 @@ app.command("bounces")(bounces.bounces)
 app.add_typer(subscribers.subscribers_app, name="subscribers")
 app.command("run")(service.run)
 app.command("status")(status.status)
+app.command("prune")(maintenance.prune)
+app.command("backup")(maintenance.backup)
 app.command("demo")(demo.demo)

@@ -194,6 +194,33 @@ class Schedule(Section):
     config_reload_seconds: float = Field(10.0, gt=0, examples=[10.0])
 
 
+# The shortest ledger and sent-paper retention: planning looks a week back for owed editions
+# and matching eight days back for papers and the last edition (``pipeline.editions``), so
+# rows younger than two weeks are still read.
+MIN_RETENTION_DAYS = 14
+
+
+class Retention(Section):
+    """How long old rows and files are kept; 0 keeps them forever (the default: an upgrade
+    never deletes anything the operator did not ask it to)."""
+
+    deliveries_days: int = Field(0, ge=0, examples=[180])
+    sent_papers_days: int = Field(0, ge=0, examples=[180])
+    archive_days: int = Field(0, ge=0, examples=[90])
+    outbox_days: int = Field(0, ge=0, examples=[30])
+    prune_every_hours: float = Field(24.0, gt=0, examples=[24.0])
+
+    @field_validator("deliveries_days", "sent_papers_days")
+    @classmethod
+    def _long_enough(cls, value: int) -> int:
+        if 0 < value < MIN_RETENTION_DAYS:
+            raise ValueError(
+                f"must be 0 (keep forever) or at least {MIN_RETENTION_DAYS} days, "
+                "which planning and matching still read"
+            )
+        return value
+
+
 class Config(Section):
     """The whole configuration. Every field has a default: an empty file is a working setup."""
 
@@ -208,6 +235,7 @@ class Config(Section):
     web: Web = Web()
     schedule: Schedule = Schedule()
     bounces: Bounces = Bounces()
+    retention: Retention = Retention()
     topics: dict[str, Topic] = Field(default_factory=dict)
 
     # Where the file lives; relative paths were resolved against it. Not a config key.

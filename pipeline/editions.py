@@ -221,6 +221,11 @@ def profiles_texts(subscribers: Sequence[Subscriber], topics: Mapping[str, Topic
     return list(out)
 
 
+# The oldest a paper may be (by when it was first seen) to be picked for any edition: every
+# reading window and every "since the last edition" is cut off here. A record that a paper
+# was sent matters only while the paper is younger than this (``pipeline.prune``).
+PAPER_HORIZON = dt.timedelta(days=8)
+
 # Active subscribers read, matched and queued together: bounds memory (the subscribers and
 # their selections) however many there are, while each page still shares one paper index and
 # one scoring of every distinct topic set.
@@ -258,7 +263,7 @@ def select_editions(
     """Each subscriber's papers: first seen since their last edition, never sent before."""
     ids = [sub.id for sub in subscribers]
     last = store.ledger.last_sent_at(ids)
-    oldest = now - dt.timedelta(days=8)  # after a long pause, no stale papers
+    oldest = now - PAPER_HORIZON  # after a long pause, no stale papers
     since = {
         sub.id: max(oldest, last[sub.id] - dt.timedelta(hours=1))
         if sub.id in last

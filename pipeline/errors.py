@@ -3,6 +3,7 @@
     PaperboyError                 anything paperboy raises on purpose
     ├── ConfigError               config.toml or an environment override is invalid
     ├── StoreError                the database cannot be reached, migrated or written
+    │   └── BackupError           a backup cannot be taken (the target exists, no pg_dump …)
     ├── IngestError               a whole dump file is unusable (quarantined with this message)
     │   └── DumpTooLarge          the file is over ``ingest.max_file_bytes``
     ├── MatchError                an interest profile cannot be scored (e.g. unknown topic)
@@ -47,6 +48,10 @@ class ConfigError(PaperboyError):
 
 class StoreError(PaperboyError):
     """The database could not be opened, migrated or written."""
+
+
+class BackupError(StoreError):
+    """``paperboy backup`` could not copy the database to the path it was given."""
 
 
 class IngestError(PaperboyError):

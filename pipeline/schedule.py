@@ -73,10 +73,13 @@ def build_scheduler(
     embed: Callable[[Config], object] | None = None,
     bounces: Callable[[Config], object] | None = None,
     elect: tuple[Callable[[], object], float] | None = None,
+    prune: Callable[[Config], object] | None = None,
 ) -> BackgroundScheduler:
-    """A scheduler with the reload, ingest and (optionally) deliver, embed, bounces and
-    election jobs, not yet started. The embed job (the bounded vector step) runs at the ingest
-    job's interval; the bounces job (returned mail) every ``bounces.scan_every_seconds``.
+    """A scheduler with the reload, ingest and (optionally) deliver, embed, bounces, election
+    and prune jobs, not yet started. The embed job (the bounded vector step) runs at the ingest
+    job's interval; the bounces job (returned mail) every ``bounces.scan_every_seconds``; the
+    prune job (retention) a minute after the start (sooner for a shorter interval), then every
+    ``retention.prune_every_hours``.
 
     ``elect`` is the planner election and its interval: a job of its own, so the planner
     keeps its role while a long delivery run holds the deliver job, and a standby takes the
@@ -87,6 +90,7 @@ def build_scheduler(
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
     )
     now = dt.datetime.now(dt.UTC)
+    prune_seconds = [live.config.retention.prune_every_hours * 3600]
 
     def reload() -> None:
         if live.reload():
@@ -107,6 +111,12 @@ def build_scheduler(
                 scheduler.reschedule_job(
                     "bounces", trigger="interval", seconds=live.config.bounces.scan_every_seconds
                 )
+            seconds = live.config.retention.prune_every_hours * 3600
+            # Only a new interval restarts the prune job's clock: a daily job rescheduled
+            # at every edit of the file would never come round.
+            if prune is not None and seconds != prune_seconds[0]:
+                prune_seconds[0] = seconds
+                scheduler.reschedule_job("prune", trigger="interval", seconds=seconds)
 
     def every(
         job_id: str, name: str, job: Callable[[], object], seconds: float, start: float | None
@@ -134,4 +144,7 @@ def build_scheduler(
     if bounces is not None:
         seconds = live.config.bounces.scan_every_seconds
         every("bounces", "bounces", lambda: bounces(live.config), seconds, 3)
+    if prune is not None:
+        first = min(60.0, prune_seconds[0])
+        every("prune", "prune", lambda: prune(live.config), prune_seconds[0], first)
     return scheduler

@@ -95,6 +95,11 @@ def run(
 
         scan_configured(cfg)  # logs what it read; nothing when bounces.maildir is unset
 
+    def prune_step(cfg: Config) -> None:
+        from pipeline.prune import prune_step
+
+        prune_step(cfg, dt.datetime.now(dt.UTC))  # logs what went; quiet when nothing did
+
     with ExitStack() as stack:
         deliver_step, elect = None, None
         if deliver:
@@ -107,7 +112,9 @@ def run(
             def deliver_step(cfg: Config, now: dt.datetime) -> None:
                 print_tally(console, steps.deliver_due(cfg, now, planner=planner))
 
-        scheduler = build_scheduler(live, ingest, deliver_step, embed_step, bounces_step, elect)
+        scheduler = build_scheduler(
+            live, ingest, deliver_step, embed_step, bounces_step, elect, prune_step
+        )
         scheduler.add_job(
             lambda: note_service(live.config, live.last_error),
             "interval",
