@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from pipeline.errors import StoreError, SubscriberError
@@ -328,10 +328,8 @@ def test_case_variants_of_an_address_are_merged_into_one_reader(db_url: str) -> 
         ]
         for old_id in (gone, kept, late):
             found = store.subscribers.get(old_id)
-            assert (
-                found is not None and found.id == kept and found.status == SubscriberStatus.ACTIVE
-            )
-        assert found.profile.interests == "kept"
+            assert found is not None and found.id == kept
+            assert found.status == SubscriberStatus.ACTIVE and found.profile.interests == "kept"
         found = store.subscribers.find("ADA@example.ORG")
         assert found is not None and found.id == kept
         assert [(d.subscriber_id, d.message_id) for d in store.ledger.all()] == [
@@ -360,5 +358,41 @@ def test_case_variants_of_an_address_are_merged_into_one_reader(db_url: str) -> 
         # Erasing the reader takes the aliases with it: the old ids reach nobody.
         assert store.subscribers.delete(kept)
         assert store.subscribers.get(gone) is None
+    finally:
+        store.close()
+
+
+def test_links_mailed_before_0007_to_a_reader_who_once_left_no_longer_confirm(
+    db_url: str,
+) -> None:
+    """Old links carry no epoch (0): readers who ever unsubscribed start at epoch 1, and one
+    pending again may ask for a fresh link at once (the resend window is lifted)."""
+    store = open_at(db_url, "0006")
+    try:
+        back = add_before_0007(store, "back@example.org", Profile(), "pending")
+        stayed = add_before_0007(store, "stayed@example.org", Profile(), "pending")
+        with store.engine.begin() as conn:
+            for sid, left in ((back, NOW), (stayed, None)):
+                conn.execute(
+                    tables.subscribers.update()
+                    .where(tables.subscribers.c.id == sid)
+                    .values(unsubscribed_at=left, confirmation_sent_at=NOW)
+                )
+    finally:
+        store.close()
+    store = open_at(db_url)
+    try:
+        with store.engine.begin() as conn:
+            rows = conn.execute(
+                select(
+                    tables.subscribers.c.id,
+                    tables.subscribers.c.confirm_epoch,
+                    tables.subscribers.c.confirmation_sent_at,
+                ).order_by(tables.subscribers.c.id)
+            ).all()
+        assert [(r.id, r.confirm_epoch, r.confirmation_sent_at is None) for r in rows] == [
+            (back, 1, True),
+            (stayed, 0, False),
+        ]
     finally:
         store.close()

@@ -82,7 +82,7 @@ class OptIn:
             }
             conn.execute(
                 update(s.subscribers)
-                .where(c.email_key == key, c.status.in_(RESTART))
+                .where(c.email_key == key, c.status.in_(RESTART), unsuppressed)
                 .values(
                     status=S.PENDING.value,
                     profile=profile.model_dump(mode="json"),

@@ -10,6 +10,8 @@ has its own for that edition or paper, the winner's stays), their ids become ali
 winner (links already mailed carry them), and their rows go.
 
 ``confirm_epoch`` counts a reader's unsubscribes; confirmation links carry it from now on.
+Links mailed before have none and count as epoch 0, so readers who ever unsubscribed start at
+1: a link from before they left can no longer confirm a later sign-up.
 
 Written out by hand like the baseline, so it never follows ``tables.py``; the key function is
 a copy of ``store.subscribers.email_key`` as it stood, for the same reason.
@@ -61,6 +63,18 @@ def upgrade() -> None:
         sa.Column("confirm_epoch", sa.Integer, nullable=False, server_default="0"),
     )
     conn = op.get_bind()
+    # Links mailed before this revision carry no epoch and count as epoch 0. A reader who ever
+    # unsubscribed may hold one from before they left: start them at 1, which voids those, and
+    # let one who is pending again get a fresh link at once instead of after the resend window.
+    conn.execute(
+        sa.text("UPDATE subscribers SET confirm_epoch = 1 WHERE unsubscribed_at IS NOT NULL")
+    )
+    conn.execute(
+        sa.text(
+            "UPDATE subscribers SET confirmation_sent_at = NULL "
+            "WHERE unsubscribed_at IS NOT NULL AND status = 'pending'"
+        )
+    )
     groups: dict[str, list[Any]] = defaultdict(list)
     for row in conn.execute(
         sa.text("SELECT id, email, status, last_edition FROM subscribers ORDER BY id")
