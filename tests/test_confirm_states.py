@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,9 @@ from pipeline.store import tables as t
 from pipeline.tokens import Tokens
 from subscribers.linkstate import LinkState, link_state
 from tests.served import Served
+from tests.test_web import Site, make_site
+
+__all__ = ["make_site"]  # a fixture shared with test_web.py
 
 S = SubscriberStatus
 
@@ -227,3 +230,22 @@ def test_concurrent_clicks_on_one_link_confirm_once_and_mail_one_welcome(
 
 def shown_or_done(response: httpx.Response) -> str:
     return "confirmed" if "You're subscribed" in response.text else shown_state(response)
+
+
+def test_new_link_posts_count_against_the_networks_signup_limit(
+    make_site: Callable[[str], Site], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asking for a new link is a sign-up post for web.signups_per_ip_per_hour: past the
+    limit it gets 429 and mails nothing."""
+    site = make_site("signups_per_ip_per_hour = 2\nconfirmation_resend_hours = 0")
+    site.signup("late@example.org")
+    sub = site.sub("late@example.org")
+    old = int(dt.datetime.now(dt.UTC).timestamp()) - 8 * 86400
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda _self: old)
+    path = Links.for_config(site.config).confirm(sub.id).removeprefix("http://testserver")
+    monkeypatch.undo()
+    assert site.client.post(f"{path}/renew").status_code == 200
+    assert len(site.mails_to("late@example.org")) == 2
+    refused = site.client.post(f"{path}/renew")
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "3600"
+    assert len(site.mails_to("late@example.org")) == 2

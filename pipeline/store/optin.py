@@ -106,7 +106,11 @@ class OptIn:
         return model_from(Subscriber, claimed) if claimed else None
 
     def _insert_new(self, row: dict[str, Any], unsuppressed: Any) -> Insert:
-        """INSERT the row unless its address is suppressed or taken (then nothing)."""
+        """INSERT the row unless its address is suppressed or taken (then nothing).
+
+        The SELECT keeps its WHERE even when it could go: SQLite would otherwise read the
+        ``ON CONFLICT`` as a join's ``ON``.
+        """
         columns = list(row)
         source = select(
             *[literal(row[k], s.subscribers.c[k].type).label(k) for k in columns]
