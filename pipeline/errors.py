@@ -23,6 +23,7 @@
     ├── ReturnedMailError         a returned message is no DSN or ARF report naming a delivery
     │                             of ours (left where it is, counted as unparseable)
     ├── TokenError                a signed link is forged, expired, replayed or for another purpose
+    │   └── ExpiredTokenError     … genuine, but older than its purpose allows
     ├── SubscriberError           a subscriber operation was refused (bad address, unknown id …)
     │   ├── AddressError          an email address paperboy will not accept; the message says why
     │   └── StaleFormError        a settings form came back without a valid CSRF token
@@ -118,6 +119,10 @@ class ReturnedMailError(PaperboyError):
 
 class TokenError(PaperboyError):
     """A signed token is invalid for the purpose it was presented for."""
+
+
+class ExpiredTokenError(TokenError):
+    """A genuine token, signed by us for this purpose, but older than its ``max_age``."""
 
 
 class SubscriberError(PaperboyError):

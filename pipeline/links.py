@@ -24,9 +24,10 @@ class Links:
     def for_config(cls, config: Config) -> Links:
         return cls(config.web.base_url, tokens_for(config))
 
-    def confirm(self, subscriber_id: int) -> str:
-        # The nonce makes each confirmation link distinct, so it can be spent once.
-        token = self.tokens.make("confirm", s=subscriber_id, n=secrets.token_hex(8))
+    def confirm(self, subscriber_id: int, epoch: int = 0) -> str:
+        # The nonce makes each confirmation link distinct, so it can be spent once; the epoch
+        # (the reader's unsubscribes so far) voids it once the reader leaves.
+        token = self.tokens.make("confirm", s=subscriber_id, n=secrets.token_hex(8), e=epoch)
         return f"{self.base_url}/c/{token}"
 
     def preferences(self, subscriber_id: int) -> str:

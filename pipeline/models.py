@@ -135,6 +135,7 @@ class Subscriber(Frozen):
     created_at: dt.datetime
     confirmed_at: dt.datetime | None = None
     last_edition: dt.date | None = None
+    confirm_epoch: int = 0  # how many times the reader left; confirmation links carry it
 
 
 ReasonKind = Literal["topic", "interest", "meaning", "liked", "author", "trending", "text"]

@@ -22,6 +22,7 @@ a server that does not offer it gets nothing, and the edition fails with a messa
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import hashlib
 import os
 import re
@@ -29,12 +30,14 @@ import socket
 import ssl
 import tempfile
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
 
+from pipeline.addresses import email_key
 from pipeline.bounces import Bounce, Stage, classify
 from pipeline.config import Config, Smtp
 from pipeline.errors import (
@@ -107,6 +110,30 @@ class OutboxSender:
 
     async def close(self) -> None:
         return None
+
+
+def remove_mail_to(folder: Path, address: str) -> int:
+    """Delete the outbox files addressed to ``address`` (any spelling); how many went.
+
+    Only each file's headers are read; a file with other recipients besides is removed too
+    (paperboy writes one recipient per message), anything else is left alone.
+    """
+    if not folder.is_dir():
+        return 0
+    key = email_key(address)
+    parser = BytesHeaderParser(policy=email.policy.default)
+    removed = 0
+    for path in sorted(folder.glob("*.eml")):
+        try:
+            with path.open("rb") as f:
+                headers = parser.parse(f)
+        except FileNotFoundError:
+            continue  # replaced or removed meanwhile
+        recipients = getaddresses([str(v) for v in headers.get_all("To", [])])
+        if any(email_key(a) == key for _, a in recipients):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -6,6 +6,7 @@ can never change preferences. Payloads carry ids, never an email address.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import os
@@ -13,10 +14,10 @@ import secrets
 from pathlib import Path
 from typing import Any, Literal
 
-from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadData, URLSafeTimedSerializer
 
 from pipeline.config import Config
-from pipeline.errors import TokenError
+from pipeline.errors import ExpiredTokenError, TokenError
 
 Purpose = Literal["confirm", "unsubscribe", "preferences", "feedback", "edition", "csrf", "bounce"]
 PURPOSES: tuple[Purpose, ...] = (
@@ -28,6 +29,9 @@ PURPOSES: tuple[Purpose, ...] = (
     "csrf",
     "bounce",
 )
+# How far the signer's clock may be off from the reader's: a token "signed in the future" by
+# up to this much (another host, a clock step) is fine, and so is one this much past max_age.
+LEEWAY = dt.timedelta(seconds=120)
 
 
 class Tokens:
@@ -45,21 +49,41 @@ class Tokens:
     def make(self, purpose: Purpose, **payload: Any) -> str:
         return str(self._serializers[purpose].dumps(payload))
 
-    def read(self, purpose: Purpose, token: str, max_age: float | None = None) -> dict[str, Any]:
-        """The payload of a valid token for ``purpose``; TokenError otherwise."""
+    def read(
+        self,
+        purpose: Purpose,
+        token: str,
+        max_age: float | None = None,
+        now: dt.datetime | None = None,
+    ) -> dict[str, Any]:
+        """The payload of a valid token for ``purpose``; TokenError otherwise, and
+        ExpiredTokenError for a genuine one older than ``max_age`` seconds (give or take
+        ``LEEWAY``)."""
+        payload, issued = self.read_dated(purpose, token, now)
+        if max_age is not None:
+            age = (now or dt.datetime.now(dt.UTC)) - issued
+            if age > dt.timedelta(seconds=max_age) + LEEWAY:
+                raise ExpiredTokenError("this link has expired")
+        return payload
+
+    def read_dated(
+        self, purpose: Purpose, token: str, now: dt.datetime | None = None
+    ) -> tuple[dict[str, Any], dt.datetime]:
+        """A genuine token's payload and when it was signed, however old; TokenError if it
+        is forged, for another purpose, or signed more than ``LEEWAY`` in the future."""
         if not token or len(token) > 2048:
             raise TokenError("invalid or expired link")
         try:
-            payload = self._serializers[purpose].loads(
-                token, max_age=None if max_age is None else int(max_age)
-            )
-        except SignatureExpired:
-            raise TokenError("this link has expired") from None
+            # No max_age here: itsdangerous refuses any token whose age is negative, and a
+            # clock a second behind the signer's must not break a fresh link.
+            payload, issued = self._serializers[purpose].loads(token, return_timestamp=True)
         except BadData:
             raise TokenError("invalid or expired link") from None
-        if not isinstance(payload, dict):
+        if not isinstance(payload, dict) or not isinstance(issued, dt.datetime):
             raise TokenError("invalid or expired link")
-        return payload
+        if issued - (now or dt.datetime.now(dt.UTC)) > LEEWAY:
+            raise TokenError("invalid or expired link")
+        return payload, issued
 
     def mac(self, purpose: Purpose, message: str, length: int = 20) -> str:
         """A short lowercase hex HMAC of ``message`` for ``purpose``, for places a serialized

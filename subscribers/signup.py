@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from pipeline.config import Config
-from pipeline.errors import SubscriberError, TokenError
+from pipeline.errors import TokenError
 from pipeline.ledger import edition_paper_ids, edition_view_links, recorded_selection
 from pipeline.links import Links
 from pipeline.matching.topics import Catalog, load_catalog
@@ -27,10 +27,12 @@ from pipeline.models import (
     SubscriberStatus,
 )
 from pipeline.render import DigestLinks
+from pipeline.send import remove_mail_to
 from pipeline.store import Store, utcnow
-from pipeline.tokens import Purpose, Tokens
+from pipeline.tokens import LEEWAY, Purpose, Tokens
 from subscribers.feedback import forget, learn
 from subscribers.forms import FORM_VERSION, PreferencesData, SignupData
+from subscribers.linkstate import CONFIRMS, LinkState, link_state
 from subscribers.roster import jsonable
 
 INVALID_LINK = "This link is invalid, has expired or was already used."
@@ -46,6 +48,19 @@ class Notice(Frozen):
     to: str
     links: dict[str, str]
     unsubscribe_url: str | None = None
+
+
+class Confirmation(Frozen):
+    """What a confirmation post did: the link's state before it; ``notice`` (the welcome
+    mail) is set exactly when this post activated the reader."""
+
+    state: LinkState
+    subscriber: Subscriber
+    notice: Notice | None = None
+
+    @property
+    def confirmed(self) -> bool:
+        return self.notice is not None
 
 
 class SubscriberService:
@@ -84,55 +99,30 @@ class SubscriberService:
         New or unsubscribed addresses become pending and get a confirmation; a pending one gets
         it again; a subscribed one gets the welcome mail with its preferences link (a lost-link
         recovery). At most one such mail per address per ``web.confirmation_resend_hours``.
+        The store runs the same statements for every kind of address, and the posted profile's
+        texts get their vectors whichever it is, so the time taken tells nothing either.
         """
         now = now or utcnow()
-        consent = {
-            "method": "double opt-in",
-            "form_version": FORM_VERSION,
-            "ip": ip,
-            "signed_up_at": now.isoformat(),
+        profile = Profile(topics=data.topics, interests=data.interests)
+        entry = {
+            "email": data.email,
+            "profile": profile,
+            "timezone": data.timezone,
+            "send_hour": data.send_hour,
+            "frequency": data.frequency,
+            "weekly_day": data.weekly_day,
+            "consent": {
+                "method": "double opt-in",
+                "form_version": FORM_VERSION,
+                "ip": ip,
+                "signed_up_at": now.isoformat(),
+            },
         }
-        sub = self.store.subscribers.find(data.email)
-        if sub is None:
-            if self.store.subscribers.is_suppressed(data.email):
-                return None
-            try:
-                sub = self.store.subscribers.add(
-                    data.email,
-                    profile=Profile(topics=data.topics, interests=data.interests),
-                    status=S.PENDING,
-                    timezone=data.timezone,
-                    send_hour=data.send_hour,
-                    frequency=data.frequency,
-                    weekly_day=data.weekly_day,
-                    consent=consent,
-                    now=now,
-                )
-            except SubscriberError:
-                # Another request created it a moment ago (or it is suppressed): carry on
-                # with that row, so the resend limit below still decides.
-                sub = self.store.subscribers.find(data.email)
-                if sub is None:
-                    return None
-        elif sub.status in (S.PENDING, S.UNSUBSCRIBED):
-            profile = sub.profile.model_copy(
-                update={"topics": data.topics, "interests": data.interests}
-            )
-            sub = self.store.subscribers.update(
-                sub.id,
-                status=S.PENDING,
-                profile=profile,
-                timezone=data.timezone,
-                send_hour=data.send_hour,
-                frequency=data.frequency,
-                weekly_day=data.weekly_day,
-                consent=consent,
-            )
-        if sub.status == S.SUPPRESSED:
-            return None
-        self._saved(sub)
         every = dt.timedelta(hours=self.config.web.confirmation_resend_hours)
-        if not self.store.subscribers.claim_confirmation(sub.id, every, now):
+        sub = self.store.optin.sign_up(entry, every=every, now=now)
+        if self.profile_saved is not None:
+            self.profile_saved(profile)
+        if sub is None:
             return None
         if sub.status == S.PENDING:
             return self.confirm_notice(sub)
@@ -143,7 +133,7 @@ class SubscriberService:
             kind="confirm",
             subscriber_id=sub.id,
             to=sub.email,
-            links={"confirm": self.links.confirm(sub.id)},
+            links={"confirm": self.links.confirm(sub.id, sub.confirm_epoch)},
             unsubscribe_url=self.links.unsubscribe(sub.id),
         )
 
@@ -192,32 +182,61 @@ class SubscriberService:
 
     # --- double opt-in -----------------------------------------------------------------------
 
-    def confirmable(self, token: str) -> Subscriber:
-        """The pending subscriber a confirmation link is for; TokenError if it confirms nothing."""
-        max_age = self.config.web.confirm_token_days * 86400
-        sub, _ = self.subscriber_for("confirm", token, max_age=max_age)
-        if sub.status != S.PENDING:
-            raise TokenError(INVALID_LINK)
-        return sub
+    def link_state(
+        self, token: str, now: dt.datetime | None = None
+    ) -> tuple[LinkState, Subscriber]:
+        """The state of a confirmation link (``subscribers.linkstate``) and its reader;
+        TokenError for a link that is not one of ours."""
+        state, sub, _ = self._confirm_link(token, now or utcnow())
+        return state, sub
 
-    def confirm(
-        self, token: str, *, ip: str, now: dt.datetime | None = None
-    ) -> tuple[Subscriber, Notice]:
-        """Spend the link and activate the subscriber; the welcome mail to send."""
+    def _confirm_link(self, token: str, now: dt.datetime) -> tuple[LinkState, Subscriber, int]:
+        try:
+            payload, issued = self.tokens.read_dated("confirm", token, now)
+        except TokenError:
+            raise TokenError(INVALID_LINK) from None
+        sid, epoch = payload.get("s"), payload.get("e", 0)  # links before 0007 carry no epoch
+        if type(sid) is not int or type(epoch) is not int:
+            raise TokenError(INVALID_LINK)
+        sub = self.store.subscribers.get(sid)
+        if sub is None:
+            raise TokenError(INVALID_LINK)
+        max_age = dt.timedelta(days=self.config.web.confirm_token_days) + LEEWAY
+        state = link_state(
+            sub.status,
+            sub.confirm_epoch,
+            epoch,
+            expired=now - issued > max_age,
+            spent=self.store.optin.spent(Tokens.digest(token)),
+        )
+        return state, sub, epoch
+
+    def confirm(self, token: str, *, ip: str, now: dt.datetime | None = None) -> Confirmation:
+        """Confirm through the link if its state allows (spending it and activating the
+        reader in one transaction); what happened, and the welcome mail to send if it did."""
         now = now or utcnow()
-        sub = self.confirmable(token)
-        if not self.store.tokens.use(Tokens.digest(token), "confirm", now):
-            raise TokenError(INVALID_LINK)
-        # Conditional: an unsubscribe that landed since the check above wins.
-        if not self.store.subscribers.change_status(
-            sub.id, S.ACTIVE, only_from=(S.PENDING,), now=now
+        state, sub, epoch = self._confirm_link(token, now)
+        if state in CONFIRMS:
+            extra = {"confirmed_at": now.isoformat(), "confirm_ip": ip}
+            done = self.store.optin.confirm(sub.id, epoch, Tokens.digest(token), extra, now)
+            if done is not None:
+                self._saved(done)
+                return Confirmation(state=state, subscriber=done, notice=self.welcome_notice(done))
+            # Something changed it meanwhile (a concurrent click, an unsubscribe): say what.
+            state, sub, _ = self._confirm_link(token, now)
+        return Confirmation(state=state, subscriber=sub, notice=None)
+
+    def renew(self, token: str, now: dt.datetime | None = None) -> Notice | None:
+        """A new confirmation mail for an expired link's reader, at most one per
+        ``web.confirmation_resend_hours``; None for any other state, or within the window."""
+        now = now or utcnow()
+        state, sub, _ = self._confirm_link(token, now)
+        every = dt.timedelta(hours=self.config.web.confirmation_resend_hours)
+        if state != LinkState.EXPIRED or not self.store.subscribers.claim_confirmation(
+            sub.id, every, now
         ):
-            raise TokenError(INVALID_LINK)
-        record = self.store.subscribers.record(sub.id) or {}
-        consent = {**(record.get("consent") or {}), "confirmed_at": now.isoformat()}
-        consent["confirm_ip"] = ip
-        sub = self._saved(self.store.subscribers.update(sub.id, consent=consent))
-        return sub, self.welcome_notice(sub)
+            return None
+        return self.confirm_notice(sub)
 
     # --- preferences -------------------------------------------------------------------------
 
@@ -278,8 +297,11 @@ class SubscriberService:
         data: dict[str, Any] = jsonable(record)
         return data
 
-    def erase(self, sub: Subscriber) -> None:
-        self.store.subscribers.delete(sub.id, "erased on request")
+    def erase(self, sub: Subscriber, reason: str = "erased on request") -> int:
+        """Delete the reader, their history and their mails waiting in the outbox folder (so
+        ``/outbox`` no longer shows them either); how many outbox files went."""
+        self.store.subscribers.delete(sub.id, reason)
+        return remove_mail_to(self.config.paths.outbox, sub.email)
 
     # --- feedback ----------------------------------------------------------------------------
 

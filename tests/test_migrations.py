@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy.exc import IntegrityError
 
-from pipeline.errors import StoreError
+from pipeline.errors import StoreError, SubscriberError
 from pipeline.models import DeliveryStatus, Dump, Profile, SubscriberStatus
 from pipeline.papers import dump_id
 from pipeline.store import Store, engine_for, tables
@@ -208,6 +209,26 @@ def test_the_table_definitions_match_the_newest_revision(tmp_path: Path, db_url:
     }
 
 
+def add_before_0007(store: Store, email: str, profile: Profile, status: str = "active") -> int:
+    """A subscriber row as revisions before 0007 wrote it (no address key, no epoch)."""
+    row = {
+        "email": email,
+        "status": status,
+        "timezone": "UTC",
+        "send_hour": 7,
+        "frequency": "daily",
+        "weekly_day": 0,
+        "profile": profile.model_dump(mode="json"),
+        "created_at": NOW,
+        "consent": {},
+    }
+    with store.engine.begin() as conn:
+        new_id: int = conn.execute(
+            tables.subscribers.insert().values(**row).returning(tables.subscribers.c.id)
+        ).scalar_one()
+    return new_id
+
+
 def test_votes_are_relearned_with_the_new_rule_on_upgrade(db_url: str) -> None:
     """A database at 0001 whose profiles hold the old rule's terms ("exact", "runs", the
     reader's own topic word as a dislike) ends, after the upgrade, with exactly what its
@@ -226,13 +247,13 @@ def test_votes_are_relearned_with_the_new_rule_on_upgrade(db_url: str) -> None:
             liked_terms=("exact", "runs", "sharing"),
             disliked_terms=("paged", "kv"),
         )
-        voter = store.subscribers.add("voter@example.org", profile=old)
-        store.feedback.record_vote(voter.id, VIDEO.id, 1, NOW)
-        store.feedback.record_vote(voter.id, PAGED.id, -1, NOW + dt.timedelta(minutes=1))
-        stale = store.subscribers.add(
-            "stale@example.org", profile=Profile(liked_terms=("exact",), max_papers=3)
+        voter = add_before_0007(store, "voter@example.org", profile=old)
+        store.feedback.record_vote(voter, VIDEO.id, 1, NOW)
+        store.feedback.record_vote(voter, PAGED.id, -1, NOW + dt.timedelta(minutes=1))
+        stale = add_before_0007(
+            store, "stale@example.org", profile=Profile(liked_terms=("exact",), max_papers=3)
         )
-        quiet = store.subscribers.add("quiet@example.org", profile=Profile(interests="robots"))
+        quiet = add_before_0007(store, "quiet@example.org", profile=Profile(interests="robots"))
         with store.engine.begin() as conn:  # a vote recorded before its paper was re-keyed
             conn.execute(
                 tables.feedback.update()
@@ -251,7 +272,7 @@ def test_votes_are_relearned_with_the_new_rule_on_upgrade(db_url: str) -> None:
         for voted, sign in ((VIDEO, 1), (PAGED, -1)):
             counts = store.feedback.term_counts(terms_to_count(voted, CATALOG))
             expected = apply_vote(expected, voted, sign, counts, CATALOG)
-        after = store.subscribers.get(voter.id)
+        after = store.subscribers.get(voter)
         assert after is not None
         assert after.profile == expected
         assert "video diffusion" in after.profile.liked_terms
@@ -263,9 +284,115 @@ def test_votes_are_relearned_with_the_new_rule_on_upgrade(db_url: str) -> None:
             t.casefold() for t in after.profile.disliked_terms
         }
         assert after.profile.authors == ("Ada Lovelace",) and after.profile.interests == "serving"
-        cleared = store.subscribers.get(stale.id)
+        cleared = store.subscribers.get(stale)
         assert cleared is not None
         assert cleared.profile == Profile(max_papers=3)
-        assert store.subscribers.get(quiet.id) == quiet
+        untouched = store.subscribers.get(quiet)
+        assert untouched is not None and untouched.profile == Profile(interests="robots")
+    finally:
+        store.close()
+
+
+def test_case_variants_of_an_address_are_merged_into_one_reader(db_url: str) -> None:
+    """0007 keeps one row per normalised address: the most advanced status wins (the oldest
+    among equals); the others' ledger rows, votes and sent papers move to it where it has none
+    of its own for that edition or paper, their ids still reach it, and the unique index then
+    refuses another spelling."""
+    store = open_at(db_url, "0006")
+    try:
+        gone = add_before_0007(store, "Ada@Example.org", Profile(interests="old"), "unsubscribed")
+        kept = add_before_0007(store, "ada@example.org", Profile(interests="kept"), "active")
+        late = add_before_0007(store, "ADA@EXAMPLE.ORG", Profile(), "active")
+        bob = add_before_0007(store, "bob@example.org", Profile())
+        store.ledger.queue(gone, DAY, "<gone@x>", ["p1"], NOW)
+        store.ledger.queue(kept, DAY, "<kept@x>", ["p2"], NOW)
+        store.ledger.queue(late, DAY + dt.timedelta(days=1), "<late@x>", ["p3"], NOW)
+        store.feedback.record_vote(gone, "p1", 1, NOW)
+        store.feedback.record_vote(kept, "p1", -1, NOW)
+        store.feedback.record_vote(late, "p2", 1, NOW)
+        with store.engine.begin() as conn:
+            for sid, paper in ((gone, "p1"), (kept, "p1"), (late, "p9")):
+                conn.execute(
+                    tables.sent_papers.insert().values(
+                        subscriber_id=sid, paper_id=paper, edition_date=DAY, sent_at=NOW
+                    )
+                )
+    finally:
+        store.close()
+
+    store = open_at(db_url)
+    try:
+        assert [(s.id, s.email) for s in store.subscribers.all()] == [
+            (kept, "ada@example.org"),
+            (bob, "bob@example.org"),
+        ]
+        for old_id in (gone, kept, late):
+            found = store.subscribers.get(old_id)
+            assert found is not None and found.id == kept
+            assert found.status == SubscriberStatus.ACTIVE and found.profile.interests == "kept"
+        found = store.subscribers.find("ADA@example.ORG")
+        assert found is not None and found.id == kept
+        assert [(d.subscriber_id, d.message_id) for d in store.ledger.all()] == [
+            (kept, "<kept@x>"),
+            (kept, "<late@x>"),
+        ]
+        assert store.feedback.votes_of(kept) == {"p1": -1, "p2": 1}
+        assert store.ledger.sent_paper_ids([kept]) == {kept: {"p1", "p9"}}
+        with pytest.raises(SubscriberError, match="already a subscriber"):
+            store.subscribers.add("aDa@EXAMPLE.org")
+        with pytest.raises(IntegrityError), store.engine.begin() as conn:
+            conn.execute(
+                tables.subscribers.insert().values(
+                    email="aDa@example.org",
+                    email_key="ada@example.org",
+                    status="pending",
+                    timezone="UTC",
+                    send_hour=7,
+                    frequency="daily",
+                    weekly_day=0,
+                    profile={},
+                    created_at=NOW,
+                    consent={},
+                )
+            )
+        # Erasing the reader takes the aliases with it: the old ids reach nobody.
+        assert store.subscribers.delete(kept)
+        assert store.subscribers.get(gone) is None
+    finally:
+        store.close()
+
+
+def test_links_mailed_before_0007_to_a_reader_who_once_left_no_longer_confirm(
+    db_url: str,
+) -> None:
+    """Old links carry no epoch (0): readers who ever unsubscribed start at epoch 1, and one
+    pending again may ask for a fresh link at once (the resend window is lifted)."""
+    store = open_at(db_url, "0006")
+    try:
+        back = add_before_0007(store, "back@example.org", Profile(), "pending")
+        stayed = add_before_0007(store, "stayed@example.org", Profile(), "pending")
+        with store.engine.begin() as conn:
+            for sid, left in ((back, NOW), (stayed, None)):
+                conn.execute(
+                    tables.subscribers.update()
+                    .where(tables.subscribers.c.id == sid)
+                    .values(unsubscribed_at=left, confirmation_sent_at=NOW)
+                )
+    finally:
+        store.close()
+    store = open_at(db_url)
+    try:
+        with store.engine.begin() as conn:
+            rows = conn.execute(
+                select(
+                    tables.subscribers.c.id,
+                    tables.subscribers.c.confirm_epoch,
+                    tables.subscribers.c.confirmation_sent_at,
+                ).order_by(tables.subscribers.c.id)
+            ).all()
+        assert [(r.id, r.confirm_epoch, r.confirmation_sent_at is None) for r in rows] == [
+            (back, 1, True),
+            (stayed, 0, False),
+        ]
     finally:
         store.close()

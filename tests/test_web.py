@@ -21,7 +21,7 @@ from pipeline.config import Config, load_config
 from pipeline.errors import StoreError
 from pipeline.models import Subscriber, SubscriberStatus
 from pipeline.store import Store, open_store
-from pipeline.store.subscribers import Subscribers
+from pipeline.store.optin import OptIn
 from subscribers.forms import FORM_VERSION
 from subscribers.web import create_app
 from tests.conftest import write_config
@@ -379,7 +379,7 @@ def test_a_database_outage_is_a_503_page_and_health_says_so(
     def down(*_args: object, **_kwargs: object) -> None:
         raise StoreError("database error: OperationalError: unable to open database file")
 
-    monkeypatch.setattr(Subscribers, "find", down)
+    monkeypatch.setattr(OptIn, "sign_up", down)
     monkeypatch.setattr(Store, "schema_version", down)
     r = site.signup("reader@example.org")
     assert r.status_code == 503 and "Nothing was changed" in r.text

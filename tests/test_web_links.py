@@ -119,14 +119,16 @@ def test_the_button_confirms_and_sends_the_welcome_mail(site: Site) -> None:
 
 
 def test_a_confirm_link_works_once(site: Site) -> None:
-    """Replaying a confirmation link is refused and changes nothing."""
+    """Replaying a confirmation link confirms nothing more and mails nothing more: it says
+    the reader is already subscribed, with a link to their settings."""
     site.signup("reader@example.org")
     path = link(site.mails()[0], "c")
     assert site.client.post(path).status_code == 200
-    before = state(site)
+    before, mails = state(site), len(site.mails())
     again = site.client.post(path)
-    assert again.status_code == 400 and "invalid, has expired or was already used" in again.text
-    assert state(site) == before
+    assert again.status_code == 200 and "already subscribed" in again.text
+    assert 'data-link-state="active"' in again.text and 'href="http://testserver/p/' in again.text
+    assert state(site) == before and len(site.mails()) == mails
 
 
 def test_a_confirm_link_used_after_unsubscribing_does_not_resubscribe(site: Site) -> None:
@@ -136,20 +138,23 @@ def test_a_confirm_link_used_after_unsubscribing_does_not_resubscribe(site: Site
     unsubscribe = re.search(r"<http://testserver(/u/[^>]+)>", str(mail["List-Unsubscribe"]))
     assert unsubscribe
     site.client.post(unsubscribe.group(1), data={"List-Unsubscribe": "One-Click"})
-    assert site.client.post(link(mail, "c")).status_code == 400
+    refused = site.client.post(link(mail, "c"))
+    assert refused.status_code == 410 and 'data-link-state="stale"' in refused.text
     assert site.sub("reader@example.org").status == SubscriberStatus.UNSUBSCRIBED
 
 
 def test_an_expired_confirm_link_is_refused(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A confirmation link older than web.confirm_token_days confirms nothing."""
+    """A confirmation link older than web.confirm_token_days confirms nothing; its page
+    offers a new link instead."""
     site.signup("reader@example.org")
     sub = site.sub("reader@example.org")
     old = int(NOW.timestamp()) - 8 * 86400
     monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda _self: old)
     path = links(site).confirm(sub.id).removeprefix("http://testserver")
     monkeypatch.undo()
-    assert site.client.get(path).status_code == 400
-    assert site.client.post(path).status_code == 400
+    for response in (site.client.get(path), site.client.post(path)):
+        assert response.status_code == 410 and 'data-link-state="expired"' in response.text
+        assert f'action="{path}/renew"' in response.text
     assert site.sub("reader@example.org").status == SubscriberStatus.PENDING
 
 

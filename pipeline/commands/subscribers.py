@@ -20,6 +20,7 @@ from pipeline.errors import AddressError
 from pipeline.links import Links
 from pipeline.matching.topics import load_catalog
 from pipeline.models import Frequency, Subscriber, SubscriberStatus
+from pipeline.send import remove_mail_to
 from subscribers.forms import normalize_email
 from subscribers.roster import Format, check_rows, dump_rows, export_rows, jsonable, read_rows
 
@@ -166,10 +167,14 @@ def remove(
 
     Example: paperboy subscribers remove reader@example.org --erase
     """
-    with store_for(load()) as store:
+    config = load()
+    removed = 0
+    with store_for(config) as store:
         sub = _find(store, who)
         if erase:
             store.subscribers.delete(sub.id, "erased by an admin")
+            # Its mails waiting in the outbox folder (and shown on /outbox) go with it.
+            removed = remove_mail_to(config.paths.outbox, sub.email)
             outcome = "erased"
         else:
             store.subscribers.change_status(
@@ -184,9 +189,15 @@ def remove(
             store.ledger.cancel(sub.id, "unsubscribed by an admin")
             outcome = "unsubscribed"
     if as_json:
-        typer.echo(json.dumps({"id": sub.id, "email": sub.email, "outcome": outcome}))
+        typer.echo(
+            json.dumps(
+                {"id": sub.id, "email": sub.email, "outcome": outcome, "outbox_removed": removed}
+            )
+        )
     else:
-        typer.echo(f"{sub.email}: {outcome}")
+        typer.echo(
+            f"{sub.email}: {outcome}" + (f", {removed} outbox mail(s) removed" if removed else "")
+        )
 
 
 @subscribers_app.command("import")

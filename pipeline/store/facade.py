@@ -16,6 +16,7 @@ from pipeline.store.feedback import Feedback, Tokens
 from pipeline.store.health import Health
 from pipeline.store.leases import AdvisoryRole, LeaseRole, Leases, PlannerRole, SignupEvents
 from pipeline.store.ledger import Ledger
+from pipeline.store.optin import OptIn
 from pipeline.store.papers import Papers
 from pipeline.store.pauses import Pauses
 from pipeline.store.retention import Retention
@@ -34,6 +35,7 @@ class Store:
         self._db = db
         self.papers = Papers(db)
         self.subscribers = Subscribers(db)
+        self.optin = OptIn(db)
         self.ledger = Ledger(db)
         self.feedback = Feedback(db)
         self.tokens = Tokens(db)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from pipeline.addresses import email_key
 from pipeline.errors import StoreError, SubscriberError
 from pipeline.models import Frequency, Profile, Subscriber, SubscriberStatus
 from pipeline.store import tables as s
@@ -19,7 +20,7 @@ from pipeline.store.engine import Database, model_from, utcnow
 
 def email_hash(email: str) -> str:
     """What a suppression remembers of an erased address: a hash, never the address."""
-    return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
+    return hashlib.sha256(email_key(email).encode("utf-8")).hexdigest()
 
 
 def suppress_in(conn: Connection, email: str, reason: str) -> None:
@@ -43,6 +44,7 @@ def _new_row(entry: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     status = SubscriberStatus(entry.get("status") or SubscriberStatus.PENDING)
     return {
         "email": entry["email"],
+        "email_key": email_key(entry["email"]),
         "status": status.value,
         "timezone": entry.get("timezone", "UTC"),
         "send_hour": entry.get("send_hour", 7),
@@ -113,10 +115,18 @@ class Subscribers:
         return ids
 
     def get(self, subscriber_id: int) -> Subscriber | None:
+        """The subscriber with this id, or the one a merged id now points to (0007 merged
+        case variants of one address; links mailed to the merged row still carry its id)."""
+        c = s.subscribers.c
         with self._db.tx() as conn:
-            row = conn.execute(
-                select(s.subscribers).where(s.subscribers.c.id == subscriber_id)
-            ).first()
+            row = conn.execute(select(s.subscribers).where(c.id == subscriber_id)).first()
+            if row is None:
+                alias = s.subscriber_aliases.c
+                row = conn.execute(
+                    select(s.subscribers)
+                    .join(s.subscriber_aliases, alias.new_id == c.id)
+                    .where(alias.old_id == subscriber_id)
+                ).first()
         return _subscriber_from(row) if row else None
 
     def _must_get(self, subscriber_id: int) -> Subscriber:
@@ -128,7 +138,7 @@ class Subscribers:
     def find(self, email: str) -> Subscriber | None:
         with self._db.tx() as conn:
             row = conn.execute(
-                select(s.subscribers).where(func.lower(s.subscribers.c.email) == email.lower())
+                select(s.subscribers).where(s.subscribers.c.email_key == email_key(email))
             ).first()
         return _subscriber_from(row) if row else None
 
@@ -184,13 +194,15 @@ class Subscribers:
         """Change columns of one subscriber (profile as a Profile, enums as enums)."""
         values: dict[str, Any] = {}
         for key, value in fields.items():
-            if key not in s.subscribers.c or key in ("id", "email"):
+            if key not in s.subscribers.c or key in ("id", "email", "email_key"):
                 raise SubscriberError(f"cannot change subscriber field {key!r}")
             if isinstance(value, Profile):
                 value = value.model_dump(mode="json")
             elif isinstance(value, (SubscriberStatus, Frequency)):
                 value = value.value
             values[key] = value
+        if values.get("status") == SubscriberStatus.UNSUBSCRIBED.value:
+            values["confirm_epoch"] = s.subscribers.c.confirm_epoch + 1
         with self._db.tx() as conn:
             done = conn.execute(
                 update(s.subscribers).where(s.subscribers.c.id == subscriber_id).values(**values)
@@ -227,6 +239,8 @@ class Subscribers:
             extra["confirmed_at"] = func.coalesce(c.confirmed_at, now)
         if status == SubscriberStatus.UNSUBSCRIBED:
             extra["unsubscribed_at"] = now
+            # Every confirmation link mailed so far is void: they predate the leaving.
+            extra["confirm_epoch"] = c.confirm_epoch + 1
         with self._db.tx() as conn:
             done = conn.execute(
                 update(s.subscribers)
@@ -264,6 +278,9 @@ class Subscribers:
             for table in (s.deliveries, s.sent_papers, s.feedback):
                 conn.execute(delete(table).where(table.c.subscriber_id == subscriber_id))
             conn.execute(delete(s.bounces).where(s.bounces.c.email_hash == email_hash(row.email)))
+            conn.execute(
+                delete(s.subscriber_aliases).where(s.subscriber_aliases.c.new_id == subscriber_id)
+            )
             conn.execute(delete(s.subscribers).where(s.subscribers.c.id == subscriber_id))
             suppress_in(conn, row.email, reason)
         return True
@@ -274,7 +291,7 @@ class Subscribers:
             suppress_in(conn, email, reason)
             conn.execute(
                 update(s.subscribers)
-                .where(func.lower(s.subscribers.c.email) == email.lower())
+                .where(s.subscribers.c.email_key == email_key(email))
                 .values(status=SubscriberStatus.SUPPRESSED.value)
             )
 
@@ -348,7 +365,7 @@ class Subscribers:
             conn.execute(
                 update(s.subscribers)
                 .where(
-                    func.lower(s.subscribers.c.email) == email.lower(),
+                    s.subscribers.c.email_key == email_key(email),
                     s.subscribers.c.status == SubscriberStatus.SUPPRESSED.value,
                 )
                 .values(status=SubscriberStatus.UNSUBSCRIBED.value)
@@ -378,7 +395,7 @@ def _add_bounce(
     suppress_in(conn, email, f"{score} bounces within {window.days} days: {reason[:200]}")
     conn.execute(
         update(s.subscribers)
-        .where(func.lower(s.subscribers.c.email) == email.lower())
+        .where(s.subscribers.c.email_key == email_key(email))
         .values(status=SubscriberStatus.SUPPRESSED.value)
     )
     return True
@@ -396,6 +413,6 @@ def _refuse_known(conn: Connection, email: str) -> None:
     if _is_suppressed(conn, email):
         raise SubscriberError(f"{email} is suppressed (it bounced or asked to be erased)")
     if conn.execute(
-        select(s.subscribers.c.id).where(func.lower(s.subscribers.c.email) == email.lower())
+        select(s.subscribers.c.id).where(s.subscribers.c.email_key == email_key(email))
     ).first():
         raise SubscriberError(f"{email} is already a subscriber")

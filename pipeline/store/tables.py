@@ -122,8 +122,24 @@ subscribers = Table(
     Column("last_edition", Date),
     Column("consent", JSON, nullable=False),  # time, ip, form version, method
     Column("confirmation_sent_at", UTCDateTime),
+    # store.subscribers.email_key(email), unique: case variants of one address are one reader.
+    # Every write fills it; nullable only so that adding it needed no table rebuild on SQLite.
+    Column("email_key", String(320)),
+    # Bumped by each unsubscribe; a confirmation link carries the epoch it was mailed in, so one
+    # mailed before the reader left never confirms a later (perhaps someone else's) sign-up.
+    Column("confirm_epoch", Integer, nullable=False, server_default="0"),
+    Index("ux_subscribers_email_key", "email_key", unique=True),
     # Never reuse an erased subscriber's id: links mailed to them carry it and never expire.
     sqlite_autoincrement=True,
+)
+
+subscriber_aliases = Table(
+    # A subscriber id merged into another by revision 0007 (case variants of one address):
+    # links mailed to it carry the old id and still reach the reader.
+    "subscriber_aliases",
+    metadata,
+    Column("old_id", Integer, primary_key=True, autoincrement=False),
+    Column("new_id", Integer, nullable=False, index=True),
 )
 
 suppressions = Table(

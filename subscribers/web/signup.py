@@ -1,4 +1,5 @@
-"""Sign-up and confirmation: ``/`` takes the form, ``/c/T`` spends a confirmation link."""
+"""Sign-up and confirmation: ``/`` takes the form, ``/c/T`` spends a confirmation link and
+``/c/T/renew`` mails a fresh one for an expired link."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Any
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import HTMLResponse, Response
 
+from pipeline.models import Subscriber
 from pipeline.store import utcnow
 from subscribers.forms import WEEKDAYS, parse_signup
+from subscribers.linkstate import CONFIRMS, LinkState
 from subscribers.web.deps import Form, PagesDep, RuntimeDep, client_host
 from subscribers.web.pages import Pages
 from subscribers.web.runtime import Runtime, send_later
@@ -37,6 +40,17 @@ def signup_page(
     )
 
 
+def too_many(pages: Pages) -> Response:
+    response = pages.render(
+        "error.html",
+        429,
+        title="Too many sign-ups",
+        message="Too many sign-ups from your network in the last hour. Please try again later.",
+    )
+    response.headers["Retry-After"] = "3600"
+    return response
+
+
 @router.get("/", response_class=HTMLResponse)
 def signup_form(pages: PagesDep, rt: RuntimeDep) -> Response:
     fresh = {"timezone": "UTC", "send_hour": "7", "frequency": "daily"}
@@ -50,14 +64,7 @@ def signup(
     host = client_host(request)
     now = utcnow()
     if not rt.limiter.allow(host, now):
-        response = pages.render(
-            "error.html",
-            429,
-            title="Too many sign-ups",
-            message="Too many sign-ups from your network in the last hour. Please try again later.",
-        )
-        response.headers["Retry-After"] = "3600"
-        return response
+        return too_many(pages)
     if any(v.strip() for v in fields.get("website", ())):
         # The honeypot is filled: a bot. Answer exactly as for a person, do nothing.
         rt.limiter.record(host, False, now)
@@ -71,16 +78,63 @@ def signup(
     return pages.render("check_inbox.html", email=parsed.data.email)
 
 
+# What each confirmation-link state that confirms nothing answers: status and title.
+STATE_PAGES = {
+    LinkState.ACTIVE: (200, "You're already subscribed"),
+    LinkState.STALE: (410, "This link is no longer valid"),
+    LinkState.EXPIRED: (410, "This link has expired"),
+}
+
+
+def state_page(
+    pages: Pages, rt: Runtime, token: str, state: LinkState, sub: Subscriber
+) -> Response:
+    """The one answer for ``state`` (subscribers.linkstate): the confirm button for the
+    states that confirm, a page of its own for each other."""
+    if state in CONFIRMS:
+        return pages.render("confirm.html")
+    status, title = STATE_PAGES[state]
+    return pages.render(
+        "link_state.html",
+        status,
+        state=state.value,
+        title=title,
+        preferences_url=rt.links.preferences(sub.id) if state == LinkState.ACTIVE else "",
+        renew_url=f"/c/{token}/renew",
+    )
+
+
 @router.get("/c/{token}", response_class=HTMLResponse)
 def confirm_page(token: str, pages: PagesDep, rt: RuntimeDep) -> Response:
-    rt.service.confirmable(token)
-    return pages.render("confirm.html")
+    state, sub = rt.service.link_state(token)
+    return state_page(pages, rt, token, state, sub)
 
 
 @router.post("/c/{token}", response_class=HTMLResponse)
 def confirm(
     token: str, request: Request, background: BackgroundTasks, pages: PagesDep, rt: RuntimeDep
 ) -> Response:
-    sub, notice = rt.service.confirm(token, ip=client_host(request))
-    send_later(background, rt, notice, release=False)
-    return pages.render("confirmed.html", preferences_url=rt.links.preferences(sub.id))
+    done = rt.service.confirm(token, ip=client_host(request))
+    if not done.confirmed:
+        return state_page(pages, rt, token, done.state, done.subscriber)
+    send_later(background, rt, done.notice, release=False)
+    return pages.render("confirmed.html", preferences_url=rt.links.preferences(done.subscriber.id))
+
+
+@router.post("/c/{token}/renew", response_class=HTMLResponse)
+def renew(
+    token: str, request: Request, background: BackgroundTasks, pages: PagesDep, rt: RuntimeDep
+) -> Response:
+    """A fresh confirmation link for an expired one: a POST (mail scanners only GET), limited
+    like the sign-up form, per network and per address (web.confirmation_resend_hours)."""
+    host = client_host(request)
+    now = utcnow()
+    if not rt.limiter.allow(host, now):
+        return too_many(pages)
+    rt.limiter.record(host, True, now)
+    state, sub = rt.service.link_state(token, now)
+    if state != LinkState.EXPIRED:
+        return state_page(pages, rt, token, state, sub)
+    notice = rt.service.renew(token, now)
+    send_later(background, rt, notice, release=True)
+    return pages.render("check_inbox.html", email=sub.email)
