@@ -153,3 +153,24 @@ def test_a_replaced_runtime_keeps_its_sender_until_queued_mail_is_out(tmp_path: 
             await live.close()
 
     asyncio.run(scenario())
+
+
+def test_a_reload_of_a_key_that_needs_a_restart_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Trusted proxies are uvicorn's: a reload changing them warns that a restart is needed."""
+    good = load_config(config_with(tmp_path, f'[web]\nsecret_key = "{SECRET}"\n'), env={})
+    moved = good.model_copy(
+        update={"web": good.web.model_copy(update={"trusted_proxies": ["10.0.0.5"]})}
+    )
+    current = [good]
+
+    async def scenario() -> None:
+        with open_store(good) as store:
+            live = LiveRuntime(lambda: current[0], good, store, sentences=shared())
+            current[0] = moved
+            assert (await live.get()).config is moved
+            await live.close()
+
+    asyncio.run(scenario())
+    assert "web.trusted_proxies changed: the web app takes it up after a restart" in caplog.text

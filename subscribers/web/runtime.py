@@ -5,7 +5,8 @@ config). Each request compares the source's config object with the one the curre
 ``Runtime`` was built from; on a change a new runtime (links and tokens, sender, limits,
 pages) replaces the old one in one assignment on the event loop, and the old sender is
 closed once the mails already handed to it are sent. The store stays open for the app's
-life: a changed ``storage.url`` needs a restart.
+life, and uvicorn keeps its socket and proxy settings: a changed ``storage.url``,
+``web.host``, ``web.port`` or ``web.trusted_proxies`` needs a restart (a warning says so).
 """
 
 from __future__ import annotations
@@ -145,8 +146,12 @@ class LiveRuntime:
             return old
         self.current = fresh
         log.info("the web app took up the reloaded config")
-        if config.storage.url != old.config.storage.url:
-            log.warning("storage.url changed: the web app uses the new database after a restart")
+        fixed = ("storage.url", "web.host", "web.port", "web.trusted_proxies")
+        for key in fixed:
+            section, name = key.split(".")
+            was, now = (getattr(getattr(c, section), name) for c in (old.config, config))
+            if was != now:
+                log.warning("%s changed: the web app takes it up after a restart", key)
         if old.retire():
             await old.sender.close()
         else:
