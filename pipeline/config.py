@@ -6,12 +6,14 @@ folder, so a config copied into a temporary folder is a complete, isolated insta
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -30,7 +32,13 @@ _DOMAIN = re.compile(
     r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"
 )
 # Short names for the secrets an operator sets most often.
-ENV_ALIASES = {"PAPERBOY_SECRET_KEY": ("web", "secret_key")}
+ENV_ALIASES = {
+    "PAPERBOY_SECRET_KEY": ("web", "secret_key"),
+    "PAPERBOY_PREVIOUS_SECRET_KEYS": ("web", "previous_secret_keys"),
+}
+# RFC 2919's list-id: dot-atom text (RFC 5322 atext between dots) with at least one dot.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LIST_ID = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})+")
 # Environment variables that are not config keys.
 ENV_IGNORED = {"PAPERBOY_CONFIG"}
 
@@ -155,6 +163,20 @@ class Email(Section):
             raise ValueError("must be a domain name like bounces.example.org (no @, no spaces)")
         return value.lower()
 
+    @field_validator("list_id")
+    @classmethod
+    def _list_id(cls, value: str) -> str:
+        # RFC 2919 writes it in angle brackets; the header adds them, so accept either form.
+        bare = value.strip()
+        if bare.startswith("<") and bare.endswith(">"):
+            bare = bare[1:-1]
+        if len(bare) > 255 or not _LIST_ID.fullmatch(bare):
+            raise ValueError(
+                "must be a dotted list id like daily.lab.example (RFC 2919: letters, digits "
+                "and -_.+ only, at least one dot, no spaces)"
+            )
+        return bare
+
     @field_validator("from_address", "reply_to", "unsubscribe_mailto")
     @classmethod
     def _one_address(cls, value: str) -> str:
@@ -175,6 +197,11 @@ class Web(Section):
     port: int = Field(8080, ge=1, le=65535, examples=[8080])
     base_url: str = Field("http://127.0.0.1:8080", examples=["https://papers.lab.example"])
     secret_key: SecretStr = Field(SecretStr(""), examples=["set PAPERBOY_SECRET_KEY"])
+    previous_secret_keys: list[SecretStr] = Field(
+        default_factory=list, examples=["set PAPERBOY_PREVIOUS_SECRET_KEYS=old1,old2"]
+    )
+    trusted_proxies: list[str] = Field(default_factory=list, examples=[["10.0.0.5"]])
+    outbox_view: Literal["auto"] | bool = Field("auto", examples=[False])
     confirm_token_days: float = Field(7.0, gt=0, examples=[7.0])
     signups_per_ip_per_hour: int = Field(20, ge=1, examples=[20])
     confirmation_resend_hours: float = Field(24.0, ge=0, examples=[24.0])
@@ -186,6 +213,49 @@ class Web(Section):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("previous_secret_keys", "trusted_proxies", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        # An environment variable can only carry text: "a,b" is the list ["a", "b"].
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("outbox_view", mode="before")
+    @classmethod
+    def _tri_state(cls, value: object) -> object:
+        # "auto", or a boolean (from the environment: true/false, on/off, 1/0).
+        if isinstance(value, bool) or value == "auto":
+            return value
+        words = {"true": True, "on": True, "1": True, "false": False, "off": False, "0": False}
+        if isinstance(value, str) and value.strip().lower() in words:
+            return words[value.strip().lower()]
+        raise ValueError('must be "auto", true or false')
+
+    @field_validator("previous_secret_keys")
+    @classmethod
+    def _long_enough(cls, value: list[SecretStr]) -> list[SecretStr]:
+        if any(len(key.get_secret_value()) < 16 for key in value):
+            raise ValueError("every previous key must be at least 16 characters")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        out = []
+        for item in value:
+            try:
+                text = item.strip()
+                if "/" in text:
+                    out.append(str(ipaddress.ip_network(text, strict=False)))
+                else:
+                    out.append(str(ipaddress.ip_address(text)))
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network like 10.0.0.5 or 10.0.0.0/24"
+                ) from None
+        return out
 
 
 class Schedule(Section):
@@ -250,7 +320,30 @@ class Config(Section):
         return value
 
 
-SECRET_KEYS = ("smtp.password", "web.secret_key")
+SECRET_KEYS = ("smtp.password", "web.secret_key", "web.previous_secret_keys")
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` names this machine: localhost, 127.0.0.0/8 or [::1]."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def start_warnings(config: Config) -> list[str]:
+    """What ``paperboy run`` and ``config check`` point out in a valid config."""
+    warnings = []
+    base_url = config.web.base_url
+    if not base_url.startswith("https://") and not is_loopback_url(base_url):
+        warnings.append(
+            f"web.base_url = {base_url!r} is not https: mail clients may refuse the one-click "
+            "unsubscribe (RFC 8058 wants an https URL); put the app behind TLS"
+        )
+    return warnings
 
 
 def default_config_path() -> Path:
@@ -353,7 +446,7 @@ def describe_error(err: Any) -> str:
     if err["type"] == "missing":
         return f"{key}: required key is missing{_example(loc)}"
     shown = err.get("input")
-    if key.endswith(("password", "secret_key")):
+    if any(part in key for part in ("password", "secret_key")):
         shown = "***"
     msg = msg.removeprefix("Value error, ")
     return f"{key} = {shown!r}: {msg[0].lower() + msg[1:]}{_example(loc)}"
@@ -388,7 +481,10 @@ def masked(config: Config) -> dict[str, Any]:
     for dotted in SECRET_KEYS:
         section, key = dotted.split(".")
         value = getattr(getattr(config, section), key)
-        data[section][key] = "***" if value.get_secret_value() else ""
+        if isinstance(value, list):
+            data[section][key] = ["***" for _ in value]
+        else:
+            data[section][key] = "***" if value.get_secret_value() else ""
     cleaned: dict[str, Any] = _drop_none(data)
     return cleaned
 

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,12 +38,16 @@ LEEWAY = dt.timedelta(seconds=120)
 class Tokens:
     """Make and check tokens; ``read`` raises TokenError and never says more than 'invalid'."""
 
-    def __init__(self, secret: str) -> None:
-        if len(secret) < 16:
+    def __init__(self, secret: str, previous: Sequence[str] = ()) -> None:
+        """``secret`` signs; ``previous`` keys (from before a rotation) only verify."""
+        if any(len(key) < 16 for key in (secret, *previous)):
             raise TokenError("the token secret must be at least 16 characters")
         self._secret = secret.encode("utf-8")
+        self._previous = tuple(key.encode("utf-8") for key in previous)
+        # itsdangerous tries every key when loading and signs with the last one.
+        keys = [*previous, secret]
         self._serializers = {
-            purpose: URLSafeTimedSerializer(secret, salt=f"paperboy.{purpose}")
+            purpose: URLSafeTimedSerializer(keys, salt=f"paperboy.{purpose}")
             for purpose in PURPOSES
         }
 
@@ -89,17 +94,27 @@ class Tokens:
         """A short lowercase hex HMAC of ``message`` for ``purpose``, for places a serialized
         token does not fit (an address's local part is at most 64 characters, and some mail
         servers fold its case)."""
-        key = hmac.new(self._secret, f"paperboy.{purpose}.mac".encode(), hashlib.sha256).digest()
-        return hmac.new(key, message.encode("utf-8"), hashlib.sha256).hexdigest()[:length]
+        return _mac(self._secret, purpose, message, length)
 
-    def check_mac(self, purpose: Purpose, message: str, mac: str) -> bool:
-        """Whether ``mac`` is ``mac(purpose, message)`` (any case), compared in constant time."""
-        return hmac.compare_digest(self.mac(purpose, message), mac.lower())
+    def check_mac(self, purpose: Purpose, message: str, mac: str, length: int = 20) -> bool:
+        """Whether ``mac`` is ``mac(purpose, message)`` (any case) under the signing key or a
+        previous one, compared in constant time."""
+        given = mac.lower()
+        found = False
+        for key in (self._secret, *self._previous):
+            # Every key is tried, so the time taken does not tell which one matched.
+            found |= hmac.compare_digest(_mac(key, purpose, message, length), given)
+        return found
 
     @staticmethod
     def digest(token: str) -> str:
         """What the store remembers of a single-use token."""
         return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _mac(secret: bytes, purpose: Purpose, message: str, length: int) -> str:
+    key = hmac.new(secret, f"paperboy.{purpose}.mac".encode(), hashlib.sha256).digest()
+    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).hexdigest()[:length]
 
 
 def secret_key(config: Config) -> str:
@@ -123,4 +138,6 @@ def secret_key(config: Config) -> str:
 
 
 def tokens_for(config: Config) -> Tokens:
-    return Tokens(secret_key(config))
+    """Tokens signed with the configured key that also accept ``web.previous_secret_keys``."""
+    previous = [key.get_secret_value() for key in config.web.previous_secret_keys]
+    return Tokens(secret_key(config), previous)

@@ -66,6 +66,14 @@ class _SMTP(SMTP):
                 return
         await super().smtp_DATA(arg)
 
+    async def smtp_QUIT(self, arg: str) -> None:
+        """QUIT, counted: a sender that closes properly says goodbye to the server."""
+        handler = self.event_handler
+        if isinstance(handler, _Handler):
+            with handler.server.lock:
+                handler.server.quits += 1
+        await super().smtp_QUIT(arg)
+
 
 class _Controller(Controller):
     def factory(self) -> SMTP:
@@ -199,6 +207,7 @@ class SmtpServer:
         self.messages: list[Received] = []
         self.rcpt_attempts = 0
         self.data_started = 0  # messages read up to their final dot, replied to or not
+        self.quits = 0  # sessions the client ended with QUIT
         self.sessions: set[object] = set()  # client (host, port) of each session that sent MAIL
         self.data_delay = data_delay
         self.handler = _Handler(self)

@@ -47,8 +47,9 @@ def hrefs(html: str) -> list[str]:
     return parser.hrefs
 
 
-def instance(folder: Path, extra: str = "") -> Config:
-    path = write_config(folder, "sqlite:///var/paperboy.db", config_text() + extra)
+def instance(folder: Path, extra: str = "", web: str = "outbox_view = true") -> Config:
+    """An instance whose viewer is forced on: TestClient's host, testserver, is not loopback."""
+    path = write_config(folder, "sqlite:///var/paperboy.db", config_text(web) + extra)
     return load_config(path, env={})
 
 
@@ -105,7 +106,7 @@ def test_a_remote_client_gets_404(config: Config) -> None:
 
 
 def test_no_viewer_when_mail_goes_over_smtp(tmp_path: Path) -> None:
-    config = instance(tmp_path, '\n[delivery]\nbackend = "smtp"\n')
+    config = instance(tmp_path, '\n[delivery]\nbackend = "smtp"\n', web="")
     with TestClient(create_app(config), client=LOCAL) as client:
         assert client.get("/outbox").status_code == 404
 

@@ -13,7 +13,14 @@ import tomlkit
 import typer
 
 from pipeline.commands.common import fail, load, state
-from pipeline.config import apply_env, default_config_path, load_config, masked, validate
+from pipeline.config import (
+    apply_env,
+    default_config_path,
+    load_config,
+    masked,
+    start_warnings,
+    validate,
+)
 from pipeline.errors import ConfigError
 
 config_app = typer.Typer(help="Check, show or edit the config file.", no_args_is_help=True)
@@ -33,11 +40,13 @@ def check(
     """
     target = _path(path)
     try:
-        load_config(target)
+        config = load_config(target)
     except ConfigError as e:
         for problem in e.problems:
             typer.echo(f"{target}: {problem}", err=True)
         raise typer.Exit(2) from None
+    for warning in start_warnings(config):
+        typer.echo(f"{target}: warning: {warning}", err=True)
     typer.echo("ok")
 
 

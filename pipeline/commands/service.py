@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipeline.commands.common import fail, load, state
-from pipeline.config import Config, default_config_path
+from pipeline.config import Config, default_config_path, start_warnings
 from pipeline.models import IngestOutcome
 from pipeline.schedule import LiveConfig, build_scheduler
 
@@ -83,6 +83,8 @@ def run(
     live = LiveConfig(state.config_path or default_config_path())
     console = Console()
     console.print(f"paperboy: inbox {config.paths.inbox}, store {config.storage.url}")
+    for warning in start_warnings(config):
+        console.print(f"[yellow]warning[/yellow]: {escape(warning)}", highlight=False)
 
     def ingest(cfg: object) -> None:
         steps.ingest_inbox(live.config, on_file=lambda o: print_outcome(console, o))
@@ -160,7 +162,16 @@ def _serve_web(live: LiveConfig, console: Console) -> None:
     import uvicorn
 
     from subscribers.web import create_app
+    from subscribers.web.peers import proxy_options
 
     web = live.config.web
     console.print(f"paperboy: web app on http://{web.host}:{web.port} (base URL {web.base_url})")
-    uvicorn.run(create_app(live.config), host=web.host, port=web.port, log_level="warning")
+    # The app follows config reloads through this source; only the listening socket and the
+    # trusted proxies (uvicorn's) are fixed until a restart.
+    uvicorn.run(
+        create_app(lambda: live.config),
+        host=web.host,
+        port=web.port,
+        log_level="warning",
+        **proxy_options(web),
+    )

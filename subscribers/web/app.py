@@ -2,7 +2,8 @@
 
 Routes, one router module each: ``/`` sign-up and ``/c/T`` confirm (``signup``), ``/p/T``
 preferences, ``/u/T`` one-click unsubscribe (RFC 8058), ``/f/T`` feedback, ``/e/T`` the web
-view of an edition, ``/outbox`` (local requests only, while mail goes to the outbox folder)
+view of an edition, ``/outbox`` (local requests only, while mail goes to the outbox folder;
+see ``outbox``)
 and ``/healthz``. Every GET only shows a page; state changes on POST. Handlers are plain
 functions run in the thread pool (the store is synchronous); mails go out after the
 response, on the event loop.
@@ -10,7 +11,7 @@ response, on the event loop.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -29,8 +30,9 @@ from subscribers.web import (
     unsubscribe,
 )
 from subscribers.web.guard import Guard
-from subscribers.web.pages import TEMPLATES, Pages
-from subscribers.web.runtime import opened
+from subscribers.web.pages import TEMPLATES
+from subscribers.web.peers import ProxyHint
+from subscribers.web.runtime import ConfigSource, opened
 
 ROUTERS = (
     signup.router,
@@ -46,23 +48,29 @@ ROUTERS = (
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the store and the sender for as long as the app serves."""
-    async with opened(app.state.config, app.state.sentences) as rt:
-        app.state.runtime = rt
+    async with opened(app.state.source, app.state.sentences) as live:
+        app.state.live = live
         try:
             yield
         finally:
-            del app.state.runtime
+            del app.state.live
 
 
-def create_app(config: Config, sentences: SentenceModel | None = None) -> FastAPI:
+def create_app(
+    config: Config | Callable[[], Config], sentences: SentenceModel | None = None
+) -> FastAPI:
     """The subscriber app for ``config``; the store and sender open when it starts.
-    ``sentences``: the sentence model (default the process's, shared with the scheduler)."""
+
+    ``config`` may be a function returning the config in force (``paperboy run`` passes its
+    reloading one): a new config object is taken up by the next request. ``sentences``: the
+    sentence model (default the process's, shared with the scheduler)."""
     app = FastAPI(
         title="paperboy", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
-    app.state.config = config
+    source: ConfigSource = config if callable(config) else (lambda: config)
+    app.state.source = source
     app.state.sentences = sentences
-    app.state.pages = Pages(config)
+    app.state.proxy_hint = ProxyHint()
     app.add_middleware(Guard)
     app.mount("/static", StaticFiles(directory=TEMPLATES / "static"), name="static")
     errors.install(app)

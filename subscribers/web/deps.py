@@ -9,21 +9,27 @@ from fastapi import Depends, Request
 from pipeline.errors import StaleFormError
 from pipeline.models import Subscriber
 from subscribers.web.pages import Pages
-from subscribers.web.runtime import Runtime
+from subscribers.web.peers import ProxyHint
+from subscribers.web.runtime import LiveRuntime, Runtime
 
 CSRF_MAX_AGE = 24 * 3600.0
 
 Fields = dict[str, list[str]]
 
 
-def runtime(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
+async def runtime(request: Request) -> Runtime:
+    """The runtime for the config in force (rebuilt first if the config was reloaded)."""
+    live: LiveRuntime = request.app.state.live
+    rt = await live.get()
+    hint: ProxyHint = request.app.state.proxy_hint
+    hint.see(request, rt.config.web)
     return rt
 
 
-def pages(request: Request) -> Pages:
-    found: Pages = request.app.state.pages
-    return found
+def current_pages(request: Request) -> Pages:
+    """The pages of the runtime in force, for error handlers that run outside a route."""
+    live: LiveRuntime = request.app.state.live
+    return live.current.pages
 
 
 async def posted(request: Request) -> Fields:
@@ -38,6 +44,12 @@ def client_host(request: Request) -> str:
 
 
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
+
+
+def pages(rt: RuntimeDep) -> Pages:
+    return rt.pages
+
+
 PagesDep = Annotated[Pages, Depends(pages)]
 Form = Annotated[Fields, Depends(posted)]
 

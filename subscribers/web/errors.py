@@ -11,7 +11,8 @@ from starlette.exceptions import HTTPException
 
 from pipeline.errors import StaleFormError, StoreError, TokenError
 from subscribers.signup import INVALID_LINK
-from subscribers.web.deps import pages, preferences_subscriber, runtime
+from subscribers.web.deps import current_pages as pages
+from subscribers.web.deps import preferences_subscriber, runtime
 from subscribers.web.preferences import STALE_FORM, preferences_page
 
 log = logging.getLogger("paperboy.web")
@@ -50,9 +51,9 @@ async def store_error(request: Request, exc: StoreError) -> Response:
 async def stale_form(request: Request, _exc: StaleFormError) -> Response:
     """The settings form again, unchanged, with a note saying why nothing was saved."""
     token = str(request.path_params["token"])
-    rt = runtime(request)
+    rt = await runtime(request)
     sub = await run_in_threadpool(preferences_subscriber, token, rt)
-    return preferences_page(pages(request), rt, sub, token, status=400, problem=STALE_FORM)
+    return preferences_page(rt.pages, rt, sub, token, status=400, problem=STALE_FORM)
 
 
 async def http_error(request: Request, exc: HTTPException) -> Response:

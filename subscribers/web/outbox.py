@@ -2,16 +2,27 @@
 
 With ``delivery.backend = "outbox"`` (the embedded default) nothing leaves the machine, so a
 reader trying the app needs another way to see their confirmation mail: ``/outbox`` lists the
-messages and ``/outbox/NAME`` shows one, links working. The mails carry live signed links, so
-the viewer answers only requests from a loopback address that came through no proxy; anyone
-else, and every request when mail goes over SMTP, gets a plain 404.
+messages and ``/outbox/NAME`` shows one, links working. The mails carry live signed links that
+control every reader, so the viewer answers only when all of these hold, and gives a plain 404
+otherwise:
+
+- it is on: ``web.outbox_view = "auto"`` (the default) turns it on only while
+  ``delivery.backend = "outbox"`` and ``web.base_url`` is a loopback URL; true or false
+  decide outright;
+- the TCP peer is a loopback address and is not a declared ``web.trusted_proxies`` entry;
+- the request carries no forwarding header of any proxy, CDN or tunnel (``peers.forwarded``).
+  uvicorn rewrites the client address only for a trusted peer that sent X-Forwarded-For, so a
+  rewritten address never gets here;
+- its ``Host`` is ``base_url``'s host or localhost / 127.0.0.1 / [::1], so a page whose
+  domain was re-pointed at 127.0.0.1 (DNS rebinding) cannot read it from the operator's browser.
+
+Once the admin app exists (issue 15) this view moves behind the admin token.
 """
 
 from __future__ import annotations
 
 import email
 import email.policy
-import ipaddress
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -20,11 +31,12 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
+from pipeline.config import Config, is_loopback_url
 from subscribers.web.deps import PagesDep, RuntimeDep
 from subscribers.web.pages import EDITION_CSP
+from subscribers.web.peers import LOCAL_NAMES, forwarded, host_name, is_loopback, trusted_proxy
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+=-]{0,200}\.eml")
-PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip", "x-forwarded-host")
 SHOWN = 200
 
 router = APIRouter()
@@ -38,16 +50,25 @@ class Entry:
     date: str
 
 
-def allowed(request: Request, backend: str) -> bool:
-    """True for a loopback client talking to us directly while mail goes to the outbox."""
-    if backend != "outbox" or request.client is None:
+def enabled(config: Config) -> bool:
+    """Whether the viewer is on for ``config`` (``web.outbox_view``, see the module doc)."""
+    view = config.web.outbox_view
+    if view == "auto":
+        return config.delivery.backend == "outbox" and is_loopback_url(config.web.base_url)
+    return bool(view)
+
+
+def allowed(request: Request, config: Config) -> bool:
+    """True for a request from this machine, straight to us, naming a local or our own host."""
+    if not enabled(config) or request.client is None:
         return False
-    if any(h in request.headers for h in PROXY_HEADERS):
+    if forwarded(request.headers):
         return False
-    try:
-        return ipaddress.ip_address(request.client.host).is_loopback
-    except ValueError:
+    peer = request.client.host
+    if not is_loopback(peer) or trusted_proxy(peer, config.web.trusted_proxies):
         return False
+    host = request.headers.get("host", "")
+    return host_name(host) in {*LOCAL_NAMES, host_name(config.web.base_url, url=True)} - {""}
 
 
 def entries(folder: Path) -> list[Entry]:
@@ -97,7 +118,7 @@ def body_text(message: EmailMessage) -> str:
 
 @router.get("/outbox", response_class=HTMLResponse)
 def outbox_list(request: Request, pages: PagesDep, rt: RuntimeDep) -> Response:
-    if not allowed(request, rt.config.delivery.backend):
+    if not allowed(request, rt.config):
         raise HTTPException(404)
     folder = rt.config.paths.outbox
     return pages.render("outbox.html", folder=str(folder), entries=entries(folder))
@@ -106,7 +127,7 @@ def outbox_list(request: Request, pages: PagesDep, rt: RuntimeDep) -> Response:
 @router.get("/outbox/{name}", response_class=HTMLResponse)
 def outbox_message(name: str, request: Request, pages: PagesDep, rt: RuntimeDep) -> Response:
     path = find(rt.config.paths.outbox, name)
-    if not allowed(request, rt.config.delivery.backend) or path is None:
+    if not allowed(request, rt.config) or path is None:
         raise HTTPException(404)
     message = read(path)
     html = body_html(message)
