@@ -113,7 +113,7 @@ def test_new_and_known_addresses_run_the_same_statements_and_get_the_same_bytes(
     )
     site.store.subscribers.suppress("bounced@example.org", "bounced")
     site.signup("warm-up@example.org")  # the limiter's hourly prune runs on the first post
-    runtime = site.client.app.state.runtime  # type: ignore[attr-defined]
+    runtime = site.client.app.state.live.current  # type: ignore[attr-defined]
     statements = Statements(runtime.store)
     seen: dict[str, tuple[list[str], int, bytes]] = {}
     addresses = (
