@@ -26,6 +26,11 @@ class State:
 state = State()
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 row``, ``2 rows``: a count with its noun agreeing."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print one line to stderr and exit with ``code``."""
     typer.echo(f"paperboy: error: {message}", err=True)
