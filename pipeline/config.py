@@ -192,6 +192,7 @@ class Schedule(Section):
     ingest_every_seconds: float = Field(60.0, gt=0, examples=[60.0])
     deliver_every_seconds: float = Field(60.0, gt=0, examples=[60.0])
     config_reload_seconds: float = Field(10.0, gt=0, examples=[10.0])
+    dump_stale_hours: float = Field(36.0, gt=0, examples=[36.0])
 
 
 class Config(Section):

@@ -118,6 +118,18 @@ def owed_editions(
     return out
 
 
+def next_send(subscriber: Subscriber, now: dt.datetime) -> dt.datetime | None:
+    """When the subscriber's next edition falls due after ``now``; None unless active."""
+    if subscriber.status != SubscriberStatus.ACTIVE:
+        return None
+    day = local_now(subscriber, now).date()
+    for _ in range(8):  # a weekly reader's next day is at most a week away
+        if _mails_on(subscriber, day) and send_moment(subscriber, day) > now:
+            return send_moment(subscriber, day).astimezone(dt.UTC)
+        day += dt.timedelta(days=1)
+    return None
+
+
 def _mails_on(subscriber: Subscriber, day: dt.date) -> bool:
     if subscriber.frequency == Frequency.WEEKDAYS:
         return day.weekday() < 5

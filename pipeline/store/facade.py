@@ -18,6 +18,7 @@ from pipeline.store.leases import AdvisoryRole, LeaseRole, Leases, PlannerRole, 
 from pipeline.store.ledger import Ledger
 from pipeline.store.papers import Papers
 from pipeline.store.pauses import Pauses
+from pipeline.store.reports import Reports
 from pipeline.store.subscribers import Subscribers
 from pipeline.store.vectors import StoredVectors
 
@@ -41,6 +42,7 @@ class Store:
         self.vectors = StoredVectors(db)
         self.pauses = Pauses(db)
         self.health = Health(db)
+        self.reports = Reports(db)
 
     @property
     def dialect(self) -> str:
