@@ -15,6 +15,7 @@ import typer
 from pipeline.commands import (
     bounces,
     config,
+    deliveries,
     demo,
     email,
     ingest,
@@ -78,6 +79,7 @@ app.command("match")(match.match)
 app.command("topics")(match.topics)
 app.command("preview")(email.preview)
 app.command("send")(email.send)
+app.command("deliveries")(deliveries.deliveries)
 app.command("bounces")(bounces.bounces)
 app.add_typer(subscribers.subscribers_app, name="subscribers")
 app.command("run")(service.run)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import typer
+from rich.console import Console
 
 from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError
@@ -24,6 +25,19 @@ class State:
 
 
 state = State()
+
+
+# Wide enough for any line paperboy prints: off a terminal, lines are never wrapped.
+UNWRAPPED = 1_000_000
+
+
+def console(*, stderr: bool = False, highlight: bool = False) -> Console:
+    """A rich console that wraps to the terminal's width on a terminal, and never when the
+    output is a pipe, a file or a log collector (rich would otherwise assume 80 columns)."""
+    out = Console(stderr=stderr, soft_wrap=True, highlight=highlight)
+    if out.is_terminal:
+        return out
+    return Console(stderr=stderr, soft_wrap=True, highlight=highlight, width=UNWRAPPED)
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
