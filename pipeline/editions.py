@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pipeline.config import Email, Topic
 from pipeline.config import Match as MatchConfig
-from pipeline.deliver import Clock, Job, Tally
+from pipeline.deliver import Clock, Job, Outcome, Tally
 from pipeline.embedding import Embedder, Vectors, interest_texts, topic_text
 from pipeline.errors import RenderError
 from pipeline.ledger import MORE_KEPT, digest_links, recorded, recorded_selection
@@ -398,8 +398,7 @@ def queue_editions(
                 queued.append(Job(recorded(row, selection, shown), message))
             tally.queued += len(queued)
             for row, error in failed:
-                tally.failed += 1
-                tally.failures.append(f"{row.subscriber_id} {edition}: {error}")
+                tally.add(Outcome(row.subscriber_id, edition, "failed", error))
             if plan.dry_run:
                 continue
             store.ledger.queue_many([job.row for job in queued] + [f for f, _ in failed], now)

@@ -112,7 +112,9 @@ def send(
     """Deliver every digest that is due: new editions, retries, and sends a crash cut short.
 
     Prints sent / deferred / failed / skipped (and sent_ambiguous: the connection was lost
-    after the message and before the server's reply; perhaps delivered, never resent). Only
+    after the message and before the server's reply; perhaps delivered, never resent), then
+    one line per reason for deferrals and failures, with how many editions each
+    (`paperboy deliveries` lists them one by one). Only
     one process plans (queues) editions at a time; while another holds that role (e.g.
     `paperboy run`), this one sends only what is already queued, and says so. Exit 1 if any
     delivery failed, if the run was aborted (e.g. SMTP authentication or TLS failed; nothing
@@ -181,8 +183,8 @@ def send(
             f"sent {tally.sent}{ambiguous}, deferred {tally.deferred}, failed {tally.failed}, "
             f"skipped {tally.skipped}, missed {tally.missed} ({tally.queued} new editions queued)"
         )
-        for line in tally.failures:
-            typer.echo(f"  failed: {line}", err=True)
+        for status, reason, n in tally.grouped():
+            typer.echo(f"  {status} {n}: {reason}", err=True)
         if tally.ambiguous:
             typer.echo(
                 f"  {tally.ambiguous} editions lost their connection after the message was "

@@ -49,8 +49,8 @@ def print_tally(console: Console, tally: Tally) -> None:
             f"delivered: sent {tally.sent}, deferred {tally.deferred}, failed {tally.failed}",
             highlight=False,
         )
-    for line in tally.failures:
-        console.print(f"  failed: {line}", markup=False)
+    for status, reason, n in tally.grouped():
+        console.print(f"  {status} {n}: {reason}", markup=False)
     if tally.ambiguous:
         console.print(
             f"  sent_ambiguous {tally.ambiguous}: the connection was lost after the message "
