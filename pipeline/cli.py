@@ -21,6 +21,7 @@ from pipeline.commands import (
     ingest,
     match,
     service,
+    smtp,
     status,
     subscribers,
 )
@@ -81,6 +82,7 @@ app.command("preview")(email.preview)
 app.command("send")(email.send)
 app.command("deliveries")(deliveries.deliveries)
 app.command("bounces")(bounces.bounces)
+app.add_typer(smtp.smtp_app, name="smtp")
 app.add_typer(subscribers.subscribers_app, name="subscribers")
 app.command("run")(service.run)
 app.command("status")(status.status)
