@@ -6,12 +6,15 @@ Exit codes: 0 ok, 1 some work failed (reported), 2 usage or config error.
 
 from __future__ import annotations
 
+import logging
 import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from pipeline import logs
 from pipeline.commands import (
     bounces,
     config,
@@ -61,16 +64,39 @@ ConfigOption = Annotated[
 ]
 
 
+def _version(asked: bool) -> None:
+    if asked:
+        try:
+            version = metadata.version("paperboy")
+        except metadata.PackageNotFoundError:  # run from a source tree that was not installed
+            version = "unknown (not installed)"
+        typer.echo(f"paperboy {version}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     config: ConfigOption = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show tracebacks on errors.")
     ] = False,
+    log_json: Annotated[
+        bool,
+        typer.Option("--log-json", help="Write log lines as JSON objects, one per line."),
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """paperboy: ingest paper dumps, match them to subscribers, send the digests."""
     state.config_path = config
     state.verbose = verbose
+    state.log_json = log_json
+    if log_json:  # otherwise warnings go to stderr as bare lines, as Python prints them
+        logs.setup(logging.WARNING, as_json=True)
 
 
 # The order here is the order of `paperboy --help`.

@@ -22,6 +22,7 @@ class State:
 
     config_path: Path | None = None
     verbose: bool = False
+    log_json: bool = False
 
 
 state = State()

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pipeline.commands.common import fail, load, store_for
+from pipeline.commands.common import console, fail, load, store_for
 from pipeline.links import Links
 
 
@@ -76,7 +75,7 @@ def preview(
     ids = [sp.paper.id for sp in selection.papers]
     links = digest_links(Links.for_config(config), sub.id, edition, ids)
     rendered = renderer.digest(selection, sub, links)
-    err = Console(stderr=True)
+    err = console(stderr=True, highlight=True)
     if not selection.papers:
         err.print(f"nothing new matched {email} for {edition}; this is the empty digest")
     if out is None:
@@ -130,7 +129,7 @@ def send(
 
     config = load()
     when = parse_now(now)
-    err = Console(stderr=True)
+    err = console(stderr=True, highlight=True)
     progress = Progress(
         TextColumn("sending"),
         BarColumn(),

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
-from pipeline.commands.common import fail, load, state
+from pipeline import logs
+from pipeline.commands.common import console, fail, load, state
 from pipeline.config import Config, default_config_path
 from pipeline.models import IngestOutcome
 from pipeline.schedule import LiveConfig, build_scheduler
@@ -23,39 +23,48 @@ if TYPE_CHECKING:  # the delivery engine, for the annotation only
     from pipeline.deliver import Tally
 
 
-def print_outcome(console: Console, outcome: IngestOutcome) -> None:
-    """One line per inbox file, as the daemon processes it."""
+# The service's own lines ("paperboy: stopped"); the steps log under paperboy.<step>.
+log = logging.getLogger("paperboy")
+
+
+def print_outcome(outcome: IngestOutcome) -> None:
+    """One line per inbox file, as the daemon processes it. A quarantined file is not
+    repeated here: the ingest step logged it, with its reason, when it moved it."""
     if outcome.error:
-        console.print(f"[red]quarantined[/red] {outcome.name}: {outcome.error}")
-    elif outcome.already_ingested:
-        console.print(f"{outcome.name}: already ingested, archived")
+        return
+    if outcome.already_ingested:
+        log.info("%s: already ingested, archived", outcome.name)
     else:
-        console.print(
-            f"{outcome.name} ({outcome.format}): {outcome.new} new, {outcome.merged} merged, "
-            f"{outcome.skipped} skipped"
+        log.info(
+            "%s (%s): %d new, %d merged, %d skipped",
+            outcome.name,
+            outcome.format,
+            outcome.new,
+            outcome.merged,
+            outcome.skipped,
         )
     for warning in outcome.warnings:
-        console.print(f"  warning: {warning}", markup=False)
+        log.warning("%s: %s", outcome.name, warning)
 
 
-def print_tally(console: Console, tally: Tally) -> None:
-    """One line per delivery run that did something; quiet runs stay quiet."""
+def print_tally(tally: Tally) -> None:
+    """One line per delivery run that did something, then one per reason it deferred or
+    failed editions; quiet runs stay quiet."""
     if tally.aborted:
-        console.print(f"[red]delivery aborted[/red]: {tally.aborted}", highlight=False)
+        log.error("delivery aborted: %s", tally.aborted)
     if tally.paused:
-        console.print(f"[red]delivery paused[/red]: {escape(tally.paused)}", highlight=False)
+        log.error("delivery paused: %s", tally.paused)
     if tally.sent or tally.deferred or tally.failed:
-        console.print(
-            f"delivered: sent {tally.sent}, deferred {tally.deferred}, failed {tally.failed}",
-            highlight=False,
+        log.info(
+            "delivered: sent %d, deferred %d, failed %d", tally.sent, tally.deferred, tally.failed
         )
     for status, reason, n in tally.grouped():
-        console.print(f"  {status} {n}: {reason}", markup=False)
+        log.warning("%s %d: %s", status, n, reason)
     if tally.ambiguous:
-        console.print(
-            f"  sent_ambiguous {tally.ambiguous}: the connection was lost after the message "
-            "and before the reply; perhaps delivered, not resent",
-            markup=False,
+        log.warning(
+            "sent_ambiguous %d: the connection was lost after the message and before the "
+            "reply; perhaps delivered, not resent",
+            tally.ambiguous,
         )
 
 
@@ -75,17 +84,14 @@ def run(
     config = load()  # exit 2 with the problems before starting anything
     if web:
         _check_port(config.web.host, config.web.port)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.setup(logging.INFO, as_json=state.log_json)
     # APScheduler logs every job run at INFO; the steps report what they did themselves.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     live = LiveConfig(state.config_path or default_config_path())
-    console = Console()
-    console.print(f"paperboy: inbox {config.paths.inbox}, store {config.storage.url}")
+    log.info("inbox %s, store %s", config.paths.inbox, config.storage.url)
 
     def ingest(cfg: object) -> None:
-        steps.ingest_inbox(live.config, on_file=lambda o: print_outcome(console, o))
+        steps.ingest_inbox(live.config, on_file=print_outcome)
 
     def embed_step(cfg: Config) -> None:
         steps.embed_step(cfg)  # logs what it computed; quiet when there was nothing to do
@@ -105,7 +111,7 @@ def run(
             elect = (planner.take, every)
 
             def deliver_step(cfg: Config, now: dt.datetime) -> None:
-                print_tally(console, steps.deliver_due(cfg, now, planner=planner))
+                print_tally(steps.deliver_due(cfg, now, planner=planner))
 
         scheduler = build_scheduler(live, ingest, deliver_step, embed_step, bounces_step, elect)
         scheduler.add_job(
@@ -124,14 +130,14 @@ def run(
         stop = threading.Event()
         try:
             if web:
-                _serve_web(live, console)
+                _serve_web(live, console())
             else:
                 stop.wait()
         except KeyboardInterrupt:
             pass
         finally:
             scheduler.shutdown(wait=True)  # before the planner role is given up
-            console.print("paperboy: stopped")
+            log.info("stopped")
 
 
 def _check_port(host: str, port: int) -> None:

@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from pipeline.commands.common import fail, load, plural, store_for
+from pipeline.commands.common import console, fail, load, plural, store_for
 from pipeline.config import Config
 from pipeline.errors import AddressError
 from pipeline.links import Links
@@ -121,7 +120,7 @@ def list_(
             _schedule(sub),
             f"{sub.created_at:%Y-%m-%d}",
         )
-    Console(soft_wrap=True).print(table)
+    console(highlight=True).print(table)
     typer.echo(plural(len(subs), "subscriber"))
 
 
