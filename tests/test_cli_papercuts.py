@@ -128,3 +128,22 @@ def test_config_check_on_broken_toml_names_the_file_once(tmp_path: Path) -> None
     result = CliRunner().invoke(app, ["config", "check", str(path)], env={})
     assert result.exit_code == 2
     assert result.stderr.count(str(path)) == 1 and "not valid TOML" in result.stderr
+
+
+def test_import_from_stdin_is_checked_like_a_file(cli: Cli) -> None:
+    """`import -` reads standard input: a row is imported, and empty input is refused."""
+    result = cli.runner.invoke(
+        app,
+        ["--config", str(cli.path), "subscribers", "import", "-", "--format", "csv", "--no-opt-in"],
+        input="email\nstdin@example.org\n",
+        env={},
+    )
+    assert result.exit_code == 0 and "imported 1 subscriber;" in result.stdout
+    empty = cli.runner.invoke(
+        app,
+        ["--config", str(cli.path), "subscribers", "import", "-", "--format", "csv"],
+        input="",
+        env={},
+    )
+    assert empty.exit_code == 1 and "-: the file is empty; nothing imported" in empty.stderr
+    assert cli.emails() == ["stdin@example.org"]
