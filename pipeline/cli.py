@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,7 +27,7 @@ from pipeline.commands import (
     status,
     subscribers,
 )
-from pipeline.commands.common import state
+from pipeline.commands.common import package_version, state
 from pipeline.errors import ConfigError, PaperboyError
 
 
@@ -66,11 +65,7 @@ ConfigOption = Annotated[
 
 def _version(asked: bool) -> None:
     if asked:
-        try:
-            version = metadata.version("paperboy")
-        except metadata.PackageNotFoundError:  # run from a source tree that was not installed
-            version = "unknown (not installed)"
-        typer.echo(f"paperboy {version}")
+        typer.echo(f"paperboy {package_version()}")
         raise typer.Exit()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -39,6 +40,14 @@ def console(*, stderr: bool = False, highlight: bool = False) -> Console:
     if out.is_terminal:
         return out
     return Console(stderr=stderr, soft_wrap=True, highlight=highlight, width=UNWRAPPED)
+
+
+def package_version() -> str:
+    """The installed package's version, for ``--version``."""
+    try:
+        return metadata.version("paperboy")
+    except metadata.PackageNotFoundError:  # run from a source tree that was not installed
+        return "unknown (not installed)"
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
