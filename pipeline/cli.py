@@ -6,25 +6,29 @@ Exit codes: 0 ok, 1 some work failed (reported), 2 usage or config error.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from pipeline import logs
 from pipeline.commands import (
     bounces,
     config,
+    deliveries,
     demo,
     email,
     ingest,
     maintenance,
     match,
     service,
+    smtp,
     status,
     subscribers,
 )
-from pipeline.commands.common import state
+from pipeline.commands.common import package_version, state
 from pipeline.errors import ConfigError, PaperboyError
 
 
@@ -60,16 +64,35 @@ ConfigOption = Annotated[
 ]
 
 
+def _version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"paperboy {package_version()}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     config: ConfigOption = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show tracebacks on errors.")
     ] = False,
+    log_json: Annotated[
+        bool,
+        typer.Option("--log-json", help="Write log lines as JSON objects, one per line."),
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """paperboy: ingest paper dumps, match them to subscribers, send the digests."""
     state.config_path = config
     state.verbose = verbose
+    state.log_json = log_json
+    if log_json:  # otherwise warnings go to stderr as bare lines, as Python prints them
+        logs.setup(logging.WARNING, as_json=True)
 
 
 # The order here is the order of `paperboy --help`.
@@ -79,7 +102,9 @@ app.command("match")(match.match)
 app.command("topics")(match.topics)
 app.command("preview")(email.preview)
 app.command("send")(email.send)
+app.command("deliveries")(deliveries.deliveries)
 app.command("bounces")(bounces.bounces)
+app.add_typer(smtp.smtp_app, name="smtp")
 app.add_typer(subscribers.subscribers_app, name="subscribers")
 app.command("run")(service.run)
 app.command("status")(status.status)

@@ -262,6 +262,7 @@ class Schedule(Section):
     ingest_every_seconds: float = Field(60.0, gt=0, examples=[60.0])
     deliver_every_seconds: float = Field(60.0, gt=0, examples=[60.0])
     config_reload_seconds: float = Field(10.0, gt=0, examples=[10.0])
+    dump_stale_hours: float = Field(36.0, gt=0, examples=[36.0])
 
 
 # The shortest ledger and sent-paper retention: planning looks a week back for owed editions

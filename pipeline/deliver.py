@@ -29,6 +29,7 @@ import asyncio
 import datetime as dt
 import logging
 import random
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -83,6 +84,7 @@ class Outcome:
     edition: dt.date
     status: Status
     detail: str
+    reason: str = ""  # the detail without this row's particulars (a retry time): for grouping
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +128,13 @@ class Tally:
     busy: bool = False
     failures: list[str] = field(default_factory=list)
     last_deferred: str | None = None
+    # (status, reason) -> editions: the run's deferrals and failures, grouped for the summary
+    reasons: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def add(self, outcome: Outcome) -> None:
         setattr(self, outcome.status, getattr(self, outcome.status) + 1)
+        if outcome.status in ("deferred", "failed"):
+            self.reasons[(outcome.status, outcome.reason or outcome.detail)] += 1
         if outcome.status == "failed":
             self.failures.append(f"{outcome.subscriber_id} {outcome.edition}: {outcome.detail}")
         if outcome.status == "deferred":
@@ -146,6 +152,10 @@ class Tally:
             )
         return None
 
+    def grouped(self) -> list[tuple[str, str, int]]:
+        """(status, reason, editions) for the deferrals and failures, most frequent first."""
+        return [(st, why, n) for (st, why), n in self.reasons.most_common()]
+
     def as_dict(self) -> dict[str, object]:
         return {
             "queued": self.queued,
@@ -162,6 +172,9 @@ class Tally:
             "stopped": self.stopped,
             "busy": self.busy,
             "failures": list(self.failures),
+            "reasons": [
+                {"status": st, "reason": why, "editions": n} for st, why, n in self.grouped()
+            ],
         }
 
 
@@ -389,4 +402,5 @@ class Engine:
             row.edition_date,
             "deferred",
             f"{error}; retry at {retry_at:%Y-%m-%d %H:%M} UTC",
+            reason=error,
         )

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pipeline.config import Email, Topic
 from pipeline.config import Match as MatchConfig
-from pipeline.deliver import Clock, Job, Tally
+from pipeline.deliver import Clock, Job, Outcome, Tally
 from pipeline.embedding import Embedder, Vectors, interest_texts, topic_text
 from pipeline.errors import RenderError
 from pipeline.ledger import MORE_KEPT, digest_links, recorded, recorded_selection
@@ -116,6 +116,18 @@ def owed_editions(
                 out.append((day, now > moment + cutoff))
         day += dt.timedelta(days=1)
     return out
+
+
+def next_send(subscriber: Subscriber, now: dt.datetime) -> dt.datetime | None:
+    """When the subscriber's next edition falls due after ``now``; None unless active."""
+    if subscriber.status != SubscriberStatus.ACTIVE:
+        return None
+    day = local_now(subscriber, now).date()
+    for _ in range(8):  # a weekly reader's next day is at most a week away
+        if _mails_on(subscriber, day) and send_moment(subscriber, day) > now:
+            return send_moment(subscriber, day).astimezone(dt.UTC)
+        day += dt.timedelta(days=1)
+    return None
 
 
 def _mails_on(subscriber: Subscriber, day: dt.date) -> bool:
@@ -391,8 +403,7 @@ def queue_editions(
                 queued.append(Job(recorded(row, selection, shown), message))
             tally.queued += len(queued)
             for row, error in failed:
-                tally.failed += 1
-                tally.failures.append(f"{row.subscriber_id} {edition}: {error}")
+                tally.add(Outcome(row.subscriber_id, edition, "failed", error))
             if plan.dry_run:
                 continue
             store.ledger.queue_many([job.row for job in queued] + [f for f, _ in failed], now)

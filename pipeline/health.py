@@ -4,6 +4,8 @@
     run       the last delivery run was aborted (auth/TLS failure, database error, lease lost)
     matching  meaning is on but the model could not load: matching fell back to lexical
     config    the service's last config reload failed; the last good config is in force
+    dump      no dump was ingested within ``schedule.dump_stale_hours`` (read, not stored:
+              every edition would be "skipped: no new papers")
 
 A failure to write the record is logged, never raised: health must not stop delivery.
 """
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING
 from pipeline.config import Config, Meaning
 from pipeline.embedding.runtime import SentenceModel, shared
 from pipeline.errors import StoreError
+from pipeline.models import HealthReason, HealthReport
 
 if TYPE_CHECKING:  # the delivery engine and the store, for the annotations only
     from pipeline.deliver import Tally
@@ -24,7 +27,31 @@ if TYPE_CHECKING:  # the delivery engine and the store, for the annotations only
 
 log = logging.getLogger("paperboy.health")
 
-RUN, MATCHING, CONFIG = "run", "matching", "config"
+RUN, MATCHING, CONFIG, DUMP = "run", "matching", "config", "dump"
+
+
+def stale_dump(store: Store, stale_hours: float, now: dt.datetime) -> HealthReason | None:
+    """The ``dump`` condition: the last dump is older than ``stale_hours``. Before the first
+    dump there is nothing to be late yet, so a new instance stays ok."""
+    last = store.reports.last_dump()
+    if last is None or now - last.ingested_at <= dt.timedelta(hours=stale_hours):
+        return None
+    age = (now - last.ingested_at).total_seconds() / 3600
+    return HealthReason(
+        name=DUMP,
+        reason=(
+            f"no dump ingested for {age:.0f} hours (schedule.dump_stale_hours = "
+            f"{stale_hours:g}); the last was {last.name}"
+        ),
+        since=last.ingested_at + dt.timedelta(hours=stale_hours),
+    )
+
+
+def report(store: Store, config: Config, now: dt.datetime) -> HealthReport:
+    """The stored record plus the conditions read from the data (a stale dump)."""
+    recorded = store.health.report(now)
+    stale = stale_dump(store, config.schedule.dump_stale_hours, now)
+    return recorded if stale is None else HealthReport(reasons=(*recorded.reasons, stale))
 
 
 def note(store: Store, name: str, reason: str | None, now: dt.datetime) -> None:

@@ -58,18 +58,37 @@ def read_rows(text: str, fmt: Format) -> list[tuple[int, dict[str, Any]]]:
 
 
 def _read_csv(text: str) -> list[tuple[int, dict[str, Any]]]:
+    text = text.removeprefix("\ufeff")
     reader = csv.DictReader(
-        io.StringIO(text.removeprefix("\ufeff"), newline=""), restkey="__extra__"
+        io.StringIO(text, newline=""), restkey="__extra__", delimiter=_delimiter(text)
     )
     if reader.fieldnames is None:
         return []
     reader.fieldnames = [name.strip().lower() for name in reader.fieldnames]
+    if "email" not in reader.fieldnames:
+        found = ", ".join(repr(name) for name in reader.fieldnames)
+        raise ValueError(
+            f"line 1: the header has no 'email' column (it has {found}); "
+            f"the first line names the columns, from: {', '.join(COLUMNS)}"
+        )
     rows = []
     start = reader.line_num + 1
     for row in reader:
         rows.append((start, {k: _unguard(v) for k, v in row.items()}))
         start = reader.line_num + 1
     return rows
+
+
+def _delimiter(text: str) -> str:
+    """The header's separator: ',' unless the header has none and has ';' or a tab instead, as
+    spreadsheets write CSV in locales where the comma is the decimal sign."""
+    header = text.partition("\n")[0]
+    if "," in header:
+        return ","
+    for candidate in (";", "\t"):
+        if candidate in header:
+            return candidate
+    return ","
 
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection), so
@@ -170,7 +189,17 @@ def check_rows(
                 f"status {status_raw!r} needs --no-opt-in (the address did not confirm here)"
             )
         parsed = parse_preferences(_as_fields(row), known)
-        problems.extend(f"{name}: {message}" for name, message in parsed.errors.items())
+        unknown = _unknown_topics(row, known)
+        if unknown:  # named here, rather than the web form's "pick from the list"
+            problems.append(
+                f"topics: unknown topic {', '.join(map(repr, unknown))} "
+                "(see `paperboy topics` for the slugs)"
+            )
+        problems.extend(
+            f"{name}: {message}"
+            for name, message in parsed.errors.items()
+            if not (unknown and name == "topics")
+        )
         if problems or parsed.data is None:
             errors.extend(RowError(line=line, message=p) for p in problems)
             continue
@@ -205,6 +234,11 @@ def _row_problems(row: dict[str, Any]) -> list[str]:
     if unknown:
         return [f"unknown column {', '.join(map(repr, unknown))}; columns are {', '.join(COLUMNS)}"]
     return []
+
+
+def _unknown_topics(row: dict[str, Any], known: set[str]) -> list[str]:
+    topics = _as_fields(row).get("topics", [])
+    return [slug for slug in dict.fromkeys(topics) if slug not in known]
 
 
 def _as_fields(row: dict[str, Any]) -> dict[str, list[str]]:

@@ -226,3 +226,34 @@ def test_send_reports_a_drop_after_the_message_as_sent_ambiguous(
     again = paperboy(path, "send", "--now", NOW.isoformat(), "--json")
     assert json.loads(again.stdout)["sent_ambiguous"] == 0
     assert sorted(server.recipients()) == ["reader0@example.org", "reader1@example.org"]
+
+
+def test_send_groups_the_reasons_for_deferrals_and_failures(
+    instance: tuple[Path, Config], server: SmtpServer
+) -> None:
+    """With SMTP at a closed port the summary says why the editions were deferred: one line
+    per reason, with a count (each row's own retry time is left out of the grouping)."""
+    path, _ = instance
+    server.stop()  # the port is closed now: nothing listens
+    result = paperboy(path, "send", "--now", NOW.isoformat())
+    assert result.returncode == 1
+    assert result.stdout.startswith("sent 0, deferred 2, failed 0")
+    reasons = [line for line in result.stderr.splitlines() if line.startswith("  deferred")]
+    assert len(reasons) == 1, result.stderr
+    [reason] = reasons
+    assert reason.startswith("  deferred 2: ") and str(server.port) in reason
+    assert "refused" in reason.lower() or "connect" in reason.lower(), reason
+
+
+def test_send_groups_refusals_with_their_count(
+    instance: tuple[Path, Config], server: SmtpServer
+) -> None:
+    """Two readers refused with the same reply: one reason, "editions": 2, in the JSON."""
+    path, _ = instance
+    for rcpt in ("reader0@example.org", "reader1@example.org"):
+        server.inject("rcpt", "550 5.1.1 no such user", rcpt=rcpt)
+    result = paperboy(path, "send", "--now", NOW.isoformat(), "--json")
+    assert result.returncode == 1
+    [reason] = json.loads(result.stdout)["reasons"]
+    assert (reason["status"], reason["editions"]) == ("failed", 2)
+    assert "550 5.1.1 no such user" in reason["reason"]

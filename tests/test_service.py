@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -170,15 +171,13 @@ def test_run_refuses_a_taken_port_before_touching_the_inbox(
     assert dump.exists()
 
 
-def test_the_service_log_counts_sent_ambiguous_editions() -> None:
+def test_the_service_log_counts_sent_ambiguous_editions(caplog: pytest.LogCaptureFixture) -> None:
     """A run with a connection lost after the message says so in the service's output."""
-    from rich.console import Console
-
     from pipeline.commands.service import print_tally
     from pipeline.deliver import Tally
 
-    console = Console(record=True, width=200)
-    print_tally(console, Tally(sent=2, ambiguous=1))
-    text = console.export_text()
+    with caplog.at_level(logging.INFO, logger="paperboy"):
+        print_tally(Tally(sent=2, ambiguous=1))
+    text = caplog.text
     assert "delivered: sent 2, deferred 0, failed 0" in text
     assert "sent_ambiguous 1: the connection was lost after the message" in text

@@ -88,7 +88,7 @@ def test_add_without_opt_in_is_active_and_recorded_as_admin_entered(
     [
         (["not-an-address"], "not a valid email address"),
         (["a@example.org\r\nBcc: b@example.org"], "line breaks"),
-        (["a@example.org", "--topic", "no-such-topic"], "Pick topics from the list"),
+        (["a@example.org", "--topic", "no-such-topic"], "unknown topic 'no-such-topic'"),
         (["a@example.org", "--timezone", "Mars/Base"], "time zone"),
         (["a@example.org", "--hour", "25"], "0 to 23"),
     ],
@@ -124,7 +124,7 @@ def test_list_show_and_remove(admin: Admin, store: Store) -> None:
     assert code == 0 and "unsubscribed" in out
     sub = store.subscribers.find("a@example.org")
     assert sub is not None and sub.status == SubscriberStatus.UNSUBSCRIBED
-    code, out, _ = admin("remove", str(sub.id), "--erase")
+    code, out, _ = admin("remove", str(sub.id), "--erase", "--yes")
     assert code == 0 and store.subscribers.find("a@example.org") is None
     assert store.subscribers.is_suppressed("a@example.org")
     code, _, err = admin("show", "a@example.org")
@@ -135,7 +135,7 @@ def test_unsuppress_lets_an_erased_reader_sign_up_again(admin: Admin, store: Sto
     """An erased address is refused until an admin lifts its suppression; a bad or
     unsuppressed address is a one-line error."""
     admin("add", "back@example.org", "--no-opt-in", "--topic", "robotics")
-    admin("remove", "back@example.org", "--erase")
+    admin("remove", "back@example.org", "--erase", "--yes")
     code, _, err = admin("add", "back@example.org", "--no-opt-in", "--topic", "robotics")
     assert code != 0 and "was erased" in err and "subscribers unsuppress" in err
     code, out, _ = admin("unsuppress", "Back@Example.org", "--json")
@@ -181,10 +181,10 @@ def test_import_reports_every_bad_row_by_line_and_imports_nothing(
     code, _out, err = admin("import", str(path))
     assert code == 1
     assert f"{path}:3: email 'bad-address'" in err
-    assert f"{path}:4: topics: Pick topics from the list" in err
+    assert f"{path}:4: topics: unknown topic" in err
     assert f"{path}:6: timezone:" in err and f"{path}:6: send_hour:" in err
     assert f"{path}:7: good@example.org is also on line 2" in err
-    assert "4 bad row(s)" in err and "nothing imported" in err
+    assert "4 bad rows" in err and "nothing imported" in err
     assert store.subscribers.all() == [] and admin.mails() == []
 
 

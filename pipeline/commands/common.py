@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import typer
+from rich.console import Console
 
 from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError
@@ -21,9 +23,36 @@ class State:
 
     config_path: Path | None = None
     verbose: bool = False
+    log_json: bool = False
 
 
 state = State()
+
+
+# Wide enough for any line paperboy prints: off a terminal, lines are never wrapped.
+UNWRAPPED = 1_000_000
+
+
+def console(*, stderr: bool = False, highlight: bool = False) -> Console:
+    """A rich console that wraps to the terminal's width on a terminal, and never when the
+    output is a pipe, a file or a log collector (rich would otherwise assume 80 columns)."""
+    out = Console(stderr=stderr, soft_wrap=True, highlight=highlight)
+    if out.is_terminal:
+        return out
+    return Console(stderr=stderr, soft_wrap=True, highlight=highlight, width=UNWRAPPED)
+
+
+def package_version() -> str:
+    """The installed package's version, for ``--version``."""
+    try:
+        return metadata.version("paperboy")
+    except metadata.PackageNotFoundError:  # run from a source tree that was not installed
+        return "unknown (not installed)"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 row``, ``2 rows``: a count with its noun agreeing."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

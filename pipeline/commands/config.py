@@ -43,7 +43,9 @@ def check(
         config = load_config(target)
     except ConfigError as e:
         for problem in e.problems:
-            typer.echo(f"{target}: {problem}", err=True)
+            # Problems with the file itself (unreadable, not TOML) already start with its name.
+            named = problem.startswith(f"{target}:")
+            typer.echo(problem if named else f"{target}: {problem}", err=True)
         raise typer.Exit(2) from None
     for warning in start_warnings(config):
         typer.echo(f"{target}: warning: {warning}", err=True)

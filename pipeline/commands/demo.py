@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from pipeline.commands.common import fail, store_for
+from pipeline.commands.common import console, fail, store_for
 from pipeline.config import load_config
 from pipeline.matching.topics import load_catalog
 from pipeline.models import IngestOutcome, Paper, Profile, SubscriberStatus
@@ -158,7 +158,7 @@ def _report(
     config_path: Path,
 ) -> None:
     """What the demo did, for a person: the reader, their digest's papers, where the mail is."""
-    out = Console(highlight=False)
+    out = console()
     out.print(f"{DEMO_ADDRESS} reads {', '.join(chosen)}" + (f"; {interests}" if interests else ""))
     if picked:
         out.print(f"their digest has {len(picked)} papers:")

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pipeline.commands.common import fail, load, store_for
+from pipeline.commands.common import console, fail, load, store_for
 from pipeline.links import Links
 
 
@@ -76,7 +75,7 @@ def preview(
     ids = [sp.paper.id for sp in selection.papers]
     links = digest_links(Links.for_config(config), sub.id, edition, ids)
     rendered = renderer.digest(selection, sub, links)
-    err = Console(stderr=True)
+    err = console(stderr=True, highlight=True)
     if not selection.papers:
         err.print(f"nothing new matched {email} for {edition}; this is the empty digest")
     if out is None:
@@ -112,7 +111,9 @@ def send(
     """Deliver every digest that is due: new editions, retries, and sends a crash cut short.
 
     Prints sent / deferred / failed / skipped (and sent_ambiguous: the connection was lost
-    after the message and before the server's reply; perhaps delivered, never resent). Only
+    after the message and before the server's reply; perhaps delivered, never resent), then
+    one line per reason for deferrals and failures, with how many editions each
+    (`paperboy deliveries` lists them one by one). Only
     one process plans (queues) editions at a time; while another holds that role (e.g.
     `paperboy run`), this one sends only what is already queued, and says so. Exit 1 if any
     delivery failed, if the run was aborted (e.g. SMTP authentication or TLS failed; nothing
@@ -128,7 +129,7 @@ def send(
 
     config = load()
     when = parse_now(now)
-    err = Console(stderr=True)
+    err = console(stderr=True, highlight=True)
     progress = Progress(
         TextColumn("sending"),
         BarColumn(),
@@ -181,8 +182,8 @@ def send(
             f"sent {tally.sent}{ambiguous}, deferred {tally.deferred}, failed {tally.failed}, "
             f"skipped {tally.skipped}, missed {tally.missed} ({tally.queued} new editions queued)"
         )
-        for line in tally.failures:
-            typer.echo(f"  failed: {line}", err=True)
+        for status, reason, n in tally.grouped():
+            typer.echo(f"  {status} {n}: {reason}", err=True)
         if tally.ambiguous:
             typer.echo(
                 f"  {tally.ambiguous} editions lost their connection after the message was "

@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pipeline.commands.common import fail, load, store_for
+from pipeline.commands.common import console, fail, load, store_for
 from pipeline.config import Config
 from pipeline.errors import IngestError, MatchError
 from pipeline.ingest import read_dump
@@ -150,7 +149,7 @@ def _public(sp: ScoredPaper) -> dict[str, object]:
 
 
 def _table(shown: list[ScoredPaper], matched: int, total: int) -> None:
-    out = Console()
+    out = console(highlight=True)
     if not total:
         out.print("No papers to rank: ingest a dump first, or pass --dump FILE.")
         return
@@ -197,4 +196,4 @@ def topics(
     for slug in catalog:
         t = catalog[slug]
         table.add_row(slug, Text(t.title), Text(", ".join(t.keywords)))
-    Console().print(table)
+    console(highlight=True).print(table)

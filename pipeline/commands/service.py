@@ -11,9 +11,8 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
+from pipeline import logs
 from pipeline.commands.common import fail, load, state
 from pipeline.config import Config, default_config_path, start_warnings
 from pipeline.models import IngestOutcome
@@ -23,39 +22,48 @@ if TYPE_CHECKING:  # the delivery engine, for the annotation only
     from pipeline.deliver import Tally
 
 
-def print_outcome(console: Console, outcome: IngestOutcome) -> None:
-    """One line per inbox file, as the daemon processes it."""
+# The service's own lines ("paperboy: stopped"); the steps log under paperboy.<step>.
+log = logging.getLogger("paperboy")
+
+
+def print_outcome(outcome: IngestOutcome) -> None:
+    """One line per inbox file, as the daemon processes it. A quarantined file is not
+    repeated here: the ingest step logged it, with its reason, when it moved it."""
     if outcome.error:
-        console.print(f"[red]quarantined[/red] {outcome.name}: {outcome.error}")
-    elif outcome.already_ingested:
-        console.print(f"{outcome.name}: already ingested, archived")
+        return
+    if outcome.already_ingested:
+        log.info("%s: already ingested, archived", outcome.name)
     else:
-        console.print(
-            f"{outcome.name} ({outcome.format}): {outcome.new} new, {outcome.merged} merged, "
-            f"{outcome.skipped} skipped"
+        log.info(
+            "%s (%s): %d new, %d merged, %d skipped",
+            outcome.name,
+            outcome.format,
+            outcome.new,
+            outcome.merged,
+            outcome.skipped,
         )
     for warning in outcome.warnings:
-        console.print(f"  warning: {warning}", markup=False)
+        log.warning("%s: %s", outcome.name, warning)
 
 
-def print_tally(console: Console, tally: Tally) -> None:
-    """One line per delivery run that did something; quiet runs stay quiet."""
+def print_tally(tally: Tally) -> None:
+    """One line per delivery run that did something, then one per reason it deferred or
+    failed editions; quiet runs stay quiet."""
     if tally.aborted:
-        console.print(f"[red]delivery aborted[/red]: {tally.aborted}", highlight=False)
+        log.error("delivery aborted: %s", tally.aborted)
     if tally.paused:
-        console.print(f"[red]delivery paused[/red]: {escape(tally.paused)}", highlight=False)
+        log.error("delivery paused: %s", tally.paused)
     if tally.sent or tally.deferred or tally.failed:
-        console.print(
-            f"delivered: sent {tally.sent}, deferred {tally.deferred}, failed {tally.failed}",
-            highlight=False,
+        log.info(
+            "delivered: sent %d, deferred %d, failed %d", tally.sent, tally.deferred, tally.failed
         )
-    for line in tally.failures:
-        console.print(f"  failed: {line}", markup=False)
+    for status, reason, n in tally.grouped():
+        log.warning("%s %d: %s", status, n, reason)
     if tally.ambiguous:
-        console.print(
-            f"  sent_ambiguous {tally.ambiguous}: the connection was lost after the message "
-            "and before the reply; perhaps delivered, not resent",
-            markup=False,
+        log.warning(
+            "sent_ambiguous %d: the connection was lost after the message and before the "
+            "reply; perhaps delivered, not resent",
+            tally.ambiguous,
         )
 
 
@@ -75,19 +83,16 @@ def run(
     config = load()  # exit 2 with the problems before starting anything
     if web:
         _check_port(config.web.host, config.web.port)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.setup(logging.INFO, as_json=state.log_json)
     # APScheduler logs every job run at INFO; the steps report what they did themselves.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     live = LiveConfig(state.config_path or default_config_path())
-    console = Console()
-    console.print(f"paperboy: inbox {config.paths.inbox}, store {config.storage.url}")
+    log.info("inbox %s, store %s", config.paths.inbox, config.storage.url)
     for warning in start_warnings(config):
-        console.print(f"[yellow]warning[/yellow]: {escape(warning)}", highlight=False)
+        log.warning("%s", warning)
 
     def ingest(cfg: object) -> None:
-        steps.ingest_inbox(live.config, on_file=lambda o: print_outcome(console, o))
+        steps.ingest_inbox(live.config, on_file=print_outcome)
 
     def embed_step(cfg: Config) -> None:
         steps.embed_step(cfg)  # logs what it computed; quiet when there was nothing to do
@@ -112,7 +117,7 @@ def run(
             elect = (planner.take, every)
 
             def deliver_step(cfg: Config, now: dt.datetime) -> None:
-                print_tally(console, steps.deliver_due(cfg, now, planner=planner))
+                print_tally(steps.deliver_due(cfg, now, planner=planner))
 
         scheduler = build_scheduler(
             live, ingest, deliver_step, embed_step, bounces_step, elect, prune_step
@@ -133,14 +138,14 @@ def run(
         stop = threading.Event()
         try:
             if web:
-                _serve_web(live, console)
+                _serve_web(live)
             else:
                 stop.wait()
         except KeyboardInterrupt:
             pass
         finally:
             scheduler.shutdown(wait=True)  # before the planner role is given up
-            console.print("paperboy: stopped")
+            log.info("stopped")
 
 
 def _check_port(host: str, port: int) -> None:
@@ -157,7 +162,7 @@ def _check_port(host: str, port: int) -> None:
             )
 
 
-def _serve_web(live: LiveConfig, console: Console) -> None:
+def _serve_web(live: LiveConfig) -> None:
     # The web stack (uvicorn, FastAPI): only `paperboy run` serves it, so only it imports it.
     import uvicorn
 
@@ -165,7 +170,7 @@ def _serve_web(live: LiveConfig, console: Console) -> None:
     from subscribers.web.peers import proxy_options
 
     web = live.config.web
-    console.print(f"paperboy: web app on http://{web.host}:{web.port} (base URL {web.base_url})")
+    log.info("web app on http://%s:%s (base URL %s)", web.host, web.port, web.base_url)
     # The app follows config reloads through this source; only the listening socket and the
     # trusted proxies (uvicorn's) are fixed until a restart.
     uvicorn.run(
@@ -173,5 +178,6 @@ def _serve_web(live: LiveConfig, console: Console) -> None:
         host=web.host,
         port=web.port,
         log_level="warning",
+        log_config=None,  # uvicorn's records go through paperboy's one-line (or JSON) logging
         **proxy_options(web),
     )

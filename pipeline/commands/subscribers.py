@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from pipeline.commands.common import fail, load, store_for
+from pipeline.commands.common import console, fail, load, plural, store_for
 from pipeline.config import Config
 from pipeline.errors import AddressError
 from pipeline.links import Links
@@ -122,8 +121,8 @@ def list_(
             _schedule(sub),
             f"{sub.created_at:%Y-%m-%d}",
         )
-    Console(soft_wrap=True).print(table)
-    typer.echo(f"{len(subs)} subscriber{'' if len(subs) == 1 else 's'}")
+    console(highlight=True).print(table)
+    typer.echo(plural(len(subs), "subscriber"))
 
 
 @subscribers_app.command("show")
@@ -161,16 +160,23 @@ def remove(
             "--erase", help="Delete the row and its history; keep only a suppression hash."
         ),
     ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Erase without asking (for scripts).")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Unsubscribe a reader (nothing more is sent), or erase them for good with --erase.
 
-    Example: paperboy subscribers remove reader@example.org --erase
+    Erasing cannot be undone: it asks first on a terminal, and needs --yes otherwise.
+
+    Example: paperboy subscribers remove reader@example.org --erase --yes
     """
     config = load()
     removed = 0
     with store_for(config) as store:
         sub = _find(store, who)
+        if erase and not yes:
+            _confirm_erase(sub.email)
         if erase:
             store.subscribers.delete(sub.id, "erased by an admin")
             # Its mails waiting in the outbox folder (and shown on /outbox) go with it.
@@ -226,14 +232,13 @@ def import_(
     """
     config = load()
     kind = _format(fmt, path)
-    try:
-        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        fail(f"{path}: cannot read ({e})")
+    text = _read_text(path)
     try:
         rows = read_rows(text, kind)
     except ValueError as e:
         fail(f"{path}: {e}; nothing imported", code=1)
+    if not rows:
+        fail(f"{path}: no subscriber rows in the file; nothing imported", code=1)
     if not no_opt_in:
         rows = [(line, {"status": "pending", **row}) for line, row in rows]
     else:
@@ -254,7 +259,7 @@ def import_(
                 problems = [{"line": e.line, "message": e.message} for e in errors]
                 typer.echo(json.dumps({"imported": 0, "errors": problems}, indent=2))
             typer.echo(
-                f"paperboy: error: {len({e.line for e in errors})} bad row(s) in {path}; "
+                f"paperboy: error: {plural(len({e.line for e in errors}), 'bad row')} in {path}; "
                 "nothing imported",
                 err=True,
             )
@@ -273,9 +278,13 @@ def import_(
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
     elif dry_run:
-        typer.echo(f"{len(entries)} rows are valid; dry run, nothing imported")
+        valid = "is" if len(entries) == 1 else "are"
+        typer.echo(f"{plural(len(entries), 'row')} {valid} valid; dry run, nothing imported")
     else:
-        typer.echo(f"imported {len(ids)} subscribers; {len(mailed)} confirmation mails sent")
+        typer.echo(
+            f"imported {plural(len(ids), 'subscriber')}; "
+            f"{plural(len(mailed), 'confirmation mail')} sent"
+        )
 
 
 @subscribers_app.command("export")
@@ -300,10 +309,31 @@ def export(
         typer.echo(text, nl=False)
     else:
         out.write_text(text, encoding="utf-8")
-        typer.echo(f"{len(rows)} subscribers written to {out}", err=True)
+        typer.echo(f"{plural(len(rows), 'subscriber')} written to {out}", err=True)
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+def _read_text(path: Path) -> str:
+    """The import file as text: exit 1 with what is wrong when it is empty or not text."""
+    try:
+        data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    except OSError as e:
+        fail(f"{path}: cannot read ({e.strerror or e}); nothing imported", code=1)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = "\0"  # reported as binary below
+    if "\0" in text:
+        fail(
+            f"{path}: not a text file (is it a spreadsheet? save it as CSV UTF-8); "
+            "nothing imported",
+            code=1,
+        )
+    if not text.strip():
+        fail(f"{path}: the file is empty; nothing imported", code=1)
+    return text
 
 
 def _topic_slugs(config: Config) -> list[str]:
@@ -418,6 +448,15 @@ def _find(store: Store, who: str) -> Subscriber:
     if sub is None:
         fail(f"no subscriber {who!r} (see `paperboy subscribers list`)", code=1)
     return sub
+
+
+def _confirm_erase(email: str) -> None:
+    """Ask on a terminal; without one (a script, a pipe) refuse, as nobody can answer."""
+    question = f"Erase {email} and their history for good?"
+    if not sys.stdin.isatty():
+        fail(f"{question} Nothing erased: add --yes to confirm", code=2)
+    if not typer.confirm(question):
+        fail("nothing erased", code=1)
 
 
 def _schedule(sub: Subscriber) -> str:

@@ -19,6 +19,7 @@ from pipeline.store.ledger import Ledger
 from pipeline.store.optin import OptIn
 from pipeline.store.papers import Papers
 from pipeline.store.pauses import Pauses
+from pipeline.store.reports import Reports
 from pipeline.store.retention import Retention
 from pipeline.store.subscribers import Subscribers
 from pipeline.store.vectors import StoredVectors
@@ -45,6 +46,7 @@ class Store:
         self.pauses = Pauses(db)
         self.health = Health(db)
         self.retention = Retention(db)
+        self.reports = Reports(db)
 
     @property
     def dialect(self) -> str:

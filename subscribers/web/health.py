@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from pipeline import health
 from pipeline.errors import PaperboyError
 from pipeline.health import MATCHING, matching_reason
 from pipeline.models import HealthReason
@@ -21,17 +22,18 @@ log = logging.getLogger("paperboy.web")
 router = APIRouter()
 
 
-@router.get("/healthz")
+@router.api_route("/healthz", methods=["GET", "HEAD"])
 def healthz(rt: RuntimeDep) -> JSONResponse:
     """200 while the database answers, ``degraded`` included (the web app still serves; mail
-    may be held back); 503 when it does not."""
+    may be held back); 503 when it does not. HEAD answers the same status without a body, for
+    monitors that only look at it."""
     meaning = rt.config.meaning
     embedder = rt.sentences.get(meaning)  # loaded once per process; the first check may wait
     now = dt.datetime.now(dt.UTC)
     try:
         version = rt.store.schema_version()
         counts = rt.store.vectors.counts(embedder.name) if embedder is not None else None
-        reasons = list(rt.store.health.report(now).reasons)
+        reasons = list(health.report(rt.store, rt.config, now).reasons)
     except PaperboyError as e:
         log.error("health check: %s", e)
         return JSONResponse({"status": "error", "db": "error"}, status_code=503)
