@@ -233,6 +233,15 @@ class Web(Section):
             return words[value.strip().lower()]
         raise ValueError('must be "auto", true or false')
 
+    @field_validator("secret_key")
+    @classmethod
+    def _signing_key(cls, value: SecretStr) -> SecretStr:
+        # Empty means "generate one under var/"; anything else must be a real key, or a reload
+        # would hand the scheduler a key it cannot sign with.
+        if 0 < len(value.get_secret_value()) < 16:
+            raise ValueError("must be empty (generated under var/) or at least 16 characters")
+        return value
+
     @field_validator("previous_secret_keys")
     @classmethod
     def _long_enough(cls, value: list[SecretStr]) -> list[SecretStr]:

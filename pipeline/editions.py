@@ -98,7 +98,7 @@ def owed_editions(
     An edition is owed from its send moment on, if the reader was active by then or became so
     within ``cutoff`` after it; it is late (recorded ``missed``, never sent) once ``now`` is
     past its send moment plus ``cutoff``. Days after the reader's last edition are looked at
-    (up to a week back); a reader who has had none is owed only today's.
+    (up to ``LOOK_BACK_DAYS`` back); a reader who has had none is owed only today's.
     """
     today = due_edition(subscriber, now)
     local_today = local_now(subscriber, now).date()

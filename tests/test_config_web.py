@@ -96,6 +96,7 @@ def test_run_warns_about_a_plain_http_public_base_url(tmp_path: Path) -> None:
     [
         ('trusted_proxies = ["proxy.lan"]', "web.trusted_proxies = "),
         ('outbox_view = "sometimes"', "web.outbox_view = 'sometimes': must be \"auto\""),
+        ('secret_key = "too-short"', "web.secret_key = '***': must be empty (generated"),
     ],
 )
 def test_bad_web_keys_are_refused_by_name(tmp_path: Path, text: str, problem: str) -> None:
