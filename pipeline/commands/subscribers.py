@@ -202,7 +202,8 @@ def remove(
         )
     else:
         typer.echo(
-            f"{sub.email}: {outcome}" + (f", {removed} outbox mail(s) removed" if removed else "")
+            f"{sub.email}: {outcome}"
+            + (f", {plural(removed, 'outbox mail')} removed" if removed else "")
         )
 
 
