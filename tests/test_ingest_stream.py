@@ -6,6 +6,7 @@ the same SQLite file, answers one-click unsubscribes; the crash test kills a rea
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -298,7 +299,7 @@ def test_a_streamed_page_dump_reads_like_the_whole_text() -> None:
     """Parsed in windows of lines, a page dump gives the papers, skips and warnings (with their
     line numbers) that the whole text gives."""
     lines = list(page_text(3000))
-    day = hf_page.dt.date(2026, 7, 3)
+    day = dt.date(2026, 7, 3)
     whole = hf_page.parse("\n".join(lines), day)
     parts = list(hf_page.chunks(iter(lines), day, size=100))
     assert len(parts) > 5
