@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from pipeline.ingest import OpenDump
+from pipeline.ingest import OpenDump, ParsedEntries
 from pipeline.models import IngestOutcome, ParseWarning
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ def store_dump(
     chunk_size: int,
     *,
     before_finish: Callable[[], bool] | None = None,
+    on_chunk: Callable[[ParsedEntries], None] | None = None,
     now: dt.datetime | None = None,
 ) -> IngestOutcome | None:
     """Stream ``dump``'s papers into ``store``; None if ``before_finish`` says the file changed
@@ -66,6 +67,8 @@ def store_dump(
     for number, part in enumerate(dump.chunks(chunk_size), start=1):
         if part.papers:
             new += store.papers.add_chunk(head, part.papers, now)
+        if on_chunk is not None:
+            on_chunk(part)
         papers += len(part.papers)
         skipped += part.skipped
         warnings.extend(part.warnings)
