@@ -23,7 +23,7 @@ import pytest
 import uvicorn
 
 from pipeline.config import Config, load_config
-from pipeline.ingest import hf_page
+from pipeline.ingest import hf_page, json_items
 from pipeline.ingest.common import combine
 from pipeline.links import Links
 from pipeline.models import SubscriberStatus
@@ -306,3 +306,30 @@ def test_a_streamed_page_dump_reads_like_the_whole_text() -> None:
     streamed = combine(parts)
     assert streamed == whole
     assert streamed.skipped > 0 and streamed.warnings
+
+
+def test_damaged_items_are_found_across_block_boundaries() -> None:
+    """Read in 64 KB blocks through a window that slides, a 6 MB array still yields every good
+    item once and names each damaged one by its own id."""
+    items = []
+    for i in range(30_000):
+        paper = f'"id": "2607.{i:05d}", "title": "Paper {i}", "summary": "{"x" * 150}"'
+        if i % 1_000 == 999:
+            items.append(f'{{"paper": {{{paper}, "upvotes": {"9" * 5000}}}}}')
+        elif i % 1_000 == 500:
+            damaged = paper.replace("Paper", "Pa\x00per")
+            items.append(f'{{"paper": {{{damaged}}}}}')
+        else:
+            items.append(f'{{"paper": {{{paper}}}}}')
+    text = "[\n" + ",\n".join(items) + "\n]"
+    assert len(text) > 6_000_000
+    blocks = (text[i : i + 65_536] for i in range(0, len(text), 65_536))
+    read = list(json_items.items(blocks, ("papers",)))
+    assert [item.number for item in read] == list(range(1, 30_001))
+    bad = [(item.number, item.hint) for item in read if item.bad]
+    assert bad == [(i + 1, f"2607.{i:05d}") for i in range(999, 30_000, 1_000)]
+    nul = [item.number for item in read if item.nul]
+    assert nul == [i + 1 for i in range(500, 30_000, 1_000)]
+    good = [item.value for item in read if not item.bad and not item.nul]
+    assert len(good) == 30_000 - 60
+    assert all(isinstance(v, dict) and v["paper"]["title"].startswith("Paper") for v in good)

@@ -42,17 +42,21 @@ class _Reader:
         self._blocks = iter(blocks)
         self.buf = ""
         self.pos = 0
+        self.start = 0  # where the value last decoded began
         self.eof = False
+        self.dropped = 0  # characters dropped from the front of ``buf`` so far
         self._lines_dropped = 0
 
     def more(self) -> bool:
-        """Append the next block; False at the end of the text."""
+        """Append the next block; False at the end of the text. Text before ``pos`` may be
+        dropped: indexes into ``buf`` shift by ``dropped`` (``pos`` is kept up to date)."""
         block = next(self._blocks, None)
         if block is None:
             self.eof = True
             return False
         if self.pos > LOOKAHEAD:
             self._lines_dropped += self.buf.count("\n", 0, self.pos)
+            self.dropped += self.pos
             self.buf = self.buf[self.pos :]
             self.pos = 0
         self.buf += block
@@ -89,6 +93,7 @@ class _Reader:
                 raise
             if end >= len(self.buf) and self.more():
                 continue  # a number may go on in the next block
+            self.start = self.pos
             self.pos = end
             return value
 
@@ -102,16 +107,19 @@ class _Reader:
             pattern = _STRING_STOP if in_string else _VALUE_STOP
             match = pattern.search(self.buf, i)
             if match is None:
+                before = self.dropped
                 if not self.more():
                     raise _Truncated
+                i -= self.dropped - before
                 continue
             i = match.start()
             char = self.buf[i]
             if in_string:
                 if char == "\\":
+                    before = self.dropped
                     if i + 1 >= len(self.buf) and not self.more():
                         raise _Truncated
-                    i += 2
+                    i += 2 - (self.dropped - before)
                     continue
                 in_string = False
             elif char == '"':
@@ -167,16 +175,16 @@ def _array(reader: _Reader) -> Iterator[Item]:
     number = 0
     while True:
         number += 1
-        start = reader.pos
         try:
-            value = reader.value()
+            value = reader.value()  # on success: buf[start:pos] is the item's text
         except ValueError as e:  # JSONDecodeError too; a nesting bomb is no entry: fatal
             reason = _reason(reader, e)
-            reader.pos = reader.end_of_bad_value()
-            hint = _ID.search(reader.buf, start, reader.pos)
+            end = reader.end_of_bad_value()  # the bad item starts at pos
+            hint = _ID.search(reader.buf, reader.pos, end)
+            reader.pos = end
             yield Item(number, bad=reason, hint=hint.group(1) if hint else None)
         else:
-            yield Item(number, value, nul="\x00" in reader.buf[start : reader.pos])
+            yield Item(number, value, nul="\x00" in reader.buf[reader.start : reader.pos])
         after = reader.skip_blank()
         if after == ",":
             reader.pos += 1
