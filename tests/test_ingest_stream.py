@@ -34,14 +34,17 @@ from tests.conftest import write_config
 from tests.test_inbox import API, PAGE, drop
 
 ROOT = Path(__file__).resolve().parent.parent
-# The child process ingests and reports its own peak resident set size (kB on Linux).
+# The child process ingests and reports its own peak resident set size. VmHWM, not
+# getrusage: ru_maxrss survives exec, so it would report the forking pytest process's size.
 INGEST = """
-import json, resource, sys
+import json, re, sys
+from pathlib import Path
 from pipeline.config import load_config
 from pipeline.run import ingest_inbox
 outcomes = ingest_inbox(load_config(sys.argv[1], env={}))
+peak = re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text())
 print(json.dumps({
-    "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    "rss_kb": int(peak.group(1)),
     "outcomes": [o.model_dump() for o in outcomes],
 }))
 """
