@@ -75,6 +75,8 @@ class Storage(Section):
 class Ingest(Section):
     max_file_bytes: int = Field(50_000_000, ge=1, examples=[50_000_000])
     settle_seconds: float = Field(2.0, ge=0, examples=[2.0])
+    max_records: int = Field(100_000, ge=1, examples=[100_000])
+    chunk_records: int = Field(1_000, ge=1, le=100_000, examples=[1_000])
 
 
 class Match(Section):

@@ -5,7 +5,8 @@
     ├── StoreError                the database cannot be reached, migrated or written
     │   └── BackupError           a backup cannot be taken (the target exists, no pg_dump …)
     ├── IngestError               a whole dump file is unusable (quarantined with this message)
-    │   └── DumpTooLarge          the file is over ``ingest.max_file_bytes``
+    │   ├── DumpTooLarge          the file is over ``ingest.max_file_bytes``
+    │   └── TooManyRecords        the dump holds more entries than ``ingest.max_records``
     ├── MatchError                an interest profile cannot be scored (e.g. unknown topic)
     ├── RenderError               a template failed to render or compile to HTML
     ├── SendError                 one message could not be handed over (pipeline.bounces)
@@ -61,6 +62,10 @@ class IngestError(PaperboyError):
 
 class DumpTooLarge(IngestError):
     """The dump file is larger than the configured cap."""
+
+
+class TooManyRecords(IngestError):
+    """The dump holds more entries than the configured cap; none of them is stored."""
 
 
 class MatchError(PaperboyError):

@@ -66,6 +66,17 @@ class Dump(Frozen):
     skipped: int = 0  # entries dropped by the parser (each has a warning)
 
 
+class DumpHead(Frozen):
+    """A dump file opened for streaming: what is known before its papers are read."""
+
+    id: str
+    name: str
+    format: SourceFormat
+    dump_date: dt.date
+    records: int  # entries counted in the file (an upper bound for page text)
+    warnings: tuple[ParseWarning, ...] = ()  # about the whole file (its encoding)
+
+
 class IngestOutcome(Frozen):
     """What storing one dump did: counted per paper."""
 

@@ -35,7 +35,8 @@ from pipeline.editions import (
 from pipeline.embedding.backfill import Backfill, embed_pending
 from pipeline.embedding.runtime import SentenceModel, shared
 from pipeline.errors import IngestError, StoreError
-from pipeline.ingest import read_dump
+from pipeline.ingest import open_dump
+from pipeline.ingest.chunked import store_dump
 from pipeline.links import Links
 from pipeline.matching.topics import load_catalog
 from pipeline.models import IngestOutcome
@@ -49,21 +50,58 @@ log = logging.getLogger("paperboy.run")
 PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".swp", "~")
 
 
-def inbox_candidates(inbox: Path, settle_seconds: float, now: float | None = None) -> list[Path]:
-    """Files in the inbox that look complete: no dotfiles, temp names or fresh writes."""
+class InboxWatch:
+    """The (size, mtime) each inbox file had at the previous scan, for this process's life.
+
+    A file counts as complete when it is older than ``settle_seconds`` and either unchanged
+    since the previous scan, or at first sight changed (ctime) ``settle_seconds`` or more after
+    its last write — what a rename into the inbox or a back-dated copy looks like, while a
+    writer that merely stalled leaves ctime and mtime together. A writer that stalls for longer
+    than a scan interval still defeats this; writing to ``*.part`` and renaming never does.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[Path, tuple[int, int]] = {}
+
+    def ready(self, paths: Iterable[Path], settle_seconds: float, now: float) -> list[Path]:
+        last, self._last = self._last, {}
+        out = []
+        for path in paths:
+            try:
+                info = path.stat()
+            except FileNotFoundError:
+                continue
+            shape = (info.st_size, info.st_mtime_ns)
+            renamed = info.st_ctime - info.st_mtime >= settle_seconds
+            settled = now - info.st_mtime >= settle_seconds  # not modified moments ago
+            if settled and (last.get(path) == shape or (path not in last and renamed)):
+                out.append(path)  # taken now: a file by this name later is a new one
+            else:
+                self._last[path] = shape
+        return out
+
+
+_WATCH = InboxWatch()
+
+
+def inbox_candidates(
+    inbox: Path,
+    settle_seconds: float,
+    now: float | None = None,
+    watch: InboxWatch | None = None,
+) -> list[Path]:
+    """Files in the inbox that look complete: no dotfiles, temp names or files still growing."""
     if not inbox.is_dir():
         return []
     now = time.time() if now is None else now
-    ready = []
+    names = []
     for path in sorted(inbox.iterdir()):
         if not path.is_file() or path.name.startswith(".") or path.name.endswith(PARTIAL_SUFFIXES):
             continue
         if path.name.endswith(".error.txt"):
             continue
-        if now - path.stat().st_mtime < settle_seconds:
-            continue  # modified moments ago: the writer may not be done
-        ready.append(path)
-    return ready
+        names.append(path)
+    return (watch or _WATCH).ready(names, settle_seconds, now)
 
 
 def ingest_inbox(
@@ -72,15 +110,18 @@ def ingest_inbox(
     *,
     on_file: Callable[[IngestOutcome], None] | None = None,
     now: float | None = None,
+    watch: InboxWatch | None = None,
 ) -> list[IngestOutcome]:
     """Ingest every complete file in ``paths.inbox``; archive or quarantine each.
 
-    One file is one transaction. A bad file is quarantined with ``<name>.error.txt`` and
+    A file goes in chunk by chunk (``ingest.chunk_records`` entries per transaction) and is
+    archived after its last chunk. A bad file is quarantined with ``<name>.error.txt`` and
     never stops the others; a database failure leaves the file in the inbox for next time.
     """
+    inbox = config.paths.inbox
     with using_store(config, store) as opened:
         outcomes = []
-        for path in inbox_candidates(config.paths.inbox, config.ingest.settle_seconds, now):
+        for path in inbox_candidates(inbox, config.ingest.settle_seconds, now, watch):
             outcome = ingest_file(config, opened, path)
             if outcome is None:
                 continue
@@ -97,7 +138,12 @@ def ingest_file(config: Config, store: Store, path: Path) -> IngestOutcome | Non
     except FileNotFoundError:
         return None  # taken away by someone else between the scan and now
     try:
-        dump = read_dump(path, max_bytes=config.ingest.max_file_bytes)
+        dump = open_dump(
+            path, max_bytes=config.ingest.max_file_bytes, max_records=config.ingest.max_records
+        )
+        outcome = store_dump(
+            store, dump, config.ingest.chunk_records, before_finish=lambda: _same(path, before)
+        )
     except IngestError as e:
         if not path.exists():
             return None
@@ -106,6 +152,9 @@ def ingest_file(config: Config, store: Store, path: Path) -> IngestOutcome | Non
         return IngestOutcome(
             dump_id="", name=path.name, format=None, error=str(e), moved_to=str(target)
         )
+    except StoreError as e:
+        log.error("could not store %s, leaving it in the inbox: %s", path.name, e)
+        return IngestOutcome(dump_id="", name=path.name, format=None, error=str(e))
     except Exception as e:
         # A parser bug must not take the other files down with it; keep the file and the reason.
         log.exception("internal error while parsing %s", path.name)
@@ -114,18 +163,21 @@ def ingest_file(config: Config, store: Store, path: Path) -> IngestOutcome | Non
         return IngestOutcome(
             dump_id="", name=path.name, format=None, error=reason, moved_to=str(target)
         )
-    after = path.stat()
-    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+    if outcome is None:
         log.info("%s changed while being read; will retry on the next scan", path.name)
         return None
-    try:
-        outcome = store.papers.ingest(dump)
-    except StoreError as e:
-        log.error("could not store %s, leaving it in the inbox: %s", path.name, e)
-        return IngestOutcome(dump_id=dump.id, name=path.name, format=dump.format, error=str(e))
-    # The move comes after the commit: a crash in between re-reads the file, a no-op by dump id.
+    # The move comes after the last chunk: a crash before it re-reads the file, and its
+    # chunks merge again as no-ops; only ``finish`` marks the dump's bytes as done.
     target = move_unique(path, config.paths.archive)
     return outcome.model_copy(update={"moved_to": str(target)})
+
+
+def _same(path: Path, before: os.stat_result) -> bool:
+    try:
+        after = path.stat()
+    except FileNotFoundError:
+        return False
+    return (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
 
 
 def quarantine(config: Config, path: Path, reason: str) -> Path:

@@ -88,10 +88,35 @@ def test_truncated_json_is_an_ingest_error() -> None:
     assert "\n" not in str(caught.value)
 
 
-def test_invalid_json_names_line_and_column() -> None:
-    """A syntax error in the middle of the file is reported with its position."""
-    with pytest.raises(IngestError, match="invalid JSON at line 2 column"):
-        parse('[\n  {"title": "x",, "id": 1}\n]', DUMP_DATE)
+def test_invalid_json_between_items_names_line_and_column() -> None:
+    """Damage between the items (no comma) makes the file unusable, reported with its place."""
+    with pytest.raises(IngestError, match="invalid JSON at line 2 column 18: Expecting ','"):
+        parse('[\n  {"title": "x"} {"title": "y"}\n]', DUMP_DATE)
+
+
+def test_a_5000_digit_number_drops_its_item_only() -> None:
+    """Python refuses to convert such an integer; that item is skipped, named by its id."""
+    text = (
+        '[{"paper": {"id": "2607.00002", "title": "Huge", "upvotes": ' + "9" * 5000 + "}},"
+        ' {"paper": {"id": "2607.00003", "title": "Fine", "upvotes": 3}}]'
+    )
+    parsed = parse(text, DUMP_DATE)
+    assert [(p.id, p.upvotes) for p in parsed.papers] == [("2607.00003", 3)]
+    (warning,) = parsed.warnings
+    assert warning.where == "item 1"
+    assert "more digits" in warning.message and "2607.00002" in warning.message
+
+
+def test_a_syntax_error_inside_an_item_drops_that_item_only() -> None:
+    """An item that does not decode is skipped with its place and id; the others are read."""
+    text = '[\n  {"id": "2607.00001", "title": "x",, "n": 1},\n  {"title": "Kept"}\n]'
+    parsed = parse(text, DUMP_DATE)
+    assert [p.title for p in parsed.papers] == ["Kept"]
+    assert parsed.skipped == 1
+    (warning,) = parsed.warnings
+    assert warning.where == "item 1"
+    assert "invalid JSON at line 2 column" in warning.message
+    assert "2607.00001" in warning.message
 
 
 @pytest.mark.parametrize(
@@ -101,7 +126,6 @@ def test_invalid_json_names_line_and_column() -> None:
         ('"papers"', "top level is a string"),
         ('{"meta": {"count": 1}}', "without a list of papers"),
         ("[" * 100_000, "nested too deeply"),
-        ("[" + "9" * 5000 + "]", "invalid JSON"),
     ],
 )
 def test_json_that_is_not_a_list_of_items_is_an_ingest_error(text: str, reason: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,9 +15,10 @@ from rich.table import Table
 
 from pipeline.commands.common import load, store_for
 from pipeline.config import Config
-from pipeline.errors import IngestError
-from pipeline.ingest import read_dump
-from pipeline.models import Dump, IngestOutcome
+from pipeline.errors import IngestError, StoreError
+from pipeline.ingest import OpenDump, ParsedEntries, open_dump
+from pipeline.ingest.chunked import store_dump
+from pipeline.models import IngestOutcome, Paper
 
 if TYPE_CHECKING:  # SQLAlchemy, for the annotation only
     from pipeline.store import Store
@@ -58,35 +60,23 @@ def ingest(
     files = expand(paths)
     day = date.date() if date else None
     err = Console(stderr=True, soft_wrap=True)
-    dumps: list[Dump] = []
+    seen = _Seen(papers=as_json, ids=as_json or (not dry_run and config.meaning.enabled))
     outcomes: list[IngestOutcome] = []
-    with Progress(console=err, transient=True, disable=len(files) < 3) as progress:
-        task = progress.add_task("parsing", total=len(files))
-        for path in files:
-            try:
-                dump = read_dump(path, max_bytes=config.ingest.max_file_bytes, date=day)
-            except (IngestError, OSError) as e:
-                reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-                outcomes.append(
-                    IngestOutcome(dump_id="", name=str(path), format=None, error=reason)
-                )
-            else:
-                dumps.append(dump)
-            progress.advance(task)
     embedded: set[str] = set()
-    if not dry_run and dumps:
-        with store_for(config) as store:
-            stored = {d.id: store.papers.ingest(d) for d in dumps}
-            # After each dump's transaction has committed: the vectors are an extra, and a
+    with ExitStack() as stack:
+        store = None if dry_run else stack.enter_context(store_for(config))
+        with Progress(console=err, transient=True, disable=len(files) < 3) as progress:
+            task = progress.add_task("ingesting", total=len(files))
+            for path in files:
+                outcomes.append(_one(config, store, path, day, seen))
+                progress.advance(task)
+        if store is not None and seen.ids:
+            # After each dump's last chunk has committed: the vectors are an extra, and a
             # model that cannot load leaves the papers to match by words until a later tick.
-            embedded = _embed(config, store, dumps, err)
-    else:
-        stored = {d.id: _would_be(d) for d in dumps}
-    outcomes = [stored[d.id] for d in dumps] + outcomes
+            embedded = _embed(config, store, seen.ids, err)
+    outcomes.sort(key=lambda o: o.error is not None)  # failures listed last, as before
     if as_json:
-        papers = [
-            {**p.public_dict(), "embedded": p.id in embedded} for d in dumps for p in d.papers
-        ]
+        papers = [{**p.public_dict(), "embedded": p.id in embedded} for p in seen.papers]
         typer.echo(json.dumps(papers, indent=2, ensure_ascii=False))
         for outcome in outcomes:
             _warn(err, outcome)
@@ -96,7 +86,52 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _embed(config: Config, store: Store, dumps: list[Dump], err: Console) -> set[str]:
+class _Seen:
+    """What the command keeps of the papers streamed past: all of them only for ``--json``,
+    their ids only when something needs them (embedding, ``--json``)."""
+
+    def __init__(self, *, papers: bool, ids: bool) -> None:
+        self.keep_papers = papers
+        self.keep_ids = ids
+        self.papers: list[Paper] = []
+        self.ids: set[str] = set()
+
+    def __call__(self, part: ParsedEntries) -> None:
+        if self.keep_papers:
+            self.papers.extend(part.papers)
+        if self.keep_ids:
+            self.ids.update(p.id for p in part.papers)
+
+
+def _one(
+    config: Config, store: Store | None, path: Path, day: dt.date | None, seen: _Seen
+) -> IngestOutcome:
+    """Ingest (or, without a store, only parse) one file, chunk by chunk."""
+    size = config.ingest.chunk_records
+    try:
+        dump = open_dump(
+            path,
+            max_bytes=config.ingest.max_file_bytes,
+            max_records=config.ingest.max_records,
+            date=day,
+        )
+        if store is None:
+            return _would_be(dump, size, seen)
+        outcome = store_dump(store, dump, size, on_chunk=seen)
+        if outcome is None:  # only with a before_finish check, which is not asked for here
+            raise IngestError("the file changed while being read")
+        if outcome.already_ingested and seen.keep_papers:
+            for part in dump.chunks(size):
+                seen(part)
+    except (IngestError, OSError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        return IngestOutcome(dump_id="", name=str(path), format=None, error=reason)
+    except StoreError as e:
+        return IngestOutcome(dump_id="", name=str(path), format=None, error=str(e))
+    return outcome
+
+
+def _embed(config: Config, store: Store, ids: set[str], err: Console) -> set[str]:
     """Give the dumps' papers the vectors they lack, with a progress bar on stderr; the ids
     (as parsed) of the papers that have a current vector afterwards."""
     from pipeline.embedding.backfill import embed_papers, lacking_vectors
@@ -105,7 +140,6 @@ def _embed(config: Config, store: Store, dumps: list[Dump], err: Console) -> set
     embedder = shared().get(config.meaning)
     if embedder is None:
         return set()
-    ids = {p.id for d in dumps for p in d.papers}
     papers, found = lacking_vectors(store, embedder.name, ids)
     with Progress(console=err, transient=True, disable=len(papers) < 2 * BATCH) as progress:
         task = progress.add_task("embedding", total=len(papers))
@@ -114,15 +148,26 @@ def _embed(config: Config, store: Store, dumps: list[Dump], err: Console) -> set
     return found
 
 
-def _would_be(dump: Dump) -> IngestOutcome:
+def _would_be(dump: OpenDump, size: int, seen: _Seen) -> IngestOutcome:
+    """What storing the dump would report, as far as parsing alone can tell."""
+    ids: set[str] = set()
+    papers = skipped = 0
+    warnings = [str(w) for w in dump.head.warnings]
+    for part in dump.chunks(size):
+        seen(part)
+        ids.update(p.id for p in part.papers)
+        papers += len(part.papers)
+        skipped += part.skipped
+        warnings.extend(str(w) for w in part.warnings)
+    head = dump.head
     return IngestOutcome(
-        dump_id=dump.id,
-        name=dump.name,
-        format=dump.format,
-        new=len({p.id for p in dump.papers}),
-        merged=len(dump.papers) - len({p.id for p in dump.papers}),
-        skipped=dump.skipped,
-        warnings=tuple(str(w) for w in dump.warnings),
+        dump_id=head.id,
+        name=head.name,
+        format=head.format,
+        new=len(ids),
+        merged=papers - len(ids),
+        skipped=skipped,
+        warnings=tuple(warnings),
     )
 
 

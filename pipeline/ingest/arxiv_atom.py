@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Iterator
+from itertools import chain
 
 import defusedxml
 import defusedxml.ElementTree as SafeET
@@ -13,6 +15,7 @@ from pipeline.ingest.common import (
     Collector,
     ParsedEntries,
     clean_text,
+    combine,
     make_paper,
     parse_iso_date,
     shorten,
@@ -26,25 +29,97 @@ _API_ERROR = "arxiv.org/api/errors"
 
 def parse(text: str, dump_date: dt.date) -> ParsedEntries:
     """Every ``<entry>`` of the feed; ids lose their version, wrapped lines are joined."""
+    return combine(chunks([text], dump_date, size=None))
+
+
+def chunks(blocks: Iterable[str], dump_date: dt.date, size: int | None) -> Iterator[ParsedEntries]:
+    """The feed's entries, ``size`` at a time (all at once if None), parsed as the text comes:
+    each ``<entry>`` is built on its own and dropped once read."""
     del dump_date  # Atom entries carry full ISO dates
-    root = _parse_xml(text)
-    ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
-    if root.tag != f"{ns}feed":
-        raise IngestError(f"XML root is <{root.tag.removeprefix(ns)}>, not an Atom <feed>")
-    entries = root.findall(f"{ns}entry")
-    _refuse_api_error(entries, ns)
+    target = _Entries(keep=True)
+    parser = _parser(target)
     out = Collector()
-    for number, entry in enumerate(entries, start=1):
-        _entry(out, f"entry {number}", entry, ns)
-    return out.result()
+    number = 0
+    for block in chain(blocks, [None]):
+        _feed(parser, block)
+        for entry in target.take():
+            number += 1
+            if number == 1:
+                _refuse_api_error(entry, target.ns)
+            _entry(out, f"entry {number}", entry, target.ns)
+            if size is not None and out.entries >= size:
+                yield out.result()
+                out = Collector()
+    yield out.result()
 
 
-def _parse_xml(text: str) -> ET.Element:
+def count(blocks: Iterable[str]) -> int:
+    """How many entries the feed has; raises IngestError if it is not a usable feed."""
+    target = _Entries(keep=False)
+    parser = _parser(target)
+    for block in chain(blocks, [None]):
+        _feed(parser, block)
+    return target.seen
+
+
+class _Entries:
+    """A parser target that builds each ``<entry>`` under the root on its own tree builder."""
+
+    def __init__(self, *, keep: bool) -> None:
+        self.keep = keep
+        self.ns = ""
+        self.seen = 0
+        self._depth = 0
+        self._builder: ET.TreeBuilder | None = None
+        self._done: list[ET.Element] = []
+
+    def take(self) -> list[ET.Element]:
+        done, self._done = self._done, []
+        return done
+
+    def start(self, tag: str, attrs: dict[str, str]) -> None:
+        self._depth += 1
+        if self._depth == 1:
+            self.ns = tag[: tag.index("}") + 1] if tag.startswith("{") else ""
+            if tag != f"{self.ns}feed":
+                raise IngestError(f"XML root is <{tag.removeprefix(self.ns)}>, not an Atom <feed>")
+        elif self._depth == 2 and tag == f"{self.ns}entry":
+            self.seen += 1
+            if self.keep:
+                self._builder = ET.TreeBuilder()
+        if self._builder is not None:
+            self._builder.start(tag, attrs)
+
+    def end(self, tag: str) -> None:
+        if self._builder is not None:
+            self._builder.end(tag)
+            if self._depth == 2:
+                self._done.append(self._builder.close())
+                self._builder = None
+        self._depth -= 1
+
+    def data(self, data: str) -> None:
+        if self._builder is not None:
+            self._builder.data(data)
+
+    def close(self) -> None:
+        return None
+
+
+def _parser(target: _Entries) -> ET.XMLParser:
+    # arXiv feeds never declare a DOCTYPE; refusing one (and any entity or external
+    # reference) rules out expansion bombs ("billion laughs") and XXE before they expand.
+    parser: ET.XMLParser = SafeET.DefusedXMLParser(target=target, forbid_dtd=True)
+    return parser
+
+
+def _feed(parser: ET.XMLParser, block: str | None) -> None:
+    """Feed one block of text, or end the document when ``block`` is None."""
     try:
-        # arXiv feeds never declare a DOCTYPE; refusing one (and any entity or external
-        # reference) rules out expansion bombs ("billion laughs") and XXE before they expand.
-        root: ET.Element = SafeET.fromstring(text, forbid_dtd=True)
-        return root
+        if block is None:
+            parser.close()
+        else:
+            parser.feed(block)
     except defusedxml.DTDForbidden:
         raise IngestError(
             "XML with a <!DOCTYPE> declaration is refused (entity expansion guard); "
@@ -61,10 +136,10 @@ def _parse_xml(text: str) -> ET.Element:
         raise IngestError(f"unreadable XML: {shorten(str(e), 80)}") from None
 
 
-def _refuse_api_error(entries: list[ET.Element], ns: str) -> None:
-    """A query the arXiv API rejected comes back as a feed with one "Error" entry."""
-    if len(entries) == 1 and _API_ERROR in (entries[0].findtext(f"{ns}id") or ""):
-        summary = clean_text(entries[0].findtext(f"{ns}summary") or "no detail")
+def _refuse_api_error(entry: ET.Element, ns: str) -> None:
+    """A query the arXiv API rejected comes back as a feed whose entry is an "Error"."""
+    if _API_ERROR in (entry.findtext(f"{ns}id") or ""):
+        summary = clean_text(entry.findtext(f"{ns}summary") or "no detail")
         raise IngestError(f"the arXiv API returned an error instead of papers: {shorten(summary)}")
 
 

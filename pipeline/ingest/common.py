@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Iterable
 
 from pipeline.models import Frozen, Paper, ParseWarning, SourceFormat
 from pipeline.papers import bare_arxiv_id, paper_id
@@ -32,6 +33,18 @@ class ParsedEntries(Frozen):
     skipped: int = 0
 
 
+def combine(parts: Iterable[ParsedEntries]) -> ParsedEntries:
+    """The chunks of one parse as one result (papers, warnings and skips in order)."""
+    papers: list[Paper] = []
+    warnings: list[ParseWarning] = []
+    skipped = 0
+    for part in parts:
+        papers.extend(part.papers)
+        warnings.extend(part.warnings)
+        skipped += part.skipped
+    return ParsedEntries(papers=tuple(papers), warnings=tuple(warnings), skipped=skipped)
+
+
 class Collector:
     """Accumulates one parse's papers and warnings; keeps the first of duplicate ids."""
 
@@ -55,6 +68,11 @@ class Collector:
             self.skip(where, f"duplicate of an earlier entry with id {paper.id}")
             return
         self._papers[paper.id] = paper
+
+    @property
+    def entries(self) -> int:
+        """Entries seen so far: papers kept and entries skipped."""
+        return len(self._papers) + self._skipped
 
     def result(self) -> ParsedEntries:
         return ParsedEntries(

@@ -38,8 +38,8 @@ def decode(data: bytes) -> tuple[str, list[ParseWarning]]:
         except UnicodeDecodeError:
             raise IngestError(BINARY) from None
         warnings.append(ParseWarning(where="file", message="UTF-16 text decoded; prefer UTF-8"))
-    elif b"\x00" in data:
-        raise IngestError(BINARY)
+    elif data.count(b"\x00") * 1000 > len(data) * _MAX_CONTROL_PER_MILLE:
+        raise IngestError(BINARY)  # a stray NUL is damage to one entry; many mean a binary
     else:
         body = data.removeprefix(codecs.BOM_UTF8)
         try:
@@ -47,7 +47,7 @@ def decode(data: bytes) -> tuple[str, list[ParseWarning]]:
         except UnicodeDecodeError as e:
             text, warning = _decode_not_utf8(body, e.start)
             warnings.append(warning)
-    if _looks_binary(text):
+    if looks_binary(text):
         raise IngestError(BINARY)
     # Universal newlines, as Python's text mode: \r\n, and any stray \r, end a line.
     return text.replace("\r\n", "\n").replace("\r", "\n"), warnings
@@ -73,7 +73,8 @@ def _decode_not_utf8(body: bytes, offset: int) -> tuple[str, ParseWarning]:
     return text, ParseWarning(where=where, message=message)
 
 
-def _looks_binary(text: str) -> bool:
+def looks_binary(text: str) -> bool:
+    """Whether more than 1% of the text's first million characters are control characters."""
     sample = text[:_SAMPLE_CHARS]
     return len(_CONTROL.findall(sample)) * 1000 > len(sample) * _MAX_CONTROL_PER_MILLE
 

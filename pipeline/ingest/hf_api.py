@@ -7,19 +7,20 @@ has moved some of them (``ai_summary``, ``ai_keywords``, ``organization``) betwe
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
-from pipeline.errors import IngestError
+from pipeline.ingest import json_items
 from pipeline.ingest.common import (
     Collector,
     ParsedEntries,
     as_count,
     clean_text,
+    combine,
     make_paper,
     parse_iso_date,
     shorten,
 )
+from pipeline.ingest.json_items import kind
 from pipeline.papers import bare_arxiv_id
 
 # Wrappers seen around the array when a dump was saved from another endpoint or a script.
@@ -28,55 +29,43 @@ LIST_KEYS = ("papers", "items", "data", "results", "dailyPapers")
 
 def parse(text: str, dump_date: dt.date) -> ParsedEntries:
     """Every usable item; bad items are skipped or repaired with a warning naming ``item N``."""
+    return combine(chunks([text], dump_date, size=None))
+
+
+def chunks(blocks: Iterable[str], dump_date: dt.date, size: int | None) -> Iterator[ParsedEntries]:
+    """The items of the text in ``blocks``, ``size`` entries at a time (all at once if None)."""
     del dump_date  # every date this format needs is in the items themselves
     out = Collector()
-    for number, item in enumerate(_load_items(text), start=1):
-        _item(out, f"item {number}", item)
-    return out.result()
+    for item in json_items.items(blocks, LIST_KEYS):
+        where = f"item {item.number}"
+        if item.bad is not None:
+            named = f" (id {shorten(item.hint, 40)!r})" if item.hint else ""
+            out.skip(where, f"{item.bad}{named}")
+        elif item.nul:
+            out.skip(where, f"{_name(item.value)} contains a NUL byte (a damaged entry)")
+        else:
+            _item(out, where, item.value)
+        if size is not None and out.entries >= size:
+            yield out.result()
+            out = Collector()
+    yield out.result()
 
 
-def _kind(value: object) -> str:
-    """The JSON name of a value's type, for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
+def count(blocks: Iterable[str]) -> int:
+    """How many items the text holds; raises IngestError if it is not usable JSON."""
+    return sum(1 for _ in json_items.items(blocks, LIST_KEYS))
 
 
-def _load_items(text: str) -> list[object]:
-    try:
-        # strict=False: a raw tab or line break inside a string is a harmless copy artefact.
-        data = json.loads(text, strict=False)
-    except json.JSONDecodeError as e:
-        # The decoder reports an unterminated string only when it ran into the end of input.
-        if e.pos >= len(text.rstrip()) or e.msg.startswith("Unterminated string"):
-            end = text.rstrip()
-            line = end.count("\n") + 1
-            raise IngestError(
-                f"truncated JSON: the file ends at line {line} before the data is complete"
-            ) from None
-        raise IngestError(f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
-    except RecursionError:
-        raise IngestError("invalid JSON: nested too deeply to be a Daily Papers dump") from None
-    except ValueError as e:  # e.g. an integer with more digits than Python will convert
-        raise IngestError(f"invalid JSON: {shorten(str(e), 80)}") from None
-    if isinstance(data, list):
-        return data
-    if isinstance(data, dict):
-        for key in LIST_KEYS:
-            if isinstance(data.get(key), list):
-                return list(data[key])
-        keys = ", ".join(repr(k) for k in LIST_KEYS[:3])
-        raise IngestError(
-            f"JSON object without a list of papers under {keys}: "
-            "expected an array of Daily Papers items"
-        )
-    raise IngestError(f"JSON top level is a {_kind(data)}, expected an array of Daily Papers items")
+def _name(value: object) -> str:
+    """An item as a warning names it: its paper's id or title when it has one."""
+    if isinstance(value, dict):
+        inner = value.get("paper")
+        fields = _Fields(inner if isinstance(inner, dict) else {}, value)
+        for key in ("id", "title"):
+            found = fields.get(key)
+            if isinstance(found, str) and found.strip():
+                return f"{key} {shorten(found, 40)!r}"
+    return "the item"
 
 
 class _Fields:
@@ -93,11 +82,11 @@ class _Fields:
 
 def _item(out: Collector, where: str, item: object) -> None:
     if not isinstance(item, dict):
-        out.skip(where, f"is a JSON {_kind(item)}, not an object")
+        out.skip(where, f"is a JSON {kind(item)}, not an object")
         return
     paper = item.get("paper")
     if paper is not None and not isinstance(paper, dict):
-        out.warn(where, f"'paper' is a {_kind(paper)}, not an object; using the item's fields")
+        out.warn(where, f"'paper' is a {kind(paper)}, not an object; using the item's fields")
     fields = _Fields(paper if isinstance(paper, dict) else {}, item)
 
     raw_id = fields.get("id")
@@ -108,7 +97,7 @@ def _item(out: Collector, where: str, item: object) -> None:
             out.warn(where, f"id {shorten(raw_id, 40)!r} is not an arXiv id; identified by title")
     elif raw_id is not None:
         # A numeric 2607.01010 has already lost its trailing zero: never guess the digits.
-        out.warn(where, f"id is a {_kind(raw_id)}, not a string; identified by title")
+        out.warn(where, f"id is a {kind(raw_id)}, not a string; identified by title")
     raw_title = fields.get("title")
     title = clean_text(raw_title) if isinstance(raw_title, str) else ""
     if not title:
@@ -153,7 +142,7 @@ def _text(out: Collector, where: str, fields: _Fields, key: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        out.warn(where, f"{key} is a {_kind(value)}, not a string; ignored")
+        out.warn(where, f"{key} is a {kind(value)}, not a string; ignored")
         return None
     return clean_text(value) or None
 
@@ -188,7 +177,7 @@ def _authors(out: Collector, where: str, value: object) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        out.warn(where, f"authors is a {_kind(value)}, not an array; ignored")
+        out.warn(where, f"authors is a {kind(value)}, not an array; ignored")
         return ()
     names: list[str] = []
     for author in value:
@@ -206,7 +195,7 @@ def _keywords(out: Collector, where: str, value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         value = value.split(",")
     if not isinstance(value, list):
-        out.warn(where, f"ai_keywords is a {_kind(value)}, not an array; ignored")
+        out.warn(where, f"ai_keywords is a {kind(value)}, not an array; ignored")
         return ()
     keywords = (clean_text(k) for k in value if isinstance(k, str))
     return tuple(dict.fromkeys(k for k in keywords if k))

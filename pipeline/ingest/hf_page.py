@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from pipeline.ingest.common import (
     Collector,
     ParsedEntries,
     clean_text,
+    combine,
     make_paper,
     shorten,
     sort_urls,
@@ -52,6 +54,7 @@ _MAX_ORGANIZATION = 100
 _GLUED_TITLE_ABSTRACT = 250
 _MAX_LINK_LINE_TEXT = 24  # "Code: https://…", "Project page: https://…"
 _MAX_LINK_LINE = 2048
+_STEP = 4096  # lines read between two scans of a streamed page dump
 
 
 @dataclass(frozen=True)
@@ -68,13 +71,63 @@ class _Footer:
 Paragraph = tuple[int, tuple[str, ...]]  # (index of its first line, its lines)
 
 
+class _Page(Collector):
+    """A collector that knows which line of the file its window starts at."""
+
+    def __init__(self, base: int = 0) -> None:
+        super().__init__()
+        self.base = base
+
+    def line(self, index: int) -> str:
+        return f"line {self.base + index + 1}"
+
+
 def parse(text: str, dump_date: dt.date) -> ParsedEntries:
     """Every entry of a page dump; chrome dropped, broken entries skipped with a warning."""
-    lines = [line.strip() for line in text.split("\n")]
-    out = Collector()
-    start = 0
-    index = 0
-    while index < len(lines):
+    return combine(chunks(text.split("\n"), dump_date, size=None))
+
+
+def chunks(lines: Iterable[str], dump_date: dt.date, size: int | None) -> Iterator[ParsedEntries]:
+    """The entries of the page text, ``size`` at a time (all at once if None).
+
+    Lines are kept from the end of the last footer on; an entry never spans two results.
+    """
+    out = _Page()
+    window: list[str] = []
+    start = index = 0
+    for line in lines:
+        window.append(line.strip())
+        if size is None or len(window) - index < _STEP:
+            continue
+        start, index = _scan(out, window, start, index, dump_date, final=False)
+        if start:
+            del window[:start]
+            out.base += start
+            index -= start
+            start = 0
+        if out.entries >= size:
+            yield out.result()
+            out = _Page(out.base)
+    start, index = _scan(out, window, start, index, dump_date, final=True)
+    _trailing(out, window, start)
+    yield out.result()
+
+
+def count(lines: Iterable[str]) -> int:
+    """An upper bound of the entries: lines that look like a footer's date line."""
+    dated = (line.strip() for line in lines)
+    return sum(1 for line in dated if line and line[0] in _DATE_INITIALS and _DATE.fullmatch(line))
+
+
+def _scan(
+    out: _Page, lines: list[str], start: int, index: int, dump_date: dt.date, *, final: bool
+) -> tuple[int, int]:
+    """Read the entries whose footers lie in ``lines[index:]``; (entry start, index) after.
+
+    Unless ``final``, the last line is left for later: a footer may go on below it.
+    """
+    stop = len(lines) if final else len(lines) - 1
+    while index < stop:
         line = lines[index]
         if line and line[0] in _DATE_INITIALS and (date := _DATE.fullmatch(line)):
             footer = _footer_at(lines, index, start, date, dump_date, out)
@@ -83,8 +136,7 @@ def parse(text: str, dump_date: dt.date) -> ParsedEntries:
                 start = index = footer.end
                 continue
         index += 1
-    _trailing(out, lines, start)
-    return out.result()
+    return start, index
 
 
 def _is_chrome(line: str) -> bool:
@@ -105,7 +157,7 @@ def _footer_at(
     start: int,
     date: re.Match[str],
     dump_date: dt.date,
-    out: Collector,
+    out: _Page,
 ) -> _Footer | None:
     """The footer ending in the date line at ``index``, or None if that line is not one.
 
@@ -135,7 +187,7 @@ def _footer_at(
         upvotes, end = int(lines[end]), end + 1
     published = _resolve_date(date, dump_date)
     if published is None:
-        out.warn(f"line {index + 1}", f"{lines[index]!r} is not a valid date; published left empty")
+        out.warn(out.line(index), f"{lines[index]!r} is not a valid date; published left empty")
     return _Footer(first, index, end, authors_count, organization, published, upvotes)
 
 
@@ -205,28 +257,31 @@ def _is_link_paragraph(paragraph: Paragraph) -> bool:
     )
 
 
-def _entry(out: Collector, lines: list[str], start: int, footer: _Footer) -> None:
+def _entry(out: _Page, lines: list[str], start: int, footer: _Footer) -> None:
     links: list[Paragraph] = []
     paragraphs: list[Paragraph] = []
     for paragraph in _paragraphs(lines, start, footer.byline):
         (links if _is_link_paragraph(paragraph) else paragraphs).append(paragraph)
     if not paragraphs:
-        out.skip(f"line {footer.date_line + 1}", "author/date footer with no title above it")
+        out.skip(out.line(footer.date_line), "author/date footer with no title above it")
         return
     extra, title_lines, abstract_lines = _split(paragraphs)
     if extra:
-        where, text = f"line {extra[0][0] + 1}", shorten(extra[0][1][0])
+        where, text = out.line(extra[0][0]), shorten(extra[0][1][0])
         if len(extra) >= 2:
             out.skip(where, f"text {text!r} has no author/date footer (a lost entry?)")
         else:
             out.warn(where, f"unrecognised text {text!r} ignored")
-    where = f"line {title_lines[0] + 1}"
+    where = out.line(title_lines[0])
     title = clean_text(" ".join(title_lines[1]))
     if len(title) > _MAX_TITLE:
         out.skip(where, f"no title line (the first line is {len(title):,} characters long)")
         return
     if not title:
         out.skip(where, "entry has an empty title")
+        return
+    if any("\x00" in line for line in lines[start : footer.end]):
+        out.skip(where, f"entry {shorten(title)!r} contains a NUL byte (a damaged entry)")
         return
     abstract = clean_text(" ".join(abstract_lines))
     link_text = " ".join(" ".join(p[1]) for p in links)
@@ -269,13 +324,13 @@ def _glued(body: tuple[str, ...]) -> bool:
     return body[-1].endswith(".") and not body[0].endswith(".")
 
 
-def _trailing(out: Collector, lines: list[str], start: int) -> None:
+def _trailing(out: _Page, lines: list[str], start: int) -> None:
     """Text after the last footer is an entry cut off by a truncated dump."""
     paragraphs = _paragraphs(lines, start, len(lines))
     if not paragraphs:
         return
     first, body = paragraphs[0]
     out.skip(
-        f"line {first + 1}",
+        out.line(first),
         f"entry {shorten(body[0])!r} is incomplete (no author/date footer; truncated dump?)",
     )

@@ -6,14 +6,16 @@ import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Text, cast, func, insert, or_, select, update
+from sqlalchemy import Connection, Text, cast, delete, func, insert, or_, select, update
 
 from pipeline.embedding import paper_text
-from pipeline.models import Dump, IngestOutcome, Paper
+from pipeline.models import Dump, DumpHead, IngestOutcome, Paper
 from pipeline.papers import MergePlan, merge_dump, title_key
 from pipeline.store import tables as s
 from pipeline.store.engine import CHUNK, Database, chunks, model_from, since, utcnow
 from pipeline.store.vectors import delete_paper_vectors, rekey_paper_vectors
+
+IN_PROGRESS = -1  # dumps.paper_count of a dump whose chunks are still being stored
 
 
 def _paper_row(p: Paper) -> dict[str, Any]:
@@ -35,9 +37,59 @@ class Papers:
         self._db = db
 
     def has_dump(self, dump_id: str) -> bool:
+        """Whether the dump was ingested to the end (one still in progress does not count)."""
         with self._db.tx() as conn:
-            found = conn.execute(select(s.dumps.c.id).where(s.dumps.c.id == dump_id)).first()
+            found = conn.execute(
+                select(s.dumps.c.id).where(s.dumps.c.id == dump_id, s.dumps.c.paper_count >= 0)
+            ).first()
         return found is not None
+
+    # A dump streamed in chunks: begin → add_chunk … → finish, each its own short transaction,
+    # so the write lock is held per chunk. Until ``finish`` the dump's row has paper_count
+    # IN_PROGRESS: a crash in between leaves it so, and ingesting the file again merges the
+    # chunks stored already a second time — a no-op — and goes on.
+
+    def begin(self, head: DumpHead, now: dt.datetime | None = None) -> bool:
+        """Note the dump as in progress; False if it was ingested to the end before."""
+        with self._db.tx() as conn:
+            row = conn.execute(select(s.dumps.c.paper_count).where(s.dumps.c.id == head.id)).first()
+            if row is not None:
+                return bool(row.paper_count < 0)
+            conn.execute(
+                insert(s.dumps).values(
+                    id=head.id,
+                    name=head.name,
+                    format=head.format,
+                    dump_date=head.dump_date,
+                    ingested_at=now or utcnow(),
+                    paper_count=IN_PROGRESS,
+                    warnings=[],
+                )
+            )
+        return True
+
+    def add_chunk(
+        self, head: DumpHead, papers: tuple[Paper, ...], now: dt.datetime | None = None
+    ) -> int:
+        """Merge one chunk of the dump's papers in one transaction; how many were new."""
+        chunk = Dump(
+            id=head.id, name=head.name, format=head.format, dump_date=head.dump_date, papers=papers
+        )
+        with self._db.tx() as conn:
+            new, merged = _upsert_papers(conn, chunk, now or utcnow())
+            _link(conn, head.id, set(new) | set(merged))
+        return len(new)
+
+    def finish(
+        self, head: DumpHead, papers: int, warnings: list[str], now: dt.datetime | None = None
+    ) -> None:
+        """Mark the dump ingested to the end, with its paper count and (kept) warnings."""
+        with self._db.tx() as conn:
+            conn.execute(
+                update(s.dumps)
+                .where(s.dumps.c.id == head.id)
+                .values(ingested_at=now or utcnow(), paper_count=papers, warnings=warnings)
+            )
 
     def ingest(self, dump: Dump, now: dt.datetime | None = None) -> IngestOutcome:
         """Store a parsed dump and merge its papers, all in one transaction; same bytes → no-op."""
@@ -45,8 +97,11 @@ class Papers:
         base = {"dump_id": dump.id, "name": dump.name, "format": dump.format}
         warnings = tuple(str(w) for w in dump.warnings)
         with self._db.tx() as conn:
-            if conn.execute(select(s.dumps.c.id).where(s.dumps.c.id == dump.id)).first():
+            row = conn.execute(select(s.dumps.c.paper_count).where(s.dumps.c.id == dump.id)).first()
+            if row is not None and row.paper_count >= 0:
                 return IngestOutcome(**base, already_ingested=True, skipped=0)
+            if row is not None:  # a streamed ingest of these bytes stopped half-way
+                conn.execute(delete(s.dumps).where(s.dumps.c.id == dump.id))
             new, merged = _upsert_papers(conn, dump, now)
             conn.execute(
                 insert(s.dumps).values(
@@ -120,8 +175,23 @@ class Papers:
 
     def dumps(self) -> list[dict[str, Any]]:
         with self._db.tx() as conn:
-            rows = conn.execute(select(s.dumps).order_by(s.dumps.c.ingested_at)).all()
+            query = select(s.dumps).where(s.dumps.c.paper_count >= 0)
+            rows = conn.execute(query.order_by(s.dumps.c.ingested_at)).all()
         return [dict(r._mapping) for r in rows]
+
+
+def _link(conn: Connection, dump_id: str, ids: set[str]) -> None:
+    """Record the dump as a source of ``ids``, skipping those a previous attempt recorded."""
+    c = s.dump_papers.c
+    for chunk in chunks(sorted(ids)):
+        known = set(
+            conn.execute(
+                select(c.paper_id).where(c.dump_id == dump_id, c.paper_id.in_(chunk))
+            ).scalars()
+        )
+        rows = [{"dump_id": dump_id, "paper_id": i} for i in chunk if i not in known]
+        if rows:
+            conn.execute(insert(s.dump_papers), rows)
 
 
 def _upsert_papers(conn: Connection, dump: Dump, now: dt.datetime) -> tuple[list[str], list[str]]:
