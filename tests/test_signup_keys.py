@@ -4,6 +4,7 @@ bytes whatever the address's state, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,6 +17,7 @@ from pipeline.addresses import email_key
 from pipeline.models import SubscriberStatus
 from pipeline.store import Store, open_store
 from pipeline.store import tables as t
+from subscribers.web import signup as web_signup
 from tests.served import Served
 from tests.test_confirm_states import form
 from tests.test_web import Site, make_site, site
@@ -140,3 +142,18 @@ def test_new_and_known_addresses_run_the_same_statements_and_get_the_same_bytes(
         rows = conn.execute(select(func.count()).select_from(t.subscribers)).scalar()
     assert rows == 5  # active, pending, left, warm-up, new
     assert site.store.subscribers.find("bounced@example.org") is None
+
+
+def test_every_signup_answers_after_the_same_floor(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit that wrote rows is slower than one that did not, so the answer waits out a
+    floor: a new address and a known one both take at least that long (a lower bound set by
+    a sleep, not a speed figure; benchmarks/signup_timing.py measures the spread)."""
+    monkeypatch.setattr(web_signup, "SIGNUP_FLOOR_SECONDS", 0.4)
+    site.signup("known@example.org")
+    for address in ("fresh@example.org", "known@example.org"):
+        started = time.monotonic()
+        response = site.signup(address)
+        assert response.status_code == 200
+        assert time.monotonic() - started >= 0.4, address
