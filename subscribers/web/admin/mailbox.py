@@ -51,7 +51,7 @@ def mail(name: str, sess: SessionDep, rt: RuntimeDep) -> Response:
         sess,
         "mail.html",
         "outbox",
-        name=name,
+        mail_name=name,
         sender=str(message.get("From", "")),
         to=str(message.get("To", "")),
         subject=str(message.get("Subject", "")),

@@ -21,7 +21,7 @@ router = APIRouter(prefix="/admin")
 
 CHART_DAYS = 14
 # The chart's drawing box (SVG user units); the page scales it to its width.
-CHART_WIDTH, BAR_HEIGHT, LABEL_WIDTH = 600, 18, 90
+CHART_WIDTH, BAR_HEIGHT, LABEL_WIDTH, TOTAL_WIDTH = 1000, 16, 110, 60
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def chart(counts: dict[dt.date, dict[str, int]], last: dt.date, days: int) -> li
     """One stacked bar per edition date, oldest first, scaled to the busiest day."""
     dates = [last - dt.timedelta(days=n) for n in range(days - 1, -1, -1)]
     most = max((sum(counts.get(d, {}).values()) for d in dates), default=0) or 1
-    span = CHART_WIDTH - LABEL_WIDTH
+    span = CHART_WIDTH - LABEL_WIDTH - TOTAL_WIDTH
     bars = []
     for row, day in enumerate(dates):
         by_status = counts.get(day, {})
