@@ -147,6 +147,7 @@ def from_env(value: str | None) -> AdminAuth | None:
             MIN_TOKEN,
         )
         return None
+    log.info("admin app on at /admin (%s is set)", TOKEN_ENV)
     return AdminAuth(value)
 
 

@@ -18,6 +18,8 @@ from subscribers.web.pages import EDITION_CSP
 router = APIRouter(prefix="/admin/deliveries")
 
 RETRYABLE = (DeliveryStatus.DEFERRED, DeliveryStatus.FAILED)
+# Rows listed at most; a big day is narrowed with the status filter (or `paperboy deliveries`).
+SHOWN = 500
 DONE = {
     "retried": "Queued again: the next delivery run sends it.",
     "not-retried": "Nothing to retry: that edition is no longer deferred or failed.",
@@ -48,14 +50,20 @@ def deliveries_page(
     chosen = [known[s] for s in status if s in known]
     problems += [f"{s!r} is not a delivery status; ignored." for s in status if s not in known]
     rows = rt.store.ledger.all(chosen or None, day)
-    emails = {s.id: s.email for s in rt.store.subscribers.all()} if rows else {}
+    listed = rows[:SHOWN]
+    emails = {
+        sid: sub.email
+        for sid in {d.subscriber_id for d in listed}
+        if (sub := rt.store.subscribers.get(sid)) is not None
+    }
     return render(
         rt,
         sess,
         "deliveries.html",
         "deliveries",
         day=day,
-        rows=rows,
+        rows=listed,
+        total=len(rows),
         emails=emails,
         chosen={s.value for s in chosen},
         statuses=[s.value for s in DeliveryStatus],
