@@ -5,7 +5,8 @@ Command (from the checkout, with the dev install and Debian's chromium)::
     python scripts/admin_screenshots.py /tmp/admin-shots
 
 It builds a throw-away instance in a temporary folder (SQLite, the outbox backend), fills it
-with a few readers and a day of editions in every state (``tests/admin_world.seed``), serves
+with a few readers, today's editions in every state and a fortnight of earlier ones
+(``tests/admin_world.seed`` and ``history``), serves
 the app with an admin token on a free port, logs in with headless Chromium and saves
 ``admin-<page>.png`` for the login form, Today, Deliveries, Subscribers, one subscriber, the
 preview, the erase confirmation, the Outbox, one mail and Config. Nothing outside the
@@ -25,7 +26,7 @@ from playwright.sync_api import Page, sync_playwright
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.store import open_store
-from tests.admin_world import TOKEN, AdminServed, seed
+from tests.admin_world import TOKEN, AdminServed, history, seed
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -64,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with tempfile.TemporaryDirectory() as tmp, AdminServed(Path(tmp)) as app:
         with open_store(app.config) as store:
-            ids = seed(store, app.config, dt.datetime.now(dt.UTC))
+            now = dt.datetime.now(dt.UTC)
+            ids = seed(store, app.config, now)
+            history(store, ids, now)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 900})

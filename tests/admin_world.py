@@ -150,3 +150,29 @@ def write_mail(folder: Path, name: str, to: str, subject: str) -> None:
     message.set_content(f"Hello {to}, this is the text part.\n")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_bytes(message_bytes(message))
+
+
+def history(store: Store, ids: dict[str, int], now: dt.datetime, days: int = 13) -> None:
+    """Editions for the ``days`` before today, so the Today chart has a fortnight to show:
+    most sent, and now and then one failed, missed or skipped."""
+    stale = dt.timedelta(minutes=10)
+    readers = sorted(ids.values())
+    for back in range(days, 0, -1):
+        day = now.date() - dt.timedelta(days=back)
+        at = dt.datetime.combine(day, dt.time(7), tzinfo=dt.UTC)
+        for n, sid in enumerate(readers):
+            fate = (back + n) % 9
+            if fate == 0:
+                store.ledger.record_missed(sid, day, "not sent by the send hour + cutoff", at)
+                continue
+            if fate == 1:
+                store.ledger.record_skipped(sid, day, "no new papers", at)
+                continue
+            store.ledger.queue(sid, day, f"<{sid}.{day}@admin.test>", [PAPER.id], at)
+            held = store.ledger.claim(sid, day, at, stale)
+            if fate == 2:
+                store.ledger.mark_failed(
+                    sid, day, "550 5.1.1 no such user", now=at, claim_id=claim_of(held)
+                )
+            else:
+                store.ledger.mark_sent(sid, day, "250 ok", at, claim_id=claim_of(held))

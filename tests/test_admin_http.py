@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from pipeline.models import DeliveryStatus
 from pipeline.store import open_store
 from subscribers.web.admin.auth import COOKIE, LOGIN_FAILURES, from_env
-from tests.admin_world import TOKEN, AdminServed, seed
+from tests.admin_world import TOKEN, AdminServed, seed, write_mail
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -181,3 +182,29 @@ def test_a_refused_config_edit_leaves_the_file_alone(tmp_path: Path) -> None:
         assert good.status_code == 303
         text = app.path.read_text()
         assert "trending_weight = 0.5" in text and "# The match weights: tuned by hand." in text
+
+
+def test_the_admin_outbox_pages_through_the_folder(tmp_path: Path) -> None:
+    """Fifty mails a page, newest first, with From / To / Subject; one mail shows its text
+    part and a link back; an unknown name is 404."""
+    with (
+        AdminServed(tmp_path) as app,
+        httpx.Client(base_url=app.base, headers={"Authorization": f"Bearer {TOKEN}"}) as script,
+    ):
+        folder = app.config.paths.outbox
+        for n in range(51):
+            write_mail(folder, f"m{n:02d}.eml", f"r{n}@example.org", f"Mail number {n}")
+            stamp = 1_700_000_000 + n
+            os.utime(folder / f"m{n:02d}.eml", (stamp, stamp))
+        first = script.get("/admin/outbox")
+        assert first.status_code == 200 and "51 messages" in first.text
+        assert "Mail number 50" in first.text and "Mail number 0<" not in first.text
+        assert "paperboy &lt;paperboy@example.org&gt;" in first.text
+        assert 'href="/admin/outbox?page=2"' in first.text
+        second = script.get("/admin/outbox", params={"page": 2})
+        assert "Mail number 0<" in second.text and "Mail number 1<" not in second.text
+        mail = script.get("/admin/outbox/m07.eml")
+        assert "Hello r7@example.org, this is the text part." in mail.text
+        assert 'href="/admin/outbox"' in mail.text
+        assert script.get("/admin/outbox/nope.eml").status_code == 404
+        assert script.get("/admin/outbox/..%2Fconfig.toml").status_code == 404
