@@ -14,7 +14,8 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from pipeline.models import DeliveryStatus
 from pipeline.store import open_store
-from subscribers.web.admin.auth import COOKIE, LOGIN_FAILURES, from_env
+from subscribers.web import create_app
+from subscribers.web.admin.auth import COOKIE, LOGIN_FAILURES, TOKEN_ENV, from_env
 from tests.admin_world import TOKEN, AdminServed, seed, write_mail
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -208,3 +209,17 @@ def test_the_admin_outbox_pages_through_the_folder(tmp_path: Path) -> None:
         assert 'href="/admin/outbox"' in mail.text
         assert script.get("/admin/outbox/nope.eml").status_code == 404
         assert script.get("/admin/outbox/..%2Fconfig.toml").status_code == 404
+
+
+def test_create_app_reads_the_token_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``paperboy run`` passes no token: the app takes $PAPERBOY_ADMIN_TOKEN, and stays off
+    without it."""
+    config = AdminServed(tmp_path).config
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    assert create_app(config).state.admin is not None
+    monkeypatch.delenv(TOKEN_ENV)
+    assert create_app(config).state.admin is None
+    monkeypatch.setenv(TOKEN_ENV, "too-short")
+    assert create_app(config).state.admin is None
