@@ -2,6 +2,8 @@
 
     PaperboyError                 anything paperboy raises on purpose
     ├── ConfigError               config.toml or an environment override is invalid
+    │   └── ConfigEditRefused     an edit (`config set`, the admin Config page) would not
+    │                             validate; the file was left unchanged
     ├── StoreError                the database cannot be reached, migrated or written
     │   └── BackupError           a backup cannot be taken (the target exists, no pg_dump …)
     ├── IngestError               a whole dump file is unusable (quarantined with this message)
@@ -46,6 +48,10 @@ class ConfigError(PaperboyError):
     def __init__(self, message: str, problems: list[str] | None = None) -> None:
         super().__init__(message)
         self.problems = problems or [message]
+
+
+class ConfigEditRefused(ConfigError):
+    """A one-key edit of the config file would make it invalid; nothing was written."""
 
 
 class StoreError(PaperboyError):

@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import tomlkit
 import typer
 
 from pipeline.commands.common import fail, load, state
-from pipeline.config import (
-    apply_env,
-    default_config_path,
-    load_config,
-    masked,
-    start_warnings,
-    validate,
-)
-from pipeline.errors import ConfigError
+from pipeline.config import default_config_path, load_config, masked, start_warnings
+from pipeline.config_edit import parse_value
+from pipeline.config_edit import set_key as edit
+from pipeline.errors import ConfigEditRefused, ConfigError
 
 config_app = typer.Typer(help="Check, show or edit the config file.", no_args_is_help=True)
 
@@ -77,49 +70,14 @@ def set_key(
     Example: paperboy config set smtp.port 2525
     """
     target = _path(None)
+    parsed = parse_value(value)
     try:
-        doc = (
-            tomlkit.parse(target.read_text(encoding="utf-8"))
-            if target.exists()
-            else tomlkit.document()
-        )
-    except (OSError, tomlkit.exceptions.TOMLKitError) as e:
-        fail(f"{target}: cannot edit ({e})")
-    parts = key.split(".")
-    if len(parts) < 2 or not all(parts):
-        fail(f"key {key!r} must be dotted, like smtp.port or topics.my-topic.title")
-    node: Any = doc
-    for part in parts[:-1]:
-        if part not in node:
-            node[part] = tomlkit.table()
-        node = node[part]
-        if not isinstance(node, dict):
-            fail(f"{key!r}: {part!r} is not a section")
-    node[parts[-1]] = _parse_value(value)
-    text = tomlkit.dumps(doc)
-    data = tomllib.loads(text)
-    apply_env(data, os.environ)
-    try:
-        validate(data, root=target.resolve().parent)
-    except ConfigError as e:
+        edit(target, key, parsed, os.environ)
+    except ConfigEditRefused as e:
         for problem in e.problems:
             typer.echo(f"paperboy: config error: {problem}", err=True)
         typer.echo(f"paperboy: {target} left unchanged", err=True)
         raise typer.Exit(2) from None
-    _atomic_write(target, text)
-    typer.echo(f"{key} = {_parse_value(value)!r} written to {target}")
-
-
-def _parse_value(raw: str) -> Any:
-    """``587`` → 587, ``true`` → True, ``[1, 2]`` → list; anything else stays text."""
-    try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    except ConfigError as e:
+        fail(str(e))
+    typer.echo(f"{key} = {parsed!r} written to {target}")

@@ -47,11 +47,11 @@ def preview(
     Example: paperboy preview reader@example.org --out /tmp/digest.html
     """
     # The delivery engine and the renderer (SQLAlchemy, Jinja, MJML): only needed here.
-    from pipeline.editions import local_now, select_editions
-    from pipeline.ledger import digest_links, recorded_selection
+    from pipeline.editions import local_now
+    from pipeline.ledger import digest_links
     from pipeline.mime import build_message, message_bytes, message_id_for
+    from pipeline.preview import edition_selection
     from pipeline.render import Renderer
-    from pipeline.run import selector
 
     if out is not None and out.suffix.lower() not in (".html", ".htm", ".eml"):
         fail(f"--out {str(out)!r}: the file must end in .html or .eml")
@@ -65,12 +65,8 @@ def preview(
         if date:  # match as of that edition's send time, not as of today
             local = local_now(sub, now).tzinfo
             now = dt.datetime.combine(edition, dt.time(sub.send_hour), local).astimezone(dt.UTC)
-        row = store.ledger.get(sub.id, edition)
-        if row is not None and row.paper_ids:
-            selection = recorded_selection(row, store.papers.by_ids(row.paper_ids))
-        else:
-            select = selector(config, store)  # as `send` would match: with the stored vectors
-            selection = select_editions(store, select, [sub], edition, now)[0]
+        # As mailed when the ledger has it, else as `send` would match: with the stored vectors.
+        selection = edition_selection(store, config, sub, edition, now)
     renderer = Renderer.from_config(config)
     ids = [sp.paper.id for sp in selection.papers]
     links = digest_links(Links.for_config(config), sub.id, edition, ids)

@@ -174,7 +174,7 @@ def _serve_web(live: LiveConfig) -> None:
     # The app follows config reloads through this source; only the listening socket and the
     # trusted proxies (uvicorn's) are fixed until a restart.
     uvicorn.run(
-        create_app(lambda: live.config),
+        create_app(lambda: live.config, config_path=live.path),
         host=web.host,
         port=web.port,
         log_level="warning",

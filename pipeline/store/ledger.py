@@ -245,3 +245,24 @@ class Ledger(Claims):
                     )
                 ).rowcount
             )
+
+    def retry_now(
+        self, subscriber_id: int, edition: dt.date, now: dt.datetime | None = None
+    ) -> bool:
+        """A deferred or failed edition back to queued, so the next delivery run sends it (an
+        admin's "retry now"). Rows in any other status are left alone (False): one being sent
+        stays with its claim, and a sent one is never sent again. The row's claim id is not
+        touched; the next claim writes a fresh one, so fencing holds."""
+        now = now or utcnow()
+        retryable = [DeliveryStatus.DEFERRED.value, DeliveryStatus.FAILED.value]
+        with self._db.tx() as conn:
+            done = conn.execute(
+                update(s.deliveries)
+                .where(
+                    c.subscriber_id == subscriber_id,
+                    c.edition_date == edition,
+                    c.status.in_(retryable),
+                )
+                .values(status=DeliveryStatus.QUEUED.value, next_attempt_at=None, updated_at=now)
+            ).rowcount
+        return bool(done)

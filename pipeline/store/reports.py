@@ -57,6 +57,20 @@ class Reports:
         with self._db.tx() as conn:
             return {str(status): int(n) for status, n in conn.execute(query)}
 
+    def editions_by_day(self, first: dt.date, last: dt.date) -> dict[dt.date, dict[str, int]]:
+        """The ledger's rows for each edition date from ``first`` to ``last``, by status."""
+        c = s.deliveries.c
+        query = (
+            select(c.edition_date, c.status, func.count())
+            .where(c.edition_date >= first, c.edition_date <= last)
+            .group_by(c.edition_date, c.status)
+        )
+        out: dict[dt.date, dict[str, int]] = {}
+        with self._db.tx() as conn:
+            for day, status, n in conn.execute(query):
+                out.setdefault(day, {})[str(status)] = int(n)
+        return out
+
     def _dumps(self, since: dt.datetime | None, limit: int | None = None) -> list[DumpSeen]:
         c = s.dumps.c
         query = select(s.dumps).order_by(c.ingested_at.desc()).limit(limit)

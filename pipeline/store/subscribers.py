@@ -142,6 +142,19 @@ class Subscribers:
             ).first()
         return _subscriber_from(row) if row else None
 
+    def search(self, text: str, limit: int = 50) -> list[Subscriber]:
+        """Subscribers whose address contains ``text`` (any case), in id order, ``limit`` at
+        most; ``%`` and ``_`` match themselves."""
+        c = s.subscribers.c
+        query = (
+            select(s.subscribers)
+            .where(func.lower(c.email).contains(text.strip().lower(), autoescape=True))
+            .order_by(c.id)
+            .limit(limit)
+        )
+        with self._db.tx() as conn:
+            return [_subscriber_from(r) for r in conn.execute(query)]
+
     def record(self, subscriber_id: int) -> dict[str, Any] | None:
         """Everything stored about one subscriber, for 'export my data' and ``show``."""
         with self._db.tx() as conn:

@@ -3,16 +3,19 @@
 Routes, one router module each: ``/`` sign-up and ``/c/T`` confirm (``signup``), ``/p/T``
 preferences, ``/u/T`` one-click unsubscribe (RFC 8058), ``/f/T`` feedback, ``/e/T`` the web
 view of an edition, ``/outbox`` (local requests only, while mail goes to the outbox folder;
-see ``outbox``)
-and ``/healthz``. Every GET only shows a page; state changes on POST. Handlers are plain
+see ``outbox``),
+``/healthz``, and the admin app under ``/admin`` when ``PAPERBOY_ADMIN_TOKEN`` is set
+(``subscribers.web.admin``). Every GET only shows a page; state changes on POST. Handlers are plain
 functions run in the thread pool (the store is synchronous); mails go out after the
 response, on the event loop.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -20,6 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from pipeline.config import Config
 from pipeline.embedding.runtime import SentenceModel
 from subscribers.web import (
+    admin,
     edition,
     errors,
     feedback,
@@ -29,6 +33,7 @@ from subscribers.web import (
     signup,
     unsubscribe,
 )
+from subscribers.web.admin.auth import TOKEN_ENV, from_env
 from subscribers.web.guard import Guard
 from subscribers.web.pages import TEMPLATES
 from subscribers.web.peers import ProxyHint
@@ -57,13 +62,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(
-    config: Config | Callable[[], Config], sentences: SentenceModel | None = None
+    config: Config | Callable[[], Config],
+    sentences: SentenceModel | None = None,
+    *,
+    admin_token: str | None = None,
+    config_path: Path | None = None,
 ) -> FastAPI:
     """The subscriber app for ``config``; the store and sender open when it starts.
 
     ``config`` may be a function returning the config in force (``paperboy run`` passes its
     reloading one): a new config object is taken up by the next request. ``sentences``: the
-    sentence model (default the process's, shared with the scheduler)."""
+    sentence model (default the process's, shared with the scheduler). ``admin_token``: the
+    admin app's token (default ``$PAPERBOY_ADMIN_TOKEN``; empty or unset: no admin app);
+    ``config_path``: the file the admin Config page edits (None: it only shows)."""
     app = FastAPI(
         title="paperboy", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
@@ -76,4 +87,6 @@ def create_app(
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    token = os.environ.get(TOKEN_ENV, "") if admin_token is None else admin_token
+    admin.install(app, from_env(token), config_path)
     return app

@@ -16,7 +16,8 @@ otherwise:
 - its ``Host`` is ``base_url``'s host or localhost / 127.0.0.1 / [::1], so a page whose
   domain was re-pointed at 127.0.0.1 (DNS rebinding) cannot read it from the operator's browser.
 
-Once the admin app exists (issue 15) this view moves behind the admin token.
+On a server, use the admin app's Outbox page (``/admin/outbox``, behind the admin token)
+instead; it reads the folder with the functions here.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ router = APIRouter()
 @dataclass(frozen=True)
 class Entry:
     name: str
+    sender: str
     to: str
     subject: str
     date: str
@@ -73,22 +75,28 @@ def allowed(request: Request, config: Config) -> bool:
 
 def entries(folder: Path) -> list[Entry]:
     """The newest messages first, at most ``SHOWN`` of them."""
+    return listing(folder, 0, SHOWN)[0]
+
+
+def listing(folder: Path, start: int, count: int) -> tuple[list[Entry], int]:
+    """Messages ``start`` to ``start + count`` in newest-first order, and how many there are."""
     if not folder.is_dir():
-        return []
+        return [], 0
     files = [p for p in folder.iterdir() if NAME.fullmatch(p.name) and p.is_file()]
     files.sort(key=lambda p: p.stat().st_mtime_ns, reverse=True)
     shown = []
-    for path in files[:SHOWN]:
+    for path in files[start : start + count]:
         message = read(path)
         shown.append(
             Entry(
                 name=path.name,
+                sender=str(message.get("From", "")),
                 to=str(message.get("To", "")),
                 subject=str(message.get("Subject", "")),
                 date=str(message.get("Date", "")),
             )
         )
-    return shown
+    return shown, len(files)
 
 
 def find(folder: Path, name: str) -> Path | None:
