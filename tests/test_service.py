@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -181,3 +182,27 @@ def test_the_service_log_counts_sent_ambiguous_editions(caplog: pytest.LogCaptur
     text = caplog.text
     assert "delivered: sent 2, deferred 0, failed 0" in text
     assert "sent_ambiguous 1: the connection was lost after the message" in text
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="tgkill (one thread's signal) is Linux's"
+)
+def test_run_stops_on_sigterm_whichever_thread_takes_it(
+    daemon: tuple[Path, int, list[subprocess.Popen[str]]],
+) -> None:
+    """The kernel hands a process's SIGTERM to whichever of its threads takes it first, on
+    a busy host often a scheduler thread: ``paperboy run --no-web`` stops all the same,
+    with exit 0. Here the signal goes to a thread other than the main one, as it may."""
+    config_path, _, procs = daemon
+    log = config_path.parent / "run.log"
+    with log.open("w", encoding="utf-8") as output:
+        proc = start(config_path, "--no-web", output=output)
+    procs.append(proc)
+    # The planner line comes from a scheduler thread: the SIGTERM handler is in place.
+    wait_for(lambda: "planner now" in log.read_text(encoding="utf-8"), "the service to start")
+    threads = {int(t) for t in os.listdir(f"/proc/{proc.pid}/task")} - {proc.pid}
+    libc = ctypes.CDLL(None, use_errno=True)
+    sent = libc.tgkill(proc.pid, min(threads), signal.SIGTERM)
+    assert sent == 0, os.strerror(ctypes.get_errno())
+    assert proc.wait(timeout=60) == 0, log.read_text(encoding="utf-8")
+    assert "INFO paperboy: stopped" in log.read_text(encoding="utf-8")

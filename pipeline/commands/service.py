@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import select
 import signal
 import socket
-import threading
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Annotated
 
@@ -135,17 +135,38 @@ def run(
         # takes it.)
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         scheduler.start()
-        stop = threading.Event()
         try:
             if web:
                 _serve_web(live)
             else:
-                stop.wait()
+                _until_signalled()
         except KeyboardInterrupt:
             pass
         finally:
             scheduler.shutdown(wait=True)  # before the planner role is given up
             log.info("stopped")
+
+
+def _until_signalled() -> None:
+    """Block the main thread until a signal's handler raises (SIGTERM, Ctrl-C).
+
+    The kernel hands a signal sent to the process to whichever of its threads takes it
+    first, often a busy scheduler thread on a loaded host; Python runs the handler only
+    in the main thread, and only once that thread wakes. A plain wait on a lock or event
+    is never woken by a signal another thread took, so the service would ignore SIGTERM.
+    Whichever thread takes the signal writes a byte to the wakeup socket: the main
+    thread wakes in ``select`` and runs the handler."""
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    try:
+        while True:
+            select.select([reader], [], [])
+            reader.recv(64)  # a signal whose handler did not raise: wait on
+    finally:
+        signal.set_wakeup_fd(previous)
+        reader.close()
+        writer.close()
 
 
 def _check_port(host: str, port: int) -> None:
