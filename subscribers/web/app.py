@@ -3,9 +3,9 @@
 Routes, one router module each: ``/`` sign-up and ``/c/T`` confirm (``signup``), ``/p/T``
 preferences, ``/u/T`` one-click unsubscribe (RFC 8058), ``/f/T`` feedback, ``/e/T`` the web
 view of an edition, ``/outbox`` (local requests only, while mail goes to the outbox folder;
-see ``outbox``)
-and ``/healthz``. Every GET only shows a page; state changes on POST. Handlers are plain
-functions run in the thread pool (the store is synchronous); mails go out after the
+see ``outbox``), ``/healthz``, and ``/metrics`` for Prometheus (local scrapers, or the admin
+token; see ``metrics``). Every GET only shows a page; state changes on POST. Handlers are
+plain functions run in the thread pool (the store is synchronous); mails go out after the
 response, on the event loop.
 """
 
@@ -24,6 +24,7 @@ from subscribers.web import (
     errors,
     feedback,
     health,
+    metrics,
     outbox,
     preferences,
     signup,
@@ -42,6 +43,7 @@ ROUTERS = (
     edition.router,
     outbox.router,
     health.router,
+    metrics.router,
 )
 
 
@@ -74,6 +76,7 @@ def create_app(
     app.add_middleware(Guard)
     app.mount("/static", StaticFiles(directory=TEMPLATES / "static"), name="static")
     errors.install(app)
+    metrics.install(app)
     for router in ROUTERS:
         app.include_router(router)
     return app
