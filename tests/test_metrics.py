@@ -205,6 +205,20 @@ def test_without_a_token_a_proxied_request_gets_404(
 
 
 @pytest.mark.usefixtures("no_token")
+@pytest.mark.parametrize("host", ["attacker.example", "attacker.example:8080"])
+def test_a_foreign_host_name_from_this_machine_gets_404(
+    tmp_path: Path, sqlite_url: str, host: str
+) -> None:
+    """A page whose domain was re-pointed at 127.0.0.1 (DNS rebinding) cannot read the
+    metrics from a browser on this machine; localhost by name can."""
+    with Served(tmp_path, sqlite_url) as served:
+        foreign = httpx.get(f"{served.base}/metrics", headers={"Host": host})
+        by_name = httpx.get(f"{served.base}/metrics", headers={"Host": "localhost"})
+    assert foreign.status_code == 404
+    assert by_name.status_code == 200
+
+
+@pytest.mark.usefixtures("no_token")
 def test_without_a_token_a_remote_client_gets_404_even_with_a_bearer(
     tmp_path: Path, sqlite_url: str
 ) -> None:

@@ -1,9 +1,10 @@
 """``/metrics``: Prometheus' scrape of this process's counters and the store's gauges.
 
-Readable by a scraper on this machine, straight to us (a loopback peer that is not a declared
-proxy, with no forwarding header), or by anyone sending ``Authorization: Bearer`` with the
-value of ``PAPERBOY_ADMIN_TOKEN``. Without that variable only local scrapers read it, and
-everyone else gets a plain 404; with it, a request that is neither gets 401.
+Readable by a scraper on this machine, straight to us (``peers.from_this_machine``: a
+loopback peer that is not a declared proxy, no forwarding header, a local ``Host``), or by
+anyone sending ``Authorization: Bearer`` with the value of ``PAPERBOY_ADMIN_TOKEN``. Without
+that variable only local scrapers read it, and everyone else gets a plain 404; with it, a
+request that is neither gets 401.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from pipeline import gauges
-from pipeline.config import Config, Web
+from pipeline.config import Config
 from pipeline.store import Store
 from subscribers.web.deps import RuntimeDep
-from subscribers.web.peers import forwarded, is_loopback, trusted_proxy
+from subscribers.web.peers import from_this_machine
 from subscribers.web.runtime import LiveRuntime
 
 TOKEN_VARIABLE = "PAPERBOY_ADMIN_TOKEN"  # noqa: S105 (the variable's name, not a secret)
@@ -47,15 +48,6 @@ def install(app: FastAPI, environ: Mapping[str, str] = os.environ) -> None:
     app.state.scrape = Scrape(gauges.registry(source), environ.get(TOKEN_VARIABLE) or None)
 
 
-def local(request: Request, web: Web) -> bool:
-    """A request from this machine, straight to us: a loopback peer that is not a declared
-    proxy, without any proxy's, CDN's or tunnel's header."""
-    if request.client is None or forwarded(request.headers):
-        return False
-    peer = request.client.host
-    return is_loopback(peer) and not trusted_proxy(peer, web.trusted_proxies)
-
-
 def bearer_ok(request: Request, token: str | None) -> bool:
     """``Authorization: Bearer <token>`` with the right token, compared in constant time."""
     if not token:
@@ -69,7 +61,7 @@ def bearer_ok(request: Request, token: str | None) -> bool:
 @router.get("/metrics")
 def scrape(request: Request, rt: RuntimeDep) -> Response:
     state: Scrape = request.app.state.scrape
-    if not (bearer_ok(request, state.token) or local(request, rt.config.web)):
+    if not (bearer_ok(request, state.token) or from_this_machine(request, rt.config.web)):
         if state.token is None:
             return PlainTextResponse("Not Found", status_code=404)
         return PlainTextResponse(
