@@ -22,7 +22,7 @@ from pipeline.models import IngestOutcome
 
 # Without this every counter also exports a ``_created`` timestamp series, which nobody
 # alerts on and which doubles the scrape.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in prometheus-client 0.26
 
 INGEST_OUTCOMES = ("ingested", "duplicate", "quarantined", "failed")
 REPLY_CLASSES = ("2xx", "4xx", "5xx", "connection", "other")
