@@ -57,7 +57,7 @@ def test_remove_erase_on_the_cli_removes_the_readers_outbox_mails(admin: Admin) 
     code, out, err = admin("remove", "kept@example.org")
     assert code == 0, err
     assert len(admin.mails()) == 2
-    code, out, err = admin("remove", "GONE@example.org", "--erase")
+    code, out, err = admin("remove", "GONE@example.org", "--erase", "--yes")
     assert code == 0, err
     assert out.strip() == "gone@example.org: erased, 1 outbox mail(s) removed"
     assert outbox_recipients(admin.config.paths.outbox) == ["kept@example.org"]
