@@ -29,12 +29,14 @@ import asyncio
 import datetime as dt
 import logging
 import random
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Literal
 
+from pipeline import metrics
 from pipeline.bounces import BOUNCE_LIMIT, BOUNCE_WINDOW
 from pipeline.breaker import Breaker, signal_of
 from pipeline.config import Delivery as DeliveryConfig
@@ -315,7 +317,7 @@ class Engine:
                 claimed, f"internal error while rendering: {e.__class__.__name__}: {e}"
             )
         try:
-            reply = await self.sender.send(message)
+            reply = await self._send(message)
         except SendAbort as e:
             self.store.ledger.release(sid, edition, self.clock(), claim_id=claimed.claim_id)
             self.tally.aborted = str(e)
@@ -342,6 +344,13 @@ class Engine:
             # Accepted by the server all the same; the ledger says why it is not recorded.
             return Outcome(sid, edition, "sent", f"{reply} (not recorded: {_UNRECORDED})")
         return Outcome(sid, edition, "sent", reply)
+
+    async def _send(self, message: EmailMessage) -> str:
+        started = time.monotonic()
+        try:
+            return await self.sender.send(message)
+        finally:
+            metrics.send_took(time.monotonic() - started)
 
     def _refused(self, row: Delivery, email: str, error: SendError) -> Outcome:
         """The ledger's (and the address's) answer to one refusal, by its bounce class."""

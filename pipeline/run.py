@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pipeline import health
+from pipeline import health, metrics
 from pipeline.breaker import Breaker
 from pipeline.config import Config
 from pipeline.deliver import Engine, Job, Outcome, StopRequest, Tally
@@ -126,6 +126,7 @@ def ingest_inbox(
             if outcome is None:
                 continue
             outcomes.append(outcome)
+            metrics.ingested(outcome)
             if on_file:
                 on_file(outcome)
         return outcomes

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from pipeline import metrics
 from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError, PaperboyError
 
@@ -45,6 +46,7 @@ class LiveConfig:
             self.config = load_config(self.path)
         except ConfigError as e:
             self.last_error = str(e)
+            metrics.config_reload_failed()
             log.error("config error, keeping the last good config: %s", e)
             return False
         self.last_error = None

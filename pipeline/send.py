@@ -37,6 +37,7 @@ from typing import Protocol
 
 import aiosmtplib
 
+from pipeline import metrics
 from pipeline.addresses import email_key
 from pipeline.bounces import Bounce, Stage, classify
 from pipeline.config import Config, Smtp
@@ -186,6 +187,15 @@ class SmtpSender:
         return f"{self.smtp.host}:{self.smtp.port}"
 
     async def send(self, message: EmailMessage) -> str:
+        try:
+            reply = await self._send(message)
+        except SendError as e:
+            metrics.smtp_reply(e)
+            raise
+        metrics.smtp_reply(None)
+        return reply
+
+    async def _send(self, message: EmailMessage) -> str:
         self._bind_loop()
         rcpt = recipient(message)
         mail_from, data = envelope(message, self.mail_from)  # a VERP Return-Path, if any

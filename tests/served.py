@@ -29,9 +29,16 @@ def free_port() -> int:
 class Served:
     """``create_app`` under uvicorn in a background thread. The config has ``storage`` lines
     after the URL, then a ``[web]`` table with the base URL, the secret, a high sign-up limit
-    and ``web`` lines."""
+    and ``web`` lines. ``host``: the address to listen on (``base`` is always 127.0.0.1)."""
 
-    def __init__(self, folder: Path, storage_url: str, web: str = "", storage: str = "") -> None:
+    def __init__(
+        self,
+        folder: Path,
+        storage_url: str,
+        web: str = "",
+        storage: str = "",
+        host: str = "127.0.0.1",
+    ) -> None:
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
         path = write_config(
@@ -42,7 +49,7 @@ class Served:
         )
         self.config: Config = load_config(path, env={})
         server_config = uvicorn.Config(
-            create_app(self.config), host="127.0.0.1", port=port, log_level="warning"
+            create_app(self.config), host=host, port=port, log_level="warning"
         )
         self.server = uvicorn.Server(server_config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

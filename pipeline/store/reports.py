@@ -1,5 +1,5 @@
-"""Read-only counts for the operator's views (``paperboy status``, ``/healthz``): dumps,
-new papers, subscribers and editions, each read at the moment it is asked for."""
+"""Read-only counts for the operator's views (``paperboy status``, ``/healthz``, ``/metrics``):
+dumps, new papers, subscribers and editions, each read at the moment it is asked for."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
-from pipeline.models import Frozen
+from pipeline.models import DeliveryStatus, Frozen
 from pipeline.store import tables as s
 from pipeline.store.engine import Database
 
@@ -21,6 +21,20 @@ class DumpSeen(Frozen):
     ingested_at: dt.datetime
     papers: int
     warnings: int
+
+
+class PendingGroup(Frozen):
+    """Editions not yet handed to a server (queued, sending, deferred) that share one due
+    moment: the same edition date, time zone and send hour."""
+
+    edition_date: dt.date
+    timezone: str
+    send_hour: int
+    editions: int
+
+
+# A ledger row in one of these has not reached a mail server yet.
+PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
 
 
 class Reports:
@@ -70,6 +84,35 @@ class Reports:
             for day, status, n in conn.execute(query):
                 out.setdefault(day, {})[str(status)] = int(n)
         return out
+
+    def ledger_by_status(self) -> dict[str, int]:
+        """Every ledger row still kept (all edition dates), counted by status."""
+        c = s.deliveries.c
+        query = select(c.status, func.count()).group_by(c.status)
+        with self._db.tx() as conn:
+            return {str(status): int(n) for status, n in conn.execute(query)}
+
+    def dump_count(self) -> int:
+        """How many dumps were ingested (the records retention keeps)."""
+        with self._db.tx() as conn:
+            return int(conn.execute(select(func.count()).select_from(s.dumps)).scalar() or 0)
+
+    def pending_editions(self) -> list[PendingGroup]:
+        """The editions not yet sent, grouped by what decides their due moment; a few rows
+        per edition date however many readers wait."""
+        d, sub = s.deliveries.c, s.subscribers.c
+        query = (
+            select(d.edition_date, sub.timezone, sub.send_hour, func.count())
+            .join(s.subscribers, sub.id == d.subscriber_id)
+            .where(d.status.in_(PENDING))
+            .group_by(d.edition_date, sub.timezone, sub.send_hour)
+        )
+        with self._db.tx() as conn:
+            rows = conn.execute(query).all()
+        return [
+            PendingGroup(edition_date=day, timezone=str(tz), send_hour=int(hour), editions=int(n))
+            for day, tz, hour, n in rows
+        ]
 
     def _dumps(self, since: dt.datetime | None, limit: int | None = None) -> list[DumpSeen]:
         c = s.dumps.c

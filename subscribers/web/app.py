@@ -3,10 +3,10 @@
 Routes, one router module each: ``/`` sign-up and ``/c/T`` confirm (``signup``), ``/p/T``
 preferences, ``/u/T`` one-click unsubscribe (RFC 8058), ``/f/T`` feedback, ``/e/T`` the web
 view of an edition, ``/outbox`` (local requests only, while mail goes to the outbox folder;
-see ``outbox``),
-``/healthz``, and the admin app under ``/admin`` when ``PAPERBOY_ADMIN_TOKEN`` is set
-(``subscribers.web.admin``). Every GET only shows a page; state changes on POST. Handlers are plain
-functions run in the thread pool (the store is synchronous); mails go out after the
+see ``outbox``), ``/healthz``, ``/metrics`` for Prometheus (local scrapers, or the admin
+token; see ``metrics``), and the admin app under ``/admin`` when ``PAPERBOY_ADMIN_TOKEN`` is
+set (``subscribers.web.admin``). Every GET only shows a page; state changes on POST. Handlers
+are plain functions run in the thread pool (the store is synchronous); mails go out after the
 response, on the event loop.
 """
 
@@ -28,6 +28,7 @@ from subscribers.web import (
     errors,
     feedback,
     health,
+    metrics,
     outbox,
     preferences,
     signup,
@@ -47,6 +48,7 @@ ROUTERS = (
     edition.router,
     outbox.router,
     health.router,
+    metrics.router,
 )
 
 
@@ -88,5 +90,7 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     token = os.environ.get(TOKEN_ENV, "") if admin_token is None else admin_token
-    admin.install(app, from_env(token), config_path)
+    auth = from_env(token)  # None when unset or too short: no admin app, local scrapes only
+    metrics.install(app, token if auth is not None else None)
+    admin.install(app, auth, config_path)
     return app

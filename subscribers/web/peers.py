@@ -83,6 +83,20 @@ def host_name(value: str, url: bool = False) -> str:
         return ""
 
 
+def from_this_machine(request: Request, web: Web) -> bool:
+    """A request from this machine, straight to us: a loopback peer that is not a declared
+    proxy, no forwarding header of any proxy, CDN or tunnel, and a ``Host`` naming localhost
+    or ``base_url``'s host, so a page whose domain was re-pointed at 127.0.0.1 (DNS
+    rebinding) cannot read the answer from a browser on this machine."""
+    if request.client is None or forwarded(request.headers):
+        return False
+    peer = request.client.host
+    if not is_loopback(peer) or trusted_proxy(peer, web.trusted_proxies):
+        return False
+    host = host_name(request.headers.get("host", ""))
+    return host in {*LOCAL_NAMES, host_name(web.base_url, url=True)} - {""}
+
+
 class ProxyHint:
     """Logs one warning when the app looks to be behind a proxy that is not declared."""
 
