@@ -86,67 +86,68 @@ def build_scheduler(
     ``elect`` is the planner election and its interval: a job of its own, so the planner
     keeps its role while a long delivery run holds the deliver job, and a standby takes the
     role over soon after its holder stopped or died."""
-    schedule = live.config.schedule
     scheduler = BackgroundScheduler(
         timezone=dt.UTC,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
     )
     now = dt.datetime.now(dt.UTC)
-    prune_seconds = [live.config.retention.prune_every_hours * 3600]
+    periods: dict[str, float] = {}  # each interval job's period, as last scheduled
 
     def reload() -> None:
-        if live.reload():
-            # New intervals take effect without a restart.
-            fresh = live.config.schedule
-            scheduler.reschedule_job(
-                "ingest", trigger="interval", seconds=fresh.ingest_every_seconds
-            )
-            if embed is not None:
-                scheduler.reschedule_job(
-                    "embed", trigger="interval", seconds=fresh.ingest_every_seconds
-                )
-            if deliver is not None:
-                scheduler.reschedule_job(
-                    "deliver", trigger="interval", seconds=fresh.deliver_every_seconds
-                )
-            if bounces is not None:
-                scheduler.reschedule_job(
-                    "bounces", trigger="interval", seconds=live.config.bounces.scan_every_seconds
-                )
-            seconds = live.config.retention.prune_every_hours * 3600
-            # Only a new interval restarts the prune job's clock: a daily job rescheduled
-            # at every edit of the file would never come round.
-            if prune is not None and seconds != prune_seconds[0]:
-                prune_seconds[0] = seconds
-                scheduler.reschedule_job("prune", trigger="interval", seconds=seconds)
+        if not live.reload():
+            return
+        for job_id, seconds in _periods(live.config).items():
+            # Only a new interval restarts a job's clock: a daily prune rescheduled at every
+            # edit of the file would never come round.
+            if job_id in periods and periods[job_id] != seconds:
+                scheduler.reschedule_job(job_id, trigger="interval", seconds=seconds)
+                periods[job_id] = seconds
 
     def every(
-        job_id: str, name: str, job: Callable[[], object], seconds: float, start: float | None
+        job_id: str,
+        name: str,
+        job: Callable[[], object],
+        start: float | None,
+        fixed: float | None = None,
     ) -> None:
         """An interval job with its errors logged (``_guarded``); it first runs ``start``
-        seconds from now, or after one interval when ``start`` is None."""
+        seconds from now (None: after one period). Its period follows the config
+        (``_periods``) unless ``fixed`` sets one for the process's life."""
+        if fixed is None:
+            seconds = periods[job_id] = _periods(live.config)[job_id]
+        else:
+            seconds = fixed
         # APScheduler reads next_run_time=None as "paused": leave it out instead.
         first = {} if start is None else {"next_run_time": now + dt.timedelta(seconds=start)}
         scheduler.add_job(
             _guarded(name, job), "interval", seconds=seconds, id=job_id, name=name, **first
         )
 
-    every("reload", "config reload", reload, schedule.config_reload_seconds, None)
-    every("ingest", "ingest", lambda: ingest(live.config), schedule.ingest_every_seconds, 0)
+    # The reload job keeps its own interval until a restart.
+    every("reload", "config reload", reload, None, live.config.schedule.config_reload_seconds)
+    every("ingest", "ingest", lambda: ingest(live.config), 0)
     if embed is not None:
-        every("embed", "embed", lambda: embed(live.config), schedule.ingest_every_seconds, 2)
+        every("embed", "embed", lambda: embed(live.config), 2)
     if elect is not None:
-        keep, seconds = elect
-        every("elect", "planner election", keep, seconds, 0)
+        keep, seconds = elect  # fixed: the lease's life decides it
+        every("elect", "planner election", keep, 0, seconds)
     if deliver is not None:
-        seconds = schedule.deliver_every_seconds
-        every(
-            "deliver", "deliver", lambda: deliver(live.config, dt.datetime.now(dt.UTC)), seconds, 5
-        )
+        every("deliver", "deliver", lambda: deliver(live.config, dt.datetime.now(dt.UTC)), 5)
     if bounces is not None:
-        seconds = live.config.bounces.scan_every_seconds
-        every("bounces", "bounces", lambda: bounces(live.config), seconds, 3)
+        every("bounces", "bounces", lambda: bounces(live.config), 3)
     if prune is not None:
-        first = min(60.0, prune_seconds[0])
-        every("prune", "prune", lambda: prune(live.config), prune_seconds[0], first)
+        first = min(60.0, _periods(live.config)["prune"])
+        every("prune", "prune", lambda: prune(live.config), first)
     return scheduler
+
+
+def _periods(config: Config) -> dict[str, float]:
+    """The period in seconds of each interval job that follows the config."""
+    schedule = config.schedule
+    return {
+        "ingest": schedule.ingest_every_seconds,
+        "embed": schedule.ingest_every_seconds,  # the bounded vector step follows each ingest
+        "deliver": schedule.deliver_every_seconds,
+        "bounces": config.bounces.scan_every_seconds,
+        "prune": config.retention.prune_every_hours * 3600,
+    }

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from pipeline.config import Config, load_config, masked
+from pipeline.config import Config, load_config
+from pipeline.config_view import masked
 from pipeline.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

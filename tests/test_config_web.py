@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from pipeline.config import Config, is_loopback_url, load_config, start_warnings
+from pipeline.config import Config, load_config
+from pipeline.config_view import is_loopback_url, start_warnings
 from pipeline.embedding.runtime import shared
 from pipeline.errors import ConfigError
 from pipeline.store import open_store

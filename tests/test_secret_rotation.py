@@ -17,7 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipeline.config import Config, load_config, masked
+from pipeline.config import Config, load_config
+from pipeline.config_view import masked
 from pipeline.errors import TokenError
 from pipeline.models import SubscriberStatus
 from pipeline.store import open_store

@@ -11,9 +11,10 @@ import tomlkit
 import typer
 
 from pipeline.commands.common import fail, load, state
-from pipeline.config import default_config_path, load_config, masked, start_warnings
+from pipeline.config import default_config_path, load_config
 from pipeline.config_edit import parse_value
 from pipeline.config_edit import set_key as edit
+from pipeline.config_view import masked, start_warnings
 from pipeline.errors import ConfigEditRefused, ConfigError
 
 config_app = typer.Typer(help="Check, show or edit the config file.", no_args_is_help=True)

@@ -14,7 +14,8 @@ import typer
 
 from pipeline import logs
 from pipeline.commands.common import fail, load, state
-from pipeline.config import Config, default_config_path, start_warnings
+from pipeline.config import Config, default_config_path
+from pipeline.config_view import start_warnings
 from pipeline.models import IngestOutcome
 from pipeline.schedule import LiveConfig, build_scheduler
 

@@ -32,7 +32,8 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
-from pipeline.config import Config, is_loopback_url
+from pipeline.config import Config
+from pipeline.config_view import is_loopback_url
 from subscribers.web.deps import PagesDep, RuntimeDep
 from subscribers.web.pages import EDITION_CSP
 from subscribers.web.peers import LOCAL_NAMES, forwarded, host_name, is_loopback, trusted_proxy

@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
-from pipeline.config import Web, is_loopback_url
+from pipeline.config import Web
+from pipeline.config_view import is_loopback_url
 
 log = logging.getLogger("paperboy.web")
 

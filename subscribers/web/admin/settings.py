@@ -20,8 +20,9 @@ import tomlkit
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from pipeline.config import Config, load_config, masked, start_warnings
+from pipeline.config import Config, load_config
 from pipeline.config_edit import parse_value, set_key
+from pipeline.config_view import masked, start_warnings
 from pipeline.errors import ConfigEditRefused, ConfigError
 from subscribers.web.admin.auth import Checked, Session, SessionDep
 from subscribers.web.admin.common import field, render

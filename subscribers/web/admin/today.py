@@ -10,7 +10,8 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from pipeline.config import load_config, start_warnings
+from pipeline.config import load_config
+from pipeline.config_view import start_warnings
 from pipeline.errors import ConfigError
 from pipeline.today import EDITION_STATUSES, today
 from subscribers.web.admin.auth import SessionDep
