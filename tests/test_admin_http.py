@@ -211,6 +211,21 @@ def test_the_admin_outbox_pages_through_the_folder(tmp_path: Path) -> None:
         assert script.get("/admin/outbox/..%2Fconfig.toml").status_code == 404
 
 
+def test_with_the_admin_app_on_the_public_outbox_is_behind_its_login(tmp_path: Path) -> None:
+    """Once PAPERBOY_ADMIN_TOKEN is set, /outbox (even from this machine) is the admin
+    Outbox page: a redirect there, and without a session the login page."""
+    with AdminServed(tmp_path) as app, httpx.Client(base_url=app.base) as client:
+        write_mail(app.config.paths.outbox, "m1.eml", "r1@example.org", "Confirm please")
+        listing = client.get("/outbox", follow_redirects=False)
+        assert listing.status_code == 303 and listing.headers["location"] == "/admin/outbox"
+        one = client.get("/outbox/m1.eml", follow_redirects=False)
+        assert one.status_code == 303 and one.headers["location"] == "/admin/outbox/m1.eml"
+        landed = client.get("/outbox", follow_redirects=True)
+        assert "/admin/login" in str(landed.url) and "Confirm please" not in landed.text
+        login(client)
+        assert "Confirm please" in client.get("/outbox", follow_redirects=True).text
+
+
 def test_create_app_reads_the_token_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

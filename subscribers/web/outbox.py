@@ -16,8 +16,9 @@ otherwise:
 - its ``Host`` is ``base_url``'s host or localhost / 127.0.0.1 / [::1], so a page whose
   domain was re-pointed at 127.0.0.1 (DNS rebinding) cannot read it from the operator's browser.
 
-On a server, use the admin app's Outbox page (``/admin/outbox``, behind the admin token)
-instead; it reads the folder with the functions here.
+When the admin app is on (``PAPERBOY_ADMIN_TOKEN`` is set), the viewer lives behind its
+login instead: ``/outbox`` redirects to the admin Outbox page (``/admin/outbox``), which reads
+the folder with the functions here.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from pipeline.config import Config
 from pipeline.config_view import is_loopback_url
@@ -125,8 +126,15 @@ def body_text(message: EmailMessage) -> str:
     return "" if part is None else str(part.get_content())
 
 
+def admin_on(request: Request) -> bool:
+    """Whether the admin app serves the outbox (behind its login) in this app."""
+    return getattr(request.app.state, "admin", None) is not None
+
+
 @router.get("/outbox", response_class=HTMLResponse)
 def outbox_list(request: Request, pages: PagesDep, rt: RuntimeDep) -> Response:
+    if admin_on(request):
+        return RedirectResponse("/admin/outbox", status_code=303)
     if not allowed(request, rt.config):
         raise HTTPException(404)
     folder = rt.config.paths.outbox
@@ -135,6 +143,8 @@ def outbox_list(request: Request, pages: PagesDep, rt: RuntimeDep) -> Response:
 
 @router.get("/outbox/{name}", response_class=HTMLResponse)
 def outbox_message(name: str, request: Request, pages: PagesDep, rt: RuntimeDep) -> Response:
+    if admin_on(request) and NAME.fullmatch(name):
+        return RedirectResponse(f"/admin/outbox/{name}", status_code=303)
     path = find(rt.config.paths.outbox, name)
     if not allowed(request, rt.config) or path is None:
         raise HTTPException(404)
