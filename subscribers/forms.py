@@ -43,6 +43,8 @@ class TopicChoice(Frozen):
     slug: str
     title: str
     description: str = ""
+    group: str = ""
+    popular: bool = False
 
 
 class SignupData(Frozen):
@@ -84,9 +86,31 @@ class Parsed(Generic[T]):
 def topic_choices(catalog: Catalog) -> tuple[TopicChoice, ...]:
     """The catalog's topics as checkboxes, in catalog order."""
     return tuple(
-        TopicChoice(slug=slug, title=catalog[slug].title, description=catalog[slug].description)
+        TopicChoice(
+            slug=slug,
+            title=catalog[slug].title,
+            description=catalog[slug].description,
+            group=catalog[slug].group,
+            popular=catalog[slug].popular,
+        )
         for slug in catalog
     )
+
+
+OTHER_GROUP = "Other"
+POPULAR_GROUP = "Popular"
+
+
+def topic_groups(topics: Iterable[TopicChoice]) -> list[tuple[str, list[TopicChoice]]]:
+    """The sign-up page's headings: "Popular" first, then each group in catalog order, then
+    "Other" for topics without one. Each topic is listed once."""
+    groups: dict[str, list[TopicChoice]] = {POPULAR_GROUP: []}
+    for topic in topics:
+        name = POPULAR_GROUP if topic.popular else (topic.group.strip() or OTHER_GROUP)
+        groups.setdefault(name, []).append(topic)
+    other = groups.pop(OTHER_GROUP, [])
+    ordered = [(name, members) for name, members in groups.items() if members]
+    return ordered + ([(OTHER_GROUP, other)] if other else [])
 
 
 def normalize_email(raw: str) -> str:
