@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -294,7 +295,7 @@ def test_min_upvotes_travels_through_export_and_import(admin: Admin, tmp_path: P
     admin("add", "a@example.org", "--no-opt-in", "--topic", "robotics", "--min-upvotes", "40")
     out_file = tmp_path / "export.csv"
     assert admin("export", "--out", str(out_file))[0] == 0
-    (row,) = csv.DictReader(out_file.open(encoding="utf-8"))
+    (row,) = csv.DictReader(io.StringIO(out_file.read_text(encoding="utf-8")))
     assert row["min_upvotes"] == "40"
     other = Admin(tmp_path / "other", "sqlite:///var/paperboy.db")
     code, _out, err = other("import", str(out_file), "--no-opt-in")
@@ -305,4 +306,4 @@ def test_min_upvotes_travels_through_export_and_import(admin: Admin, tmp_path: P
     bad = tmp_path / "bad.csv"
     bad.write_text("email,topics,min_upvotes\nc@example.org,robotics,lots\n", encoding="utf-8")
     code, _out, err = other("import", str(bad), "--no-opt-in")
-    assert code == 1 and "line 2: min_upvotes: Enter a whole number of upvotes" in err
+    assert code == 1 and "bad.csv:2: min_upvotes: Enter a whole number of upvotes" in err
