@@ -96,6 +96,10 @@ class Topic(Section):
     title: str = Field(..., min_length=1, examples=["Spiking neural networks"])
     description: str = Field("", examples=["Event-driven networks of spiking neurons"])
     keywords: list[str] = Field(default_factory=list, examples=[["spiking", "SNN"]])
+    # The sign-up page's heading the topic is listed under; none puts it under "Other".
+    group: str = Field("", max_length=60, examples=["Language models"])
+    # Listed in the sign-up page's "Popular" group, which opens first.
+    popular: bool = Field(False, examples=[True])
 
 
 class Breaker(Section):

@@ -28,6 +28,9 @@ MAX_INTERESTS = 2000  # Profile.interests
 MAX_ITEMS = 50  # excluded keywords, favourite authors
 MAX_ITEM = 100
 MAX_TIMEZONE = 64
+MAX_MIN_UPVOTES = 999
+# The one message for a profile that would match nothing: sign-up and settings alike.
+EMPTY_PROFILE = "Pick at least one topic, or describe your interests below."
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 Fields = Mapping[str, Sequence[str]]
@@ -40,6 +43,8 @@ class TopicChoice(Frozen):
     slug: str
     title: str
     description: str = ""
+    group: str = ""
+    popular: bool = False
 
 
 class SignupData(Frozen):
@@ -66,6 +71,7 @@ class PreferencesData(Frozen):
     frequency: Frequency
     weekly_day: int
     max_papers: int
+    min_upvotes: int = 0
 
 
 @dataclass
@@ -80,9 +86,31 @@ class Parsed(Generic[T]):
 def topic_choices(catalog: Catalog) -> tuple[TopicChoice, ...]:
     """The catalog's topics as checkboxes, in catalog order."""
     return tuple(
-        TopicChoice(slug=slug, title=catalog[slug].title, description=catalog[slug].description)
+        TopicChoice(
+            slug=slug,
+            title=catalog[slug].title,
+            description=catalog[slug].description,
+            group=catalog[slug].group,
+            popular=catalog[slug].popular,
+        )
         for slug in catalog
     )
+
+
+OTHER_GROUP = "Other"
+POPULAR_GROUP = "Popular"
+
+
+def topic_groups(topics: Iterable[TopicChoice]) -> list[tuple[str, list[TopicChoice]]]:
+    """The sign-up page's headings: "Popular" first, then each group in catalog order, then
+    "Other" for topics without one. Each topic is listed once."""
+    groups: dict[str, list[TopicChoice]] = {POPULAR_GROUP: []}
+    for topic in topics:
+        name = POPULAR_GROUP if topic.popular else (topic.group.strip() or OTHER_GROUP)
+        groups.setdefault(name, []).append(topic)
+    other = groups.pop(OTHER_GROUP, [])
+    ordered = [(name, members) for name, members in groups.items() if members]
+    return ordered + ([(OTHER_GROUP, other)] if other else [])
 
 
 def normalize_email(raw: str) -> str:
@@ -130,7 +158,7 @@ def parse_signup(fields: Fields, known_topics: Iterable[str]) -> Parsed[SignupDa
     topics = _topics(form, set(known_topics), errors)
     interests = _interests(form, errors)
     if "topics" not in errors and "interests" not in errors and not topics and not interests:
-        errors["topics"] = "Pick at least one topic, or describe your interests below."
+        errors["topics"] = EMPTY_PROFILE
     schedule = _schedule(form, errors)
     if errors:
         return Parsed(None, errors, values)
@@ -148,6 +176,7 @@ def parse_preferences(fields: Fields, known_topics: Iterable[str]) -> Parsed[Pre
         "authors": form.one("authors"),
         "exclude": form.one("exclude"),
         "max_papers": form.one("max_papers"),
+        "min_upvotes": form.one("min_upvotes"),
         **_schedule_values(form),
     }
     errors: dict[str, str] = {}
@@ -158,8 +187,11 @@ def parse_preferences(fields: Fields, known_topics: Iterable[str]) -> Parsed[Pre
     max_papers = _int(form.one("max_papers"), 1, 50)
     if max_papers is None:
         errors["max_papers"] = "Choose between 1 and 50 papers."
+    min_upvotes = _int(form.one("min_upvotes") or "0", 0, MAX_MIN_UPVOTES)
+    if min_upvotes is None:
+        errors["min_upvotes"] = f"Enter a whole number of upvotes from 0 to {MAX_MIN_UPVOTES}."
     schedule = _schedule(form, errors)
-    if errors or max_papers is None:
+    if errors or max_papers is None or min_upvotes is None:
         return Parsed(None, errors, values)
     data = PreferencesData(
         topics=topics,
@@ -167,6 +199,7 @@ def parse_preferences(fields: Fields, known_topics: Iterable[str]) -> Parsed[Pre
         authors=authors,
         exclude=exclude,
         max_papers=max_papers,
+        min_upvotes=min_upvotes,
         **schedule,
     )
     return Parsed(data, {}, values)
@@ -184,6 +217,11 @@ class _Form:
 
     def many(self, name: str) -> list[str]:
         return [str(v) for v in self.fields.get(name) or ()]
+
+
+def empty_profile(data: PreferencesData) -> bool:
+    """True when the settings would match no paper at all: no topic, interest or author."""
+    return not (data.topics or data.interests or data.authors)
 
 
 def _schedule_values(form: _Form) -> dict[str, str]:
@@ -269,6 +307,7 @@ def preference_values(sub: Subscriber) -> dict[str, Any]:
         "authors": "\n".join(p.authors),
         "exclude": "\n".join(p.exclude),
         "max_papers": str(p.max_papers),
+        "min_upvotes": str(p.min_upvotes),
         "timezone": sub.timezone,
         "send_hour": str(sub.send_hour),
         "frequency": sub.frequency.value,

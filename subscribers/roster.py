@@ -31,6 +31,7 @@ COLUMNS = (
     "frequency",
     "weekly_day",
     "max_papers",
+    "min_upvotes",
 )
 # Written by export for the reader's benefit; ignored on import.
 INFO_COLUMNS = ("id", "created_at", "confirmed_at")
@@ -214,6 +215,7 @@ def check_rows(
                     authors=d.authors,
                     exclude=d.exclude,
                     max_papers=d.max_papers,
+                    min_upvotes=d.min_upvotes,
                 ),
                 "timezone": d.timezone,
                 "send_hour": d.send_hour,
@@ -275,6 +277,7 @@ def export_rows(subscribers: Iterable[Subscriber]) -> list[dict[str, Any]]:
             "frequency": sub.frequency.value,
             "weekly_day": sub.weekly_day,
             "max_papers": sub.profile.max_papers,
+            "min_upvotes": sub.profile.min_upvotes,
             "created_at": _iso(sub.created_at),
             "confirmed_at": _iso(sub.confirmed_at),
         }

@@ -249,6 +249,7 @@ class SubscriberService:
                 "authors": data.authors,
                 "exclude": data.exclude,
                 "max_papers": data.max_papers,
+                "min_upvotes": data.min_upvotes,
             }
         )
         return self._saved(

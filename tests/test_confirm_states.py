@@ -130,7 +130,7 @@ def test_every_link_state_gets_its_own_answer_over_http(
     fresh = sign_up(app, client, "stale@example.org", mails=2)
     for response in (client.get(stale), client.post(stale)):
         assert response.status_code == 410 and shown_state(response) == "stale"
-        assert 'href="/"' in response.text
+        assert '<a class="button primary" href="/">Sign up again</a>' in response.text
     assert store.subscribers.get(reader.id).status == S.PENDING  # type: ignore[union-attr]
     assert client.post(fresh).status_code == 200
     assert store.subscribers.get(reader.id).status == S.ACTIVE  # type: ignore[union-attr]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -276,3 +277,33 @@ def test_csv_export_never_starts_a_cell_with_a_formula(admin: Admin, tmp_path: P
         [row] = list(csv.DictReader(f))
     assert row["interests"] == '\'=HYPERLINK("http://evil.example","x")'
     assert not any(v.startswith(("=", "+", "-", "@")) for v in row.values())
+
+
+def test_add_sets_min_upvotes_and_refuses_a_bad_one(admin: Admin, store: Store) -> None:
+    """--min-upvotes lands in the profile; a negative floor is one line, exit 1, nothing added."""
+    code, _out, err = admin("add", "a@example.org", "--no-opt-in", "--min-upvotes", "25")
+    assert code == 0, err
+    sub = store.subscribers.find("a@example.org")
+    assert sub is not None and sub.profile.min_upvotes == 25
+    code, _out, err = admin("add", "b@example.org", "--min-upvotes", "-1")
+    assert code == 1 and "min_upvotes: Enter a whole number of upvotes" in err
+    assert err.count("\n") == 1 and store.subscribers.find("b@example.org") is None
+
+
+def test_min_upvotes_travels_through_export_and_import(admin: Admin, tmp_path: Path) -> None:
+    """The CSV has a min_upvotes column that imports back; a bad cell names its line."""
+    admin("add", "a@example.org", "--no-opt-in", "--topic", "robotics", "--min-upvotes", "40")
+    out_file = tmp_path / "export.csv"
+    assert admin("export", "--out", str(out_file))[0] == 0
+    (row,) = csv.DictReader(io.StringIO(out_file.read_text(encoding="utf-8")))
+    assert row["min_upvotes"] == "40"
+    other = Admin(tmp_path / "other", "sqlite:///var/paperboy.db")
+    code, _out, err = other("import", str(out_file), "--no-opt-in")
+    assert code == 0, err
+    with open_store(other.config) as other_store:
+        sub = other_store.subscribers.find("a@example.org")
+        assert sub is not None and sub.profile.min_upvotes == 40
+    bad = tmp_path / "bad.csv"
+    bad.write_text("email,topics,min_upvotes\nc@example.org,robotics,lots\n", encoding="utf-8")
+    code, _out, err = other("import", str(bad), "--no-opt-in")
+    assert code == 1 and "bad.csv:2: min_upvotes: Enter a whole number of upvotes" in err

@@ -49,6 +49,9 @@ def add(
         Frequency.DAILY
     ),
     weekly_day: Annotated[int, typer.Option(help="0 = Monday … 6 = Sunday, when weekly.")] = 0,
+    min_upvotes: Annotated[
+        int, typer.Option(help="Skip papers with fewer Hugging Face upvotes (0 = no floor).")
+    ] = 0,
     no_opt_in: Annotated[
         bool,
         typer.Option(
@@ -72,6 +75,7 @@ def add(
         "send_hour": str(hour),
         "frequency": frequency.value,
         "weekly_day": str(weekly_day),
+        "min_upvotes": str(min_upvotes),
     }
     with store_for(config) as store:
         existing = _taken(store, [email])
@@ -226,8 +230,8 @@ def import_(
     """Import subscribers; every row is checked first and a single bad row imports nothing.
 
     Columns: email, status, topics, interests, authors, exclude, timezone, send_hour,
-    frequency, weekly_day, max_papers (lists separated by ';' in CSV). Pending rows get a
-    confirmation mail. Exit 1 with one line per bad row.
+    frequency, weekly_day, max_papers, min_upvotes (lists separated by ';' in CSV). Pending
+    rows get a confirmation mail. Exit 1 with one line per bad row.
 
     Example: paperboy subscribers import readers.csv --dry-run
     """

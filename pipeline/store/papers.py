@@ -161,6 +161,15 @@ class Papers:
         """Papers first seen in the last ``days`` (all when None), most upvoted first."""
         return [p for p, _ in self.seen_since(since(days, now), limit)]
 
+    def latest(self, limit: int, days: float = 7) -> list[Paper]:
+        """The most upvoted of the papers first seen in the ``days`` before the newest one:
+        the latest dumps' papers however long ago the last ingest ran."""
+        with self._db.tx() as conn:
+            newest = conn.execute(select(func.max(s.papers.c.first_seen_at))).scalar()
+        if newest is None:
+            return []
+        return [p for p, _ in self.seen_since(newest - dt.timedelta(days=days), limit)]
+
     def seen_since(
         self, after: dt.datetime | None, limit: int | None = None
     ) -> list[tuple[Paper, dt.datetime]]:

@@ -31,6 +31,7 @@ from subscribers.web import (
     metrics,
     outbox,
     preferences,
+    sample,
     signup,
     unsubscribe,
 )
@@ -42,6 +43,7 @@ from subscribers.web.runtime import ConfigSource, opened
 
 ROUTERS = (
     signup.router,
+    sample.router,
     preferences.router,
     unsubscribe.router,
     feedback.router,

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from pipeline.config import Config
 from pipeline.resources import web_templates
-from subscribers.forms import schedule_text, timezones
+from subscribers.forms import schedule_text, timezones, topic_groups
 
 TEMPLATES = web_templates()
 # The web view is the email's own HTML: inline styles, no scripts, no forms.
@@ -32,6 +32,7 @@ class Pages:
             lstrip_blocks=True,
         )
         self.env.globals["schedule_text"] = schedule_text
+        self.env.globals["topic_groups"] = topic_groups
         self.env.globals["resend_hours"] = resend_text(config.web.confirmation_resend_hours)
         self.zones = sorted(timezones())
 

@@ -13,7 +13,13 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from pipeline.models import Subscriber, SubscriberStatus
-from subscribers.forms import WEEKDAYS, parse_preferences, preference_values
+from subscribers.forms import (
+    EMPTY_PROFILE,
+    WEEKDAYS,
+    empty_profile,
+    parse_preferences,
+    preference_values,
+)
 from subscribers.web.deps import (
     CheckedSubscriber,
     Form,
@@ -78,6 +84,10 @@ def save_preferences(
     token: str, sub: CheckedSubscriber, fields: Form, pages: PagesDep, rt: RuntimeDep
 ) -> Response:
     parsed = parse_preferences(fields, (t.slug for t in rt.topics))
+    if parsed.data is not None and empty_profile(parsed.data):
+        # Saved, such a profile would silently match nothing: refuse it as sign-up does.
+        parsed.errors["topics"] = EMPTY_PROFILE
+        parsed.data = None
     if parsed.data is None:
         return preferences_page(
             pages,
