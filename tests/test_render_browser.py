@@ -64,16 +64,22 @@ def test_ten_paper_digest_renders_in_light_and_dark(tmp_path: Path) -> None:
                                 .map(el => getComputedStyle(el).backgroundColor)
                                 .find(c => c !== 'rgba(0, 0, 0, 0)');
                             const title = document.querySelector('a.pb-title');
+                            const votes = [...document.querySelectorAll('a.pb-vote')]
+                                .map(a => a.getBoundingClientRect())
+                                .map(r => Math.min(r.width, r.height));
                             return [painted,
                                     getComputedStyle(title).color,
-                                    document.documentElement.scrollWidth];
+                                    document.documentElement.scrollWidth,
+                                    votes];
                         }"""
                     )
                     page.close()
         finally:
             browser.close()
-    light_card, light_title, _ = colours[("light", "desktop")]
-    dark_card, dark_title, _ = colours[("dark", "desktop")]
+    light_card, light_title, _, _ = colours[("light", "desktop")]
+    dark_card, dark_title, _, _ = colours[("dark", "desktop")]
+    for _, _, _, votes in colours.values():  # 👍/👎 are tap targets of at least 44×44 px
+        assert len(votes) == 20 and min(votes) >= 44, votes
     assert light_card == "rgb(255, 255, 255)" and dark_card != light_card
     assert light_title != dark_title
     assert colours[("light", "phone")][2] <= 390  # no sideways scrolling on a phone
