@@ -35,7 +35,15 @@ from pipeline.ledger import digest_links
 from pipeline.links import Links
 from pipeline.matching.topics import load_catalog
 from pipeline.mime import build_message, message_bytes, message_id_for
-from pipeline.models import Paper, Profile, ScoredPaper, Selection, Subscriber, SubscriberStatus
+from pipeline.models import (
+    Paper,
+    Profile,
+    Reason,
+    ScoredPaper,
+    Selection,
+    Subscriber,
+    SubscriberStatus,
+)
 from pipeline.render import DigestLinks, FeedbackLinks, Renderer
 from pipeline.store import open_store
 from pipeline.tokens import Tokens
@@ -91,7 +99,10 @@ def render_mime(papers: Sequence[Paper], count: int) -> dict[str, float]:
     config = Config()
     renderer = Renderer.from_config(config)
     rng = random.Random(SEED)
-    reasons = ('topic: Spiking neural networks — "spiking", "SNN"', "trending: 131 upvotes")
+    reasons = (
+        Reason(kind="topic", label="Spiking neural networks", terms=("spiking", "SNN")),
+        Reason(kind="trending", upvotes=131),
+    )
     timings: list[float] = []
     html_sizes: list[int] = []
     wire_sizes: list[int] = []

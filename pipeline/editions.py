@@ -37,6 +37,7 @@ from pipeline.models import (
     SubscriberStatus,
 )
 from pipeline.render import Renderer
+from pipeline.render.views import first_digest_words
 from pipeline.store import Store
 from pipeline.verp import return_path
 
@@ -128,6 +129,31 @@ def next_send(subscriber: Subscriber, now: dt.datetime) -> dt.datetime | None:
             return send_moment(subscriber, day).astimezone(dt.UTC)
         day += dt.timedelta(days=1)
     return None
+
+
+def first_edition_at(
+    subscriber: Subscriber, now: dt.datetime, cutoff: dt.timedelta
+) -> dt.datetime | None:
+    """When a reader active at ``now`` gets their first edition, on their wall clock.
+
+    Today's, if its send moment has passed less than ``cutoff`` ago (it is owed and goes out
+    on the next delivery run; see ``owed_editions``), else the next send moment."""
+    if subscriber.status != SubscriberStatus.ACTIVE:
+        return None
+    local = local_now(subscriber, now)
+    today = send_moment(subscriber, local.date())
+    if _mails_on(subscriber, local.date()) and today <= now <= today + cutoff:
+        return today
+    upcoming = next_send(subscriber, now)
+    return upcoming.astimezone(zone_of(subscriber)) if upcoming else None
+
+
+def first_digest(subscriber: Subscriber, now: dt.datetime, cutoff: dt.timedelta) -> str:
+    """``first_edition_at`` in words for the welcome mail and page ("tomorrow at 08:00, UTC")."""
+    zone = zone_of(subscriber)
+    return first_digest_words(
+        local_now(subscriber, now), first_edition_at(subscriber, now, cutoff), zone.key
+    )
 
 
 def _mails_on(subscriber: Subscriber, day: dt.date) -> bool:
@@ -318,7 +344,7 @@ class Composer:
         """The digest for ``selection`` and the ids of the papers it shows."""
         ids = [sp.paper.id for sp in selection.papers]
         links = digest_links(self.links, subscriber.id, selection.edition_date, ids)
-        rendered = self.renderer.digest(selection, subscriber, links)
+        rendered = self.renderer.digest(selection, subscriber, links, sent_at=now)
         message = build_message(
             rendered,
             to=subscriber.email,

@@ -34,7 +34,9 @@ class Mailer:
 
     async def send(self, notice: Notice, now: dt.datetime | None = None) -> str:
         """Hand the notice to the sender; its reply (e.g. the outbox file or '250 OK')."""
-        rendered = self.renderer.notice(notice.kind, to=notice.to, links=notice.links)
+        rendered = self.renderer.notice(
+            notice.kind, to=notice.to, links=notice.links, first_digest=notice.first_digest
+        )
         message = build_message(
             rendered,
             to=notice.to,

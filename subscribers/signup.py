@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from pipeline.config import Config
+from pipeline.editions import first_digest
 from pipeline.errors import TokenError
 from pipeline.ledger import edition_paper_ids, edition_view_links, recorded_selection
 from pipeline.links import Links
@@ -48,6 +49,7 @@ class Notice(Frozen):
     to: str
     links: dict[str, str]
     unsubscribe_url: str | None = None
+    first_digest: str = ""  # the welcome mail's "tomorrow at 08:00, Europe/Berlin"
 
 
 class Confirmation(Frozen):
@@ -126,7 +128,7 @@ class SubscriberService:
             return None
         if sub.status == S.PENDING:
             return self.confirm_notice(sub)
-        return self.welcome_notice(sub)
+        return self.welcome_notice(sub, now)
 
     def confirm_notice(self, sub: Subscriber) -> Notice:
         return Notice(
@@ -137,7 +139,7 @@ class SubscriberService:
             unsubscribe_url=self.links.unsubscribe(sub.id),
         )
 
-    def welcome_notice(self, sub: Subscriber) -> Notice:
+    def welcome_notice(self, sub: Subscriber, now: dt.datetime) -> Notice:
         unsubscribe = self.links.unsubscribe(sub.id)
         return Notice(
             kind="welcome",
@@ -145,7 +147,13 @@ class SubscriberService:
             to=sub.email,
             links={"preferences": self.links.preferences(sub.id), "unsubscribe": unsubscribe},
             unsubscribe_url=unsubscribe,
+            first_digest=self.first_digest(sub, now) if sub.last_edition is None else "",
         )
+
+    def first_digest(self, sub: Subscriber, now: dt.datetime) -> str:
+        """When a newly confirmed reader's first digest comes, in words."""
+        cutoff = dt.timedelta(hours=self.config.delivery.late_cutoff_hours)
+        return first_digest(sub, now, cutoff)
 
     def release_confirmation(self, subscriber_id: int) -> None:
         """The mail could not be handed over: let the next sign-up post try again at once."""
@@ -221,7 +229,9 @@ class SubscriberService:
             done = self.store.optin.confirm(sub.id, epoch, Tokens.digest(token), extra, now)
             if done is not None:
                 self._saved(done)
-                return Confirmation(state=state, subscriber=done, notice=self.welcome_notice(done))
+                return Confirmation(
+                    state=state, subscriber=done, notice=self.welcome_notice(done, now)
+                )
             # Something changed it meanwhile (a concurrent click, an unsubscribe): say what.
             state, sub, _ = self._confirm_link(token, now)
         return Confirmation(state=state, subscriber=sub, notice=None)

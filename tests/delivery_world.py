@@ -12,6 +12,7 @@ from pipeline.models import (
     Dump,
     Paper,
     Profile,
+    Reason,
     ScoredPaper,
     Selection,
     Subscriber,
@@ -58,8 +59,8 @@ def scored(papers: Sequence[Paper]) -> tuple[ScoredPaper, ...]:
             paper=p,
             score=1.0 - i / 100,
             reasons=(
-                'topic: Spiking neural networks — "spiking", "SNN"',
-                f"trending: {p.upvotes} upvotes",
+                Reason(kind="topic", label="Spiking neural networks", terms=("spiking", "SNN")),
+                Reason(kind="trending", upvotes=p.upvotes),
             ),
         )
         for i, p in enumerate(papers)

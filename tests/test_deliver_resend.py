@@ -118,7 +118,7 @@ def test_a_crash_recovered_edition_is_resent_as_first_rendered(
         )
     first = queue_first_rendering(config, store, sub)
     text = body(first, "plain")
-    assert "trending: 200 upvotes" in text and "more paper" in text  # reasons, "N more"
+    assert "200 upvotes on Hugging Face" in text and "more paper" in text  # reasons, "N more"
     row = store.ledger.get(sub.id, EDITION)
     assert row is not None and len(row.picks) == len(row.paper_ids)
     if budget is not None:
@@ -160,7 +160,7 @@ def test_an_edition_queued_by_a_run_is_retried_as_first_sent(
     [first] = first_try.messages
     [resent] = server.messages
     assert_same_email(first, resent)
-    assert "trending: 200 upvotes" in body(resent.message, "plain")
+    assert "200 upvotes on Hugging Face" in body(resent.message, "plain")
 
 
 def test_a_paper_rekeyed_after_queueing_is_still_in_the_resend(
@@ -192,7 +192,7 @@ def test_a_paper_rekeyed_after_queueing_is_still_in_the_resend(
     assert deliver_due(config, AFTER_CRASH, store=store, select=stub_select).sent == 1
     [got] = server.messages
     resent = body(got.message, "plain")
-    assert title in resent and "trending: 900 upvotes" in resent  # its recorded reasons
+    assert title in resent and "900 upvotes on Hugging Face" in resent  # its recorded reasons
     assert "2607.09999" in store.ledger.sent_paper_ids([sub.id])[sub.id]
 
 

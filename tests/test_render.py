@@ -209,7 +209,11 @@ def test_hostile_titles_stay_literal_text(renderer: Renderer) -> None:
     assert not found.tags & {"script", "img", "iframe", "object", "embed", "form", "mj-include"}
     assert not [t for t in found.tags if t.startswith("mj-")]
     assert found.handlers == []
-    assert found.links and all(link.startswith(("https://", "http://")) for link in found.links)
+    # Links leave for http(s) pages, or jump to a card of this digest (the contents list).
+    assert found.links and all(
+        link.startswith(("https://", "http://")) or re.fullmatch(r"#p\d+", link)
+        for link in found.links
+    )
     assert not any('"' in link or " " in link for link in found.links)
     text = "".join(found.text)
     for title in HOSTILE:
@@ -289,7 +293,9 @@ def test_size_budget_moves_papers_into_more_count() -> None:
     assert out.paper_ids == tuple(p.id for p in papers[:kept])
     assert f"{10 - kept + 2} more papers matched" in out.html
     one_more = small.digest(
-        selection(papers[: kept + 1]), reader(), links_for(42, [p.id for p in papers])
+        selection(papers[: kept + 1], more=10 - kept - 1 + 2),
+        reader(),
+        links_for(42, [p.id for p in papers]),
     )
     assert len(one_more.paper_ids) == kept  # the budget really was the limit
 
@@ -321,7 +327,9 @@ def test_card_shows_authors_or_organisation_and_known_links_only(renderer: Rende
     assert first.links[2].url == "https://arxiv.org/pdf/2607.00000"
     assert second.byline == "SakanaAI Sakana AI"
     assert [link.label for link in second.links] == ["Project", "PDF", "arXiv"]
-    assert first.upvotes == "200" and first.kicker == "Published 1 Jul 2026"
+    # The why-line says the upvotes in words, so the ▲ badge does not repeat them.
+    assert first.upvotes == "" and "200 upvotes on Hugging Face" in first.reasons
+    assert first.kicker == "Published 1 Jul 2026"
 
 
 def test_digest_has_greeting_date_footer_and_feedback_links(renderer: Renderer) -> None:
@@ -385,7 +393,7 @@ def test_the_web_view_lists_further_matches_the_email_only_counts(renderer: Rend
     heading = text.index("2 more papers matched your interests")
     assert text.index(papers[0].title) < heading < text.index(papers[1].title)
     assert text.index(papers[1].title) < text.index(papers[2].title)
-    assert "trending: 198 upvotes" in text[heading:]
+    assert "198 upvotes on Hugging Face" in text[heading:]
     # No link to itself ("N more →", "View in browser"), and the footer speaks of the page.
     assert links.web not in web and "View in browser" not in web
     assert "View in browser" in mail.html and links.web in mail.html
@@ -398,7 +406,7 @@ def test_the_web_view_lists_further_matches_the_email_only_counts(renderer: Rend
 def test_empty_selection_renders_a_nothing_new_digest(renderer: Renderer) -> None:
     """An edition with no papers still renders (for preview); it says so."""
     out = renderer.digest(selection([]), reader(), links_for(42, []))
-    assert "No new trending papers matched" in out.text
+    assert "no new trending papers matched" in out.text
     assert out.paper_ids == ()
 
 

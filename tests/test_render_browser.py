@@ -64,16 +64,58 @@ def test_ten_paper_digest_renders_in_light_and_dark(tmp_path: Path) -> None:
                                 .map(el => getComputedStyle(el).backgroundColor)
                                 .find(c => c !== 'rgba(0, 0, 0, 0)');
                             const title = document.querySelector('a.pb-title');
+                            const votes = [...document.querySelectorAll('a.pb-vote')]
+                                .map(a => a.getBoundingClientRect())
+                                .map(r => Math.min(r.width, r.height));
                             return [painted,
                                     getComputedStyle(title).color,
-                                    document.documentElement.scrollWidth];
+                                    document.documentElement.scrollWidth,
+                                    votes];
                         }"""
                     )
                     page.close()
         finally:
             browser.close()
-    light_card, light_title, _ = colours[("light", "desktop")]
-    dark_card, dark_title, _ = colours[("dark", "desktop")]
+    light_card, light_title, _, _ = colours[("light", "desktop")]
+    dark_card, dark_title, _, _ = colours[("dark", "desktop")]
+    for _, _, _, votes in colours.values():  # 👍/👎 are tap targets of at least 44×44 px
+        assert len(votes) == 20 and min(votes) >= 44, votes
     assert light_card == "rgb(255, 255, 255)" and dark_card != light_card
     assert light_title != dark_title
     assert colours[("light", "phone")][2] <= 390  # no sideways scrolling on a phone
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("kind", ["confirm", "welcome", "goodbye"])
+def test_notice_buttons_keep_white_on_brand_in_dark_mode(kind: str, tmp_path: Path) -> None:
+    """The notices' button is white text on the brand colour in light and dark, and at least
+    44 px tall (dark mode once turned its text light blue on orange)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+    base = "https://papers.example.org"
+    links = {"confirm": f"{base}/c/t", "preferences": f"{base}/p/t", "unsubscribe": f"{base}/u/t"}
+    links["home"] = f"{base}/"
+    mail = Renderer.from_config(Config()).notice(kind, to="a@example.org", links=links)  # type: ignore[arg-type]
+    page_file = tmp_path / f"{kind}.html"
+    page_file.write_text(mail.html, encoding="utf-8")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            for scheme in ("light", "dark"):
+                page = browser.new_page(color_scheme=scheme, viewport={"width": 390, "height": 800})
+                page.goto(page_file.as_uri())
+                text, fill, height = page.evaluate(
+                    """() => {
+                        const a = document.querySelector('.pb-button a');
+                        const box = a.closest('td').getBoundingClientRect();
+                        return [getComputedStyle(a).color,
+                                getComputedStyle(a.closest('td')).backgroundColor, box.height];
+                    }"""
+                )
+                assert (text, fill) == ("rgb(255, 255, 255)", "rgb(194, 65, 12)"), scheme
+                assert height >= 44
+                page.close()
+        finally:
+            browser.close()

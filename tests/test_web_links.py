@@ -613,4 +613,4 @@ def test_the_web_view_shows_reasons_an_older_version_recorded_as_strings(site: S
     assert r.status_code == 200
     text = visible_text(r.text)
     assert 'Why: topic: SNN — "spiking" · trending: 3' in text
-    assert 'close to your interest "event cameras"' in text
+    assert "Close in meaning to your interest “event cameras”" in text

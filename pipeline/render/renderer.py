@@ -31,12 +31,14 @@ from pipeline.render.views import (
     further_note,
     greeting,
     intro,
+    local_hour,
     long_date,
     short_date,
     why,
 )
 from pipeline.resources import email_templates
 
+CONTENTS_FROM = 3  # digests with this many papers or more open with a contents list
 NoticeKind = Literal["confirm", "welcome", "goodbye"]
 
 
@@ -84,14 +86,17 @@ class Renderer:
         links: DigestLinks,
         *,
         topics: Mapping[str, str] = {},
+        sent_at: dt.datetime | None = None,
     ) -> RenderedEmail:
-        """The edition's email; papers past ``email.max_html_bytes`` move into "N more"."""
+        """The edition's email; papers past ``email.max_html_bytes`` move into "N more".
+
+        ``sent_at``: when it goes out, for the greeting (default: the reader's send hour)."""
         papers = selection.papers
-        view = self.digest_view(selection, subscriber, links, topics=topics)
+        view = self.digest_view(selection, subscriber, links, topics=topics, sent_at=sent_at)
         html = self._html["digest"].render(v=view)
         budget = self.email.max_html_bytes
         if len(html.encode("utf-8")) > budget and len(papers) > 1:
-            html, view = self._fit(selection, subscriber, links, topics, budget)
+            html, view = self._fit(selection, subscriber, links, topics, budget, sent_at)
         return RenderedEmail(
             subject=view.subject,
             preheader=view.preheader,
@@ -107,6 +112,7 @@ class Renderer:
         links: DigestLinks,
         topics: Mapping[str, str],
         budget: int,
+        sent_at: dt.datetime | None,
     ) -> tuple[str, DigestView]:
         """The most papers whose HTML fits the budget (binary search; at least one)."""
         papers = selection.papers
@@ -118,7 +124,7 @@ class Renderer:
                     "more_count": selection.more_count + len(papers) - keep,
                 }
             )
-            view = self.digest_view(capped, subscriber, links, topics=topics)
+            view = self.digest_view(capped, subscriber, links, topics=topics, sent_at=sent_at)
             return self._html["digest"].render(v=view), view
 
         best: tuple[str, DigestView] | None = None
@@ -140,13 +146,17 @@ class Renderer:
         *,
         topics: Mapping[str, str] = {},
         web: bool = False,
+        sent_at: dt.datetime | None = None,
     ) -> DigestView:
         """Everything the digest templates print, computed (and cleaned) here.
 
         ``web``: the edition's web view, which lists ``selection.more_papers`` under a heading
         of their own where the email only links to them."""
         day = selection.edition_date
-        cards = tuple(card_view(i, sp, links) for i, sp in enumerate(selection.papers, 1))
+        many = len(selection.papers) > 1
+        cards = tuple(
+            card_view(i, sp, links, top=many and i == 1) for i, sp in enumerate(selection.papers, 1)
+        )
         more = selection.more_count
         further = (
             tuple(
@@ -166,8 +176,9 @@ class Renderer:
             preheader=self._preheader(cards, more),
             brand=self.brand,
             kicker=long_date(day),
-            greeting=greeting(subscriber.send_hour),
-            intro=intro(len(cards)),
+            greeting=greeting(local_hour(subscriber, sent_at)),
+            intro=intro(len(cards), day),
+            contents=cards if len(cards) >= CONTENTS_FROM else (),
             cards=cards,
             more_text=more_text if more > 0 and not web else "",
             more_url=require_url(links.web, "web"),
@@ -216,9 +227,12 @@ class Renderer:
 
     # notices
 
-    def notice(self, kind: NoticeKind, *, to: str, links: Mapping[str, str]) -> RenderedEmail:
-        """A confirm / welcome / goodbye email. ``links`` keys: see ``NOTICE_LINKS``."""
-        view = self.notice_view(kind, to=to, links=links)
+    def notice(
+        self, kind: NoticeKind, *, to: str, links: Mapping[str, str], first_digest: str = ""
+    ) -> RenderedEmail:
+        """A confirm / welcome / goodbye email. ``links`` keys: see ``NOTICE_LINKS``;
+        ``first_digest``: the welcome mail's when-it-comes (e.g. "tomorrow at 08:00, UTC")."""
+        view = self.notice_view(kind, to=to, links=links, first_digest=first_digest)
         return RenderedEmail(
             subject=view.subject,
             preheader=view.preheader,
@@ -226,7 +240,9 @@ class Renderer:
             text=self._text[kind].render(v=view),
         )
 
-    def notice_view(self, kind: NoticeKind, *, to: str, links: Mapping[str, str]) -> NoticeView:
+    def notice_view(
+        self, kind: NoticeKind, *, to: str, links: Mapping[str, str], first_digest: str = ""
+    ) -> NoticeView:
         if kind not in NOTICE_LINKS:
             raise RenderError(f"unknown notice {kind!r}; expected one of {sorted(NOTICE_LINKS)}")
         urls = {}
@@ -235,12 +251,17 @@ class Renderer:
                 raise RenderError(f"the {kind} email needs a {key!r} link")
             urls[f"{key}_url"] = require_url(links[key], key)
         b = self.brand
+        when = one_line(first_digest, 120) if kind == "welcome" else ""
+        arrives = f"Your first digest arrives {when}." if when else ""
         subject, preheader = {
             "confirm": (
                 f"Confirm your {b} subscription",
                 "One click and your first digest is on its way.",
             ),
-            "welcome": (f"Welcome to {b}", "Your first digest arrives at the hour you picked."),
+            "welcome": (
+                f"Welcome to {b}",
+                arrives or "Your first digest arrives at the hour you picked.",
+            ),
             "goodbye": (f"You are unsubscribed from {b}", "No more digests. Come back any time."),
         }[kind]
         return NoticeView(
@@ -252,6 +273,7 @@ class Renderer:
             to=header_text(to, 254),
             site=self.site,
             postal_address=self.postal,
+            first_digest=when,
             **urls,
         )
 

@@ -6,12 +6,13 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field
 
 from pipeline.cleantext import one_line, safe_url
-from pipeline.models import Frozen, Paper, Reason, ScoredPaper
+from pipeline.models import Frozen, Paper, Reason, ScoredPaper, Subscriber
 
 NOTICE_LINKS: dict[str, tuple[str, ...]] = {
     "confirm": ("confirm",),
@@ -51,8 +52,11 @@ class LinkView:
 @dataclass(frozen=True, slots=True)
 class CardView:
     n: int
+    anchor: str  # the card's id, which the contents list links to
+    top: str  # "Top pick" on the first card of a digest with more than one
     title: str
     url: str | None
+    url_label: str  # set when the title's link is a search, not the paper's page
     kicker: str
     byline: str
     upvotes: str
@@ -72,6 +76,7 @@ class DigestView:
     kicker: str
     greeting: str
     intro: str
+    contents: tuple[CardView, ...]  # the cards again, for the contents list (3 or more)
     cards: tuple[CardView, ...]
     more_text: str
     more_url: str
@@ -99,6 +104,7 @@ class NoticeView:
     preferences_url: str = ""
     unsubscribe_url: str = ""
     home_url: str = ""
+    first_digest: str = ""  # the welcome mail's when-it-comes: "today at 08:00, UTC"
 
 
 def long_date(day: dt.date) -> str:
@@ -126,11 +132,28 @@ def byline(paper: Paper) -> str:
     return ""
 
 
+HF_PAPERS = "https://huggingface.co/papers"
+SEARCH_LABEL = "Search on Hugging Face"
+
+
+def title_search_url(title: str) -> str:
+    """A search for the paper's exact title on the Daily Papers site."""
+    return f"{HF_PAPERS}?{urlencode({'q': title}, quote_via=quote)}"
+
+
 def paper_links(paper: Paper) -> tuple[str | None, tuple[LinkView, ...]]:
-    """The title's link and the Code / Project / PDF / arXiv links, http(s) only."""
+    """The title's link and the Code / Project / PDF / arXiv links, http(s) only.
+
+    Every paper with a title gets a title link: its own page, its Hugging Face page, or, for
+    a paper known only by its title (page dumps), a search for that title (see ``is_search``)."""
     arxiv = quote(paper.arxiv_id, safe=".") if paper.arxiv_id else None
     abs_url = f"https://arxiv.org/abs/{arxiv}" if arxiv else None
-    title_url = safe_url(paper.url) or (f"https://huggingface.co/papers/{arxiv}" if arxiv else None)
+    title = one_line(paper.title, 1000)  # the search wants the whole title
+    title_url = (
+        safe_url(paper.url)
+        or (f"{HF_PAPERS}/{arxiv}" if arxiv else None)
+        or (title_search_url(title) if title else None)
+    )
     code = safe_url(paper.code_url)
     stars = f" ★ {_compact(paper.github_stars)}" if code and paper.github_stars else ""
     candidates = (
@@ -143,6 +166,10 @@ def paper_links(paper: Paper) -> tuple[str | None, tuple[LinkView, ...]]:
     return title_url, links
 
 
+def is_search(url: str | None) -> bool:
+    return bool(url) and str(url).startswith(f"{HF_PAPERS}?")
+
+
 def _compact(n: int) -> str:
     return f"{n / 1000:.1f}k".replace(".0k", "k") if n >= 1000 else str(n)
 
@@ -151,6 +178,7 @@ def _compact(n: int) -> str:
 class _PaperParts:
     title: str
     url: str | None
+    url_label: str
     kicker: str
     byline: str
     upvotes: str
@@ -165,6 +193,7 @@ def paper_parts(paper: Paper) -> _PaperParts:
     return _PaperParts(
         title=one_line(paper.title, 300) or "(untitled)",
         url=url,
+        url_label=SEARCH_LABEL if is_search(url) else "",
         kicker=f"Published {paper_date(paper.published)}" if paper.published else "",
         byline=byline(paper),
         upvotes=str(paper.upvotes) if paper.upvotes > 0 else "",
@@ -173,24 +202,63 @@ def paper_parts(paper: Paper) -> _PaperParts:
     )
 
 
+TOP_SUMMARY_CHARS = 600
+
+
+def _listed(terms: Sequence[str]) -> str:
+    return ", ".join(one_line(t, 60) for t in terms[:4])
+
+
+def reason_words(reason: Reason) -> str:
+    """One reason in plain words for the reader (``Reason.text`` is the terse ledger form)."""
+    terms = _listed(reason.terms)
+    label = one_line(reason.label, 120)
+    match reason.kind:
+        case "topic":
+            return f"Matches your topic {label}" + (f" ({terms})" if terms else "")
+        case "interest":
+            noun = "interest" if len(reason.terms) == 1 else "interests"
+            return f"Matches your {noun} " + ", ".join(
+                f"“{one_line(t, 60)}”" for t in reason.terms[:4]
+            )
+        case "meaning":
+            return f"Close in meaning to your interest “{label}”"
+        case "liked":
+            return f"Shares {terms} with papers you liked"
+        case "author":
+            return f"By {label}, an author you follow"
+        case "trending":
+            n = reason.upvotes
+            return f"{n} upvote{'s' if n != 1 else ''} on Hugging Face"
+        case _:
+            return one_line(reason.label, 160)
+
+
 @lru_cache(maxsize=4096)
 def reasons_text(reasons: tuple[Reason, ...]) -> str:
-    """The first three reasons as one line; each reads as ``Reason.text`` words it (a reason
-    recorded as a string before reasons were data reads as recorded)."""
-    return " · ".join(one_line(r.text, 160) for r in reasons[:3] if r.text.strip())
+    """The first three reasons as one line, in plain words (a reason recorded as a string
+    before reasons were data reads as recorded)."""
+    return " · ".join(w for w in (reason_words(r) for r in reasons[:3]) if w.strip())
 
 
-def card_view(n: int, scored: ScoredPaper, links: DigestLinks) -> CardView:
+def card_view(n: int, scored: ScoredPaper, links: DigestLinks, *, top: bool = False) -> CardView:
     parts = paper_parts(scored.paper)
     feedback = links.feedback.get(scored.paper.id)
+    says_upvotes = any(r.kind == "trending" for r in scored.reasons[:3])
+    summary = parts.summary
+    if top and scored.paper.ai_summary:
+        summary = one_line(scored.paper.ai_summary, TOP_SUMMARY_CHARS)
     return CardView(
         n=n,
+        anchor=f"p{n}",
+        top="Top pick" if top else "",
         title=parts.title,
         url=parts.url,
+        url_label=parts.url_label,
         kicker=parts.kicker,
         byline=parts.byline,
-        upvotes=parts.upvotes,
-        summary=parts.summary,
+        upvotes="" if says_upvotes else parts.upvotes,  # the why-line says it in words
+        summary=summary,
         reasons=reasons_text(scored.reasons),
         links=parts.links,
         like_url=safe_url(feedback.up) if feedback else None,
@@ -198,17 +266,52 @@ def card_view(n: int, scored: ScoredPaper, links: DigestLinks) -> CardView:
     )
 
 
-def greeting(send_hour: int) -> str:
-    return (
-        "Good morning" if send_hour < 12 else "Good afternoon" if send_hour < 18 else "Good evening"
-    )
+def greeting(local_hour: int) -> str:
+    """A greeting for the reader's wall-clock hour (0-23) when the digest is sent."""
+    if 5 <= local_hour < 12:
+        return "Good morning"
+    if 12 <= local_hour < 18:
+        return "Good afternoon"
+    return "Good evening"
 
 
-def intro(count: int) -> str:
+def local_hour(subscriber: Subscriber, sent_at: dt.datetime | None) -> int:
+    """The reader's wall-clock hour at ``sent_at`` (their send hour when not given)."""
+    if sent_at is None:
+        return subscriber.send_hour
+    try:
+        zone = ZoneInfo(subscriber.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return sent_at.astimezone(zone).hour
+
+
+def intro(count: int, day: dt.date) -> str:
+    """The header line under the greeting: the date and how many papers."""
     if count == 0:
-        return "No new trending papers matched your interests today."
+        return f"{long_date(day)}: no new trending papers matched your interests."
     noun = "paper" if count == 1 else "papers"
-    return f"{count} trending {noun} picked for you, best match first."
+    return f"{long_date(day)} · {count} {noun} for you, best match first."
+
+
+def first_digest_words(local_now: dt.datetime, due: dt.datetime | None, zone: str) -> str:
+    """When the first digest comes, in words: "today at 08:00, Europe/Berlin", "tomorrow at
+    …", or "on Monday 7 December at …"; ``due`` is on the reader's wall clock (the moment of
+    an edition that is owed already may lie before ``local_now``: "today, shortly")."""
+    if due is None:
+        return ""
+    hhmm = f"{due.hour:02d}:{due.minute:02d}"
+    clock = f"{hhmm}, {zone}"
+    days = (due.date() - local_now.date()).days
+    if days == 0:
+        return (
+            f"today at {clock}"
+            if due > local_now
+            else f"today, shortly (the {hhmm} edition, {zone})"
+        )
+    if days == 1:
+        return f"tomorrow at {clock}"
+    return f"on {DAYS[due.weekday()]} {due.day} {MONTHS_LONG[due.month - 1]} at {clock}"
 
 
 def further_note(listed: int, more: int) -> str:

@@ -136,7 +136,11 @@ def confirm(
     if not done.confirmed:
         return state_page(pages, rt, token, done.state, done.subscriber)
     send_later(background, rt, done.notice, release=False)
-    return pages.render("confirmed.html", preferences_url=rt.links.preferences(done.subscriber.id))
+    return pages.render(
+        "confirmed.html",
+        preferences_url=rt.links.preferences(done.subscriber.id),
+        first_digest=done.notice.first_digest if done.notice else "",
+    )
 
 
 @router.post("/c/{token}/renew", response_class=HTMLResponse)
