@@ -31,7 +31,7 @@ from pipeline.render import DigestLinks
 from pipeline.send import remove_mail_to
 from pipeline.store import Store, utcnow
 from pipeline.tokens import LEEWAY, Purpose, Tokens
-from subscribers.feedback import forget, learn
+from subscribers.feedback import forget, learn, unlearn
 from subscribers.forms import FORM_VERSION, PreferencesData, SignupData
 from subscribers.linkstate import CONFIRMS, LinkState, link_state
 from subscribers.roster import jsonable
@@ -334,6 +334,15 @@ class SubscriberService:
         self.store.feedback.record_vote(sub.id, paper.id, vote, now)
         sub = self.store.subscribers.update(sub.id, profile=profile)
         return sub, paper, vote
+
+    def undo_vote(self, token: str) -> tuple[Subscriber, Paper, int, bool]:
+        """Take back the vote the link cast, and what it taught the profile; the flag is False
+        when that vote was not (or no longer) the one stored, and nothing changed."""
+        sub, paper, vote = self.vote_target(token)
+        if not self.store.feedback.remove_vote(sub.id, paper.id, vote):
+            return sub, paper, vote, False
+        profile = unlearn(self.store, self.catalog, sub.profile, sub.id)
+        return self.store.subscribers.update(sub.id, profile=profile), paper, vote, True
 
     def forget_term(self, sub: Subscriber, term: str) -> Subscriber | None:
         """The subscriber with a learned term removed for good; None if it was not there."""

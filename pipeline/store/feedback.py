@@ -38,6 +38,29 @@ class Feedback:
                 )
             )
 
+    def remove_vote(self, subscriber_id: int, paper_id: str, vote: int) -> bool:
+        """Take back a vote; False unless the stored vote on the paper is ``vote`` (an undo from
+        an old page must not remove the reader's later, opposite vote)."""
+        c = s.feedback.c
+        with self._db.tx() as conn:
+            gone = conn.execute(
+                delete(s.feedback).where(
+                    c.subscriber_id == subscriber_id, c.paper_id == paper_id, c.vote == vote
+                )
+            )
+            return bool(gone.rowcount)
+
+    def history(self, subscriber_id: int) -> list[tuple[str, int]]:
+        """The subscriber's votes as (paper id, vote), oldest first."""
+        c = s.feedback.c
+        query = (
+            select(c.paper_id, c.vote)
+            .where(c.subscriber_id == subscriber_id)
+            .order_by(c.created_at, c.paper_id)
+        )
+        with self._db.tx() as conn:
+            return [(r.paper_id, r.vote) for r in conn.execute(query)]
+
     def votes_of(self, subscriber_id: int) -> dict[str, int]:
         c = s.feedback.c
         with self._db.tx() as conn:
