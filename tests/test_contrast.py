@@ -176,6 +176,12 @@ def edition(page: Page, w: World) -> None:
     page.goto(w.links.edition(sub_id, DAY))
 
 
+def sample(page: Page, w: World) -> None:
+    """The sample digest a visitor opens from the sign-up page, over stored papers."""
+    seed_edition(w.store, w.reader())
+    page.goto(w.url("/sample"))
+
+
 def error(page: Page, w: World) -> None:
     page.goto(w.url("/c/not-a-real-token"))
 
@@ -195,6 +201,7 @@ PAGES: dict[str, Callable[[Page, World], None]] = {
     "voted": voted,
     "unvoted": unvoted,
     "edition": edition,
+    "sample": sample,
     "error": error,
 }
 
