@@ -22,8 +22,9 @@ $(VENV)/.bench-installed: pyproject.toml $(STAMP)
 
 run: $(STAMP)
 	@mkdir -p var/inbox
-	@# First start: seed the inbox with the bundled sample dumps.
-	@if [ ! -e var/.seeded ]; then cp -p examples/inbox/* var/inbox/ && touch var/.seeded; fi
+	@# First start: seed the inbox with the bundled sample dumps, dated an hour back so the
+	@# first scan sees finished copies (a file written in place waits for a second scan).
+	@if [ ! -e var/.seeded ]; then cp examples/inbox/* var/inbox/ && touch -m -d '1 hour ago' var/inbox/* && touch var/.seeded; fi
 	$(BIN)/paperboy run
 
 test: $(STAMP)
