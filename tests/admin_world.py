@@ -8,11 +8,7 @@ states (sent, deferred with an SMTP reply, failed, queued) and writes two outbox
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
 from pathlib import Path
-
-import uvicorn
 
 from pipeline.config import Config, load_config
 from pipeline.mime import message_bytes
@@ -22,7 +18,7 @@ from pipeline.store import Store
 from subscribers.web import create_app
 from tests.conftest import write_config
 from tests.db_clock import claim_of
-from tests.served import free_port
+from tests.served import AppServer, free_port
 
 TOKEN = "admin-token-for-tests-0123456789"
 SECRET = "admin-test-secret-0123456789abcdef"
@@ -68,22 +64,14 @@ class AdminServed:
         )
         self.config: Config = load_config(self.path, env={})
         app = create_app(self.config, admin_token=token, config_path=self.path)
-        server_config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-        self.server = uvicorn.Server(server_config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.running = AppServer(app, port)
 
     def __enter__(self) -> AdminServed:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
+        self.running.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=20)
+        self.running.__exit__(*exc)
 
 
 def seed(store: Store, config: Config, now: dt.datetime) -> dict[str, int]:

@@ -10,6 +10,7 @@ import threading
 import time
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -24,6 +25,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class AppServer:
+    """An ASGI app under uvicorn in a background thread, for as long as the ``with`` lasts."""
+
+    def __init__(self, app: Any, port: int, host: str = "127.0.0.1") -> None:
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> AppServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=20)
 
 
 class Served:
@@ -48,24 +70,14 @@ class Served:
             f"signups_per_ip_per_hour = 1000\n{web}\n",
         )
         self.config: Config = load_config(path, env={})
-        server_config = uvicorn.Config(
-            create_app(self.config), host=host, port=port, log_level="warning"
-        )
-        self.server = uvicorn.Server(server_config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.running = AppServer(create_app(self.config), port, host)
 
     def __enter__(self) -> Served:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
+        self.running.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=20)
+        self.running.__exit__(*exc)
 
     def mails(self) -> list[EmailMessage]:
         folder = self.config.paths.outbox

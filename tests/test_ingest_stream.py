@@ -13,14 +13,12 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from pipeline.config import Config, load_config
 from pipeline.ingest import hf_page, json_items
@@ -31,6 +29,7 @@ from pipeline.run import InboxWatch, ingest_inbox
 from pipeline.store import Store, open_store
 from subscribers.web import create_app
 from tests.conftest import write_config
+from tests.served import AppServer
 from tests.test_inbox import API, PAGE, drop
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,29 +83,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Served:
-    """The web app under uvicorn in a background thread."""
-
-    def __init__(self, config: Config, port: int) -> None:
-        self.server = uvicorn.Server(
-            uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=20)
-
-
 @pytest.mark.slow
 def test_a_million_entry_dump_streams_in_300_mb_while_unsubscribes_answer(
     tmp_path: Path,
@@ -132,7 +108,11 @@ def test_a_million_entry_dump_streams_in_300_mb_while_unsubscribes_answer(
         ]
     links = Links.for_config(config)
     codes: list[int] = []
-    with Served(config, port), open_store(config) as store, httpx.Client(timeout=30) as client:
+    with (
+        AppServer(create_app(config), port),
+        open_store(config) as store,
+        httpx.Client(timeout=30) as client,
+    ):
         child = subprocess.Popen(
             [sys.executable, "-c", INGEST, str(path)],
             stdout=subprocess.PIPE,
