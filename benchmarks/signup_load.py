@@ -15,6 +15,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +94,11 @@ async def _drive(base: str, quick: bool) -> dict[str, Any]:
     return {"healthz": reference, "signup_page": form, "signup_post": signups}
 
 
-def run(quick: bool = False) -> dict[str, Any]:
-    """Sign-ups per second against uvicorn (one worker), and as a share of /healthz's rate."""
+@contextmanager
+def served_app() -> Iterator[tuple[str, Path, Callable[[], None]]]:
+    """The app under uvicorn (one worker, its own process) on a temporary SQLite instance
+    with no sign-up limit: its base URL, its folder and a function that stops it (so its
+    mails are all written) before the ``with`` ends."""
     with tempfile.TemporaryDirectory(prefix="pb-bench-") as tmp:
         folder = Path(tmp)
         config = folder / "config.toml"
@@ -109,12 +114,24 @@ def run(quick: bool = False) -> dict[str, Any]:
             [sys.executable, "-c", SERVER, str(config), str(port)], env=env, cwd=tmp
         )
         base = f"http://127.0.0.1:{port}"
+
+        def stop() -> None:
+            if server.poll() is None:
+                server.terminate()
+                server.wait(timeout=30)
+
         try:
             _wait_until_up(base, server)
-            figures = asyncio.run(_drive(base, quick))
+            yield base, folder, stop
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            stop()
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """Sign-ups per second against uvicorn (one worker), and as a share of /healthz's rate."""
+    with served_app() as (base, folder, stop):
+        figures = asyncio.run(_drive(base, quick))
+        stop()
         mails = len(list((folder / "var" / "outbox").glob("*.eml")))
     ref = figures["healthz"]["per_second"]
     return {

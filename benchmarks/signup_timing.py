@@ -11,19 +11,15 @@ Before the sign-up ran the same statements on both paths, the medians were about
 
 from __future__ import annotations
 
-import os
 import random
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from benchmarks.signup_load import SERVER, _free_port, _wait_until_up
+from benchmarks.signup_load import served_app
 
 FORM = {
     "topics": ["llm-inference"],
@@ -69,26 +65,8 @@ def _drive(base: str, n: int) -> tuple[list[float], list[float]]:
 
 def run(quick: bool = False) -> dict[str, Any]:
     n = 60 if quick else 300
-    with tempfile.TemporaryDirectory(prefix="pb-bench-") as tmp:
-        config = Path(tmp) / "config.toml"
-        config.write_text(
-            '[storage]\nurl = "sqlite:///var/paperboy.db"\n'
-            '[web]\nsecret_key = "benchmark-secret-0123456789"\n'
-            "signups_per_ip_per_hour = 1000000\n",
-            encoding="utf-8",
-        )
-        port = _free_port()
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-        server = subprocess.Popen(
-            [sys.executable, "-c", SERVER, str(config), str(port)], env=env, cwd=tmp
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _wait_until_up(base, server)
-            new, known = _drive(base, n)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with served_app() as (base, _folder, _stop):
+        new, known = _drive(base, n)
     new_ms, known_ms = statistics.median(new) * 1000, statistics.median(known) * 1000
     return {
         "samples_each": n,
