@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 import json
 import os
+import shutil
 import subprocess
 import sys
 from email.message import EmailMessage
 from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from pipeline.commands.demo import _cycle, _new_instance
+from pipeline.config import load_config
+from pipeline.models import Profile
+from pipeline.resources import sample_inbox
 
 PAPERBOY = [sys.executable, "-c", "from pipeline.cli import app; app()"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +71,22 @@ def test_demo_ingests_matches_and_delivers_one_digest(tmp_path: Path) -> None:
     assert all(t in body for t in titles)
     assert "Image Compression" not in body  # a sample paper about none of the reader's topics
     assert list(elsewhere.iterdir()) == []  # the demo wrote only into its own folder
+
+
+@pytest.mark.parametrize("clock", ["00:05", "06:30", "13:59", "23:55"])
+def test_the_demo_reader_is_due_whatever_the_time_of_day(tmp_path: Path, clock: str) -> None:
+    """The demo mails its reader at once at any hour: a fixed early send hour made the reader
+    "joined too late for today" after delivery.late_cutoff_hours, and the demo sent nothing."""
+    hour, minute = map(int, clock.split(":"))
+    now = dt.datetime(2026, 7, 6, hour, minute, tzinfo=dt.UTC)
+    config = load_config(_new_instance(tmp_path / "demo"), env={})
+    config.paths.inbox.mkdir(parents=True)
+    for path in sample_inbox().iterdir():
+        shutil.copyfile(path, config.paths.inbox / path.name)
+    profile = Profile(topics=("spiking-neural-networks",))
+    _, tally, picked = _cycle(config, profile, Console(quiet=True), now)
+    assert (tally.sent, tally.missed) == (1, 0)
+    assert picked
 
 
 def test_demo_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import datetime as dt
 import json
 import logging
 import os
@@ -105,6 +106,19 @@ def test_live_config_keeps_the_last_good_config_after_a_bad_edit(tmp_path: Path)
     assert live.last_error is None
 
 
+def hour_due_now() -> int:
+    """The UTC hour that makes a reader added now due at once, and not late, whatever the time.
+
+    An earlier hour is "missed" for a reader who joined more than delivery.late_cutoff_hours
+    after it. In the last minute of a day this waits for midnight: the daemon's first run
+    could fall on the next day, when the hour just past is tomorrow's."""
+    now = dt.datetime.now(dt.UTC)
+    if now.hour == 23 and now.minute == 59:
+        time.sleep(61 - now.second)
+        now = dt.datetime.now(dt.UTC)
+    return now.hour
+
+
 def test_run_ingests_delivers_serves_and_survives_a_bad_edit(
     daemon: tuple[Path, int, list[subprocess.Popen[str]]],
 ) -> None:
@@ -117,7 +131,7 @@ def test_run_ingests_delivers_serves_and_survives_a_bad_edit(
             "reader@example.org",
             profile=Profile(interests="keyword spotting, hearing aids"),
             status=SubscriberStatus.ACTIVE,
-            send_hour=0,
+            send_hour=hour_due_now(),
         )
 
     log = config_path.parent / "daemon.log"

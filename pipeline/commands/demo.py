@@ -83,7 +83,8 @@ def demo(
     config.paths.inbox.mkdir(parents=True, exist_ok=True)
     for path in files:
         shutil.copyfile(path, config.paths.inbox / path.name)
-    outcomes, tally, picked = _cycle(config, Profile(topics=chosen, interests=interests), err)
+    profile = Profile(topics=chosen, interests=interests)
+    outcomes, tally, picked = _cycle(config, profile, err, dt.datetime.now(dt.UTC))
 
     emails = sorted(config.paths.outbox.glob("*.eml"))
     result: dict[str, Any] = {
@@ -104,14 +105,13 @@ def demo(
 
 
 def _cycle(
-    config: Config, profile: Profile, err: Console
+    config: Config, profile: Profile, err: Console, now: dt.datetime
 ) -> tuple[list[IngestOutcome], Tally, list[Paper]]:
     """Ingest the inbox, add the demo reader, give papers and texts their vectors (when the
-    model is there), deliver what is due; what came of each step."""
+    model is there), deliver what is due at ``now``; what came of each step."""
     from pipeline import run as steps  # SQLAlchemy, the matcher, the renderer: only needed here
 
     outcomes: list[IngestOutcome] = []
-    now = dt.datetime.now(dt.UTC)
     with store_for(config) as store:
         for path in sorted(config.paths.inbox.iterdir()):
             outcome = steps.ingest_file(config, store, path)
@@ -122,7 +122,10 @@ def _cycle(
             DEMO_ADDRESS,
             profile=profile,
             status=SubscriberStatus.ACTIVE,
-            send_hour=0,  # due whenever the demo runs
+            # This hour in the reader's zone (UTC): the edition is due at ``now`` and not late,
+            # whatever the time of day. An earlier hour would make a reader who joined after it
+            # (plus delivery.late_cutoff_hours) wait for tomorrow's edition.
+            send_hour=now.hour,
             consent={"method": "admin entry without opt-in", "source": "paperboy demo"},
             now=now,
         )
