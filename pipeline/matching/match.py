@@ -164,7 +164,37 @@ def top_papers(
     k = min(int(wanted.max(initial=0)), index.size)
     if k == 0:
         return scored, np.zeros((len(chunk), 0), dtype=np.intp), np.zeros_like(counts), counts
-    return scored, _top_k(scored.final, ineligible, k), np.minimum(counts, wanted), counts
+    return scored, top_k(scored.final, ineligible, k), np.minimum(counts, wanted), counts
+
+
+def digest_first(
+    scored: Scored, top: np.ndarray, take: np.ndarray, share: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's top columns with its edition's papers first, and how many those are.
+
+    The edition is the row's first ``max_papers`` (of ``take``) whose relevance reaches
+    ``share`` (``match.relative_floor``) of the best relevance among them: on a day with a
+    strong match, a weak one is not worth the reader's time, and the tail of a digest is
+    where off-topic papers gather. The best paper always reaches the bar, so a digest is never
+    emptied by it. A favourite author's paper neither sets the bar (its boost is not
+    relevance) nor falls under it. Papers cut stay in order after the edition's, where
+    ``more`` finds them.
+    """
+    width = top.shape[1]
+    position = np.arange(width)
+    candidate = position < take[:, None]
+    edition = position < np.minimum(take, scored.limits)[:, None]
+    if share <= 0 or not width:
+        return top, np.count_nonzero(edition, axis=1)
+    rows = np.arange(len(top))[:, None]
+    relevance = np.where(candidate, scored.final[rows, top] / scored.lift[top], 0)
+    favourite = np.zeros(top.shape, dtype=bool)
+    for row, col in zip(*scored.authored, strict=True):
+        favourite[row] |= top[row] == col
+    best = np.where(edition & ~favourite, relevance, 0).max(axis=1, keepdims=True)
+    edition &= (relevance >= np.float32(share) * best) | favourite
+    order = np.argsort(~edition, axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1), np.count_nonzero(edition, axis=1)
 
 
 def _closest(
@@ -179,7 +209,7 @@ def _closest(
     return lambda row, col: meaning.closest(profiles[row].interests, col, need)
 
 
-def _top_k(scores: np.ndarray, ineligible: np.ndarray, k: int) -> np.ndarray:
+def top_k(scores: np.ndarray, ineligible: np.ndarray, k: int) -> np.ndarray:
     """Column indices of each row's k best eligible scores, best first, then ineligible ones.
 
     Equal scores come in column order; columns are papers sorted by id, so ties always break
@@ -301,6 +331,7 @@ def _select_chunk(
     more: int,
 ) -> Iterator[Selection]:
     scored, top, take, counts = top_papers(prepared, weights, chunk, restrictions, more)
+    top, kept_array = digest_first(scored, top, take, weights.relative_floor)
     make = ReasonMaker(
         prepared.index, scored, catalog, weights, meaning=_closest(prepared, scored, weights)
     )
@@ -322,7 +353,7 @@ def _select_chunk(
     papers = [made[i] for i in which.tolist()]
     # Plain lists: iterating NumPy scalars one by one costs more than the objects built here.
     ends, totals = np.cumsum(take).tolist(), counts.tolist()
-    kept = np.minimum(take, scored.limits).tolist()
+    kept = kept_array.tolist()
     start = 0
     for subscriber, end, total, keep in zip(chunk, ends, totals, kept, strict=True):
         yield Selection(
@@ -330,6 +361,6 @@ def _select_chunk(
             edition_date=edition_date,
             papers=tuple(papers[start : start + keep]),
             more_count=total - keep,
-            more_papers=tuple(papers[start + keep : end]),
+            more_papers=tuple(papers[start + keep : min(end, start + keep + more)]),
         )
         start = end

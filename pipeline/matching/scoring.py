@@ -232,6 +232,8 @@ class Scored:
     set_of: np.ndarray  # each row's topic set (rows with equal sets have equal ids)
     interest_of: np.ndarray  # each row's interest component, -1 for a blank interest
     special: list[int]  # rows with authors, exclusions or feedback
+    lift: np.ndarray  # papers: what trending multiplied relevance by (final = relevance · lift)
+    authored: tuple[list[int], list[int]]  # (rows, columns) of favourite authors' papers
 
 
 @lru_cache(maxsize=50_000)
@@ -338,15 +340,8 @@ def score_profiles(
     text_of = np.array(interest_of, dtype=np.intp)[c.text_of]
     rel = set_rel[set_of]
     rel += text_rel[text_of]
-    hits = [
-        (i, col)
-        for i in c.special
-        for name in profiles[i].authors
-        for col in index.authors.get(normalize_name(name), ())
-    ]
-    if hits:
-        rows, cols = zip(*hits, strict=True)
-        rel[rows, cols] += weights.author_boost  # once per paper, however many authors
+    authored = _authored(index, profiles, c.special)
+    rel[authored] += weights.author_boost  # once per paper, however many authors
     # Ineligible: not relevant (<= 0 or < min_relevance), too few upvotes, or excluded.
     if (meaning := prepared.meaning) is not None:
         bad = _blend_meaning(prepared, meaning, c, interest_of, rel, weights.min_relevance)
@@ -361,7 +356,8 @@ def score_profiles(
             rel[i] += weight * text_scores[:, key]  # a nudge, after eligibility
         bad |= rel <= 0
     trend = (np.log1p(np.maximum(index.upvotes, 0)) / TREND_SCALE).astype(np.float32)
-    rel *= np.float32(1.0) + np.float32(weights.trending_weight) * trend
+    lift = np.float32(1.0) + np.float32(weights.trending_weight) * trend
+    rel *= lift
     text_cols = {key: n_topics + j for key, j in keys.items()}
     interest_cols = np.where(text_of >= 0, text_of + n_topics, -1)
     return Scored(
@@ -375,7 +371,23 @@ def score_profiles(
         set_of,
         interest_cols,
         c.special,
+        lift,
+        authored,
     )
+
+
+def _authored(
+    index: Index, profiles: Sequence[Profile], rows: list[int]
+) -> tuple[list[int], list[int]]:
+    """(rows, columns) of each paper by one of the row's favourite authors, each pair once."""
+    hits = {
+        (i, col)
+        for i in rows
+        for name in profiles[i].authors
+        for col in index.authors.get(normalize_name(name), ())
+    }
+    ordered = sorted(hits)
+    return [i for i, _ in ordered], [col for _, col in ordered]
 
 
 def _blend_meaning(

@@ -37,6 +37,7 @@ EDITABLE = (
     "match.author_boost",
     "match.feedback_weight",
     "match.min_relevance",
+    "match.relative_floor",
     "schedule.ingest_every_seconds",
     "schedule.deliver_every_seconds",
     "schedule.dump_stale_hours",
