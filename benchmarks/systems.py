@@ -41,9 +41,10 @@ from pipeline.embedding import (
     profile_texts,
     topic_text,
 )
-from pipeline.matching.match import digest_first, load_catalog, rank, top_k
-from pipeline.matching.relevance import TUNING, Index, Tuning, build_index
-from pipeline.matching.scoring import Scored, prepare, score_profiles
+from pipeline.matching.match import load_catalog, rank, top_k
+from pipeline.matching.relevance import TUNING, Tuning, build_index
+from pipeline.matching.scoring import Prepared, Scored, prepare, score_profiles
+from pipeline.matching.share import digest_first, single_relevance
 from pipeline.models import Paper, Profile
 
 Params = dict[str, Any]
@@ -154,14 +155,13 @@ def _paperboy(papers: Sequence[Paper], profile: Profile, params: Params) -> list
 
 def _paperboy_scored(
     papers: Sequence[Paper], profiles: Sequence[Profile], params: Params
-) -> tuple[Index, Scored, Match]:
+) -> tuple[Prepared, Scored, Match]:
     tuning, weights = _settings(params)
     catalog = load_catalog()
     for profile in profiles:
         catalog.check(profile.topics)
-    index = build_index(papers, tuning)
-    vectors = vectors_for(papers, profiles)
-    return index, score_profiles(prepare(index, catalog, vectors), list(profiles), weights), weights
+    prepared = prepare(build_index(papers, tuning), catalog, vectors_for(papers, profiles))
+    return prepared, score_profiles(prepared, list(profiles), weights), weights
 
 
 def _paperboy_all(
@@ -169,7 +169,8 @@ def _paperboy_all(
 ) -> list[list[str]]:
     """What ``rank`` orders for each profile, scored in one pass as a morning run scores its
     readers, without building the reasons the benchmark does not read."""
-    index, scored, _ = _paperboy_scored(papers, profiles, params)
+    prepared, scored, _ = _paperboy_scored(papers, profiles, params)
+    index = prepared.index
     out = []
     for r in range(len(profiles)):
         row = scored.final[r].tolist()
@@ -184,7 +185,8 @@ def _paperboy_digests(
 ) -> list[list[str]]:
     """The papers a morning run would mail each profile: its top ``limit`` eligible ones, cut
     where relevance falls under ``match.relative_floor`` of the best (``digest_first``)."""
-    index, scored, weights = _paperboy_scored(papers, profiles, params)
+    prepared, scored, weights = _paperboy_scored(papers, profiles, params)
+    index = prepared.index
     k = min(limit, index.size)
     if k == 0:
         return [[] for _ in profiles]
@@ -192,7 +194,9 @@ def _paperboy_digests(
     counts = index.size - np.count_nonzero(scored.ineligible, axis=1)
     take = np.minimum(counts, limit)
     scored.limits = np.full(len(profiles), limit, dtype=np.intp)
-    top, kept = digest_first(scored, top, take, weights.relative_floor)
+    share = weights.relative_floor
+    strength = single_relevance(prepared, scored, top) if share > 0 else None
+    top, kept = digest_first(scored, top, take, share, strength)
     return [
         [index.papers[c].id for c in row[:n]]
         for row, n in zip(top.tolist(), kept.tolist(), strict=True)
@@ -200,7 +204,7 @@ def _paperboy_digests(
 
 
 # match.relative_floor: the share of a digest's best relevance its other papers need.
-RELATIVE_FLOORS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+RELATIVE_FLOORS = (0.0, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
 PAPERBOY_GRID = [
     {
         "relative_floor": 0.0,

@@ -84,7 +84,7 @@ class Match(Section):
     feedback_weight: float = Field(0.3, ge=0, le=5, examples=[0.3])
     min_relevance: float = Field(0.1, ge=0, examples=[0.1])
     # A paper under this share of the reader's best match of the run is not sent (0: off).
-    relative_floor: float = Field(0.7, ge=0, le=1, examples=[0.7])
+    relative_floor: float = Field(0.75, ge=0, le=1, examples=[0.75])
 
 
 class Meaning(Section):

@@ -73,3 +73,26 @@ def test_trending_does_not_move_the_bar() -> None:
     popular_weak = WEAK.model_copy(update={"upvotes": 5000})
     cut = edition([STRONG, popular_weak], PROFILE, Match(relative_floor=0.7, trending_weight=5))
     assert [sp.paper.id for sp in cut.papers] == ["strong"]
+
+
+def test_a_paper_on_two_listed_items_does_not_push_out_the_best_on_a_third() -> None:
+    """The share compares one item at a time: the more a reader lists, the more they get."""
+    both = Paper(
+        id="both",
+        title="Quantized spiking neural networks on neuromorphic chips",
+        abstract="Spiking neural networks with quantization to four bits keep their accuracy.",
+        source_format="hf_api",
+    )
+    one = Paper(
+        id="one",
+        title="Speculative decoding with a small draft model",
+        abstract="Speculative decoding drafts tokens cheaply and verifies them in one pass.",
+        source_format="hf_api",
+    )
+    profile = Profile(interests="spiking neural networks, quantization, speculative decoding")
+    flat = Match(relative_floor=0, trending_weight=0)
+    ranked = rank([both, one], profile, CATALOG, flat)
+    assert [sp.paper.id for sp in ranked] == ["both", "one"]
+    assert ranked[1].score < 0.7 * ranked[0].score  # a bar on the total would cut "one"
+    picked = edition([both, one], profile, Match(relative_floor=0.7, trending_weight=0))
+    assert [sp.paper.id for sp in picked.papers] == ["both", "one"]

@@ -27,6 +27,7 @@ from pipeline.errors import MatchError
 from pipeline.matching.reasons import ReasonMaker
 from pipeline.matching.relevance import TUNING, Index, Tuning, build_index
 from pipeline.matching.scoring import BLOCK, Prepared, Scored, prepare, score_profiles
+from pipeline.matching.share import digest_first, single_relevance
 from pipeline.matching.topics import Catalog, load_catalog
 from pipeline.models import Paper, Profile, ScoredPaper, Selection, Subscriber
 
@@ -167,36 +168,6 @@ def top_papers(
     return scored, top_k(scored.final, ineligible, k), np.minimum(counts, wanted), counts
 
 
-def digest_first(
-    scored: Scored, top: np.ndarray, take: np.ndarray, share: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's top columns with its edition's papers first, and how many those are.
-
-    The edition is the row's first ``max_papers`` (of ``take``) whose relevance reaches
-    ``share`` (``match.relative_floor``) of the best relevance among them: on a day with a
-    strong match, a weak one is not worth the reader's time, and the tail of a digest is
-    where off-topic papers gather. The best paper always reaches the bar, so a digest is never
-    emptied by it. A favourite author's paper neither sets the bar (its boost is not
-    relevance) nor falls under it. Papers cut stay in order after the edition's, where
-    ``more`` finds them.
-    """
-    width = top.shape[1]
-    position = np.arange(width)
-    candidate = position < take[:, None]
-    edition = position < np.minimum(take, scored.limits)[:, None]
-    if share <= 0 or not width:
-        return top, np.count_nonzero(edition, axis=1)
-    rows = np.arange(len(top))[:, None]
-    relevance = np.where(candidate, scored.final[rows, top] / scored.lift[top], 0)
-    favourite = np.zeros(top.shape, dtype=bool)
-    for row, col in zip(*scored.authored, strict=True):
-        favourite[row] |= top[row] == col
-    best = np.where(edition & ~favourite, relevance, 0).max(axis=1, keepdims=True)
-    edition &= (relevance >= np.float32(share) * best) | favourite
-    order = np.argsort(~edition, axis=1, kind="stable")
-    return np.take_along_axis(top, order, axis=1), np.count_nonzero(edition, axis=1)
-
-
 def _closest(
     prepared: Prepared, scored: Scored, weights: config.Match
 ) -> Callable[[int, int], str | None] | None:
@@ -331,7 +302,9 @@ def _select_chunk(
     more: int,
 ) -> Iterator[Selection]:
     scored, top, take, counts = top_papers(prepared, weights, chunk, restrictions, more)
-    top, kept_array = digest_first(scored, top, take, weights.relative_floor)
+    share = weights.relative_floor
+    strength = single_relevance(prepared, scored, top) if share > 0 else None
+    top, kept_array = digest_first(scored, top, take, share, strength)
     make = ReasonMaker(
         prepared.index, scored, catalog, weights, meaning=_closest(prepared, scored, weights)
     )

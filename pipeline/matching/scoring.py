@@ -234,6 +234,8 @@ class Scored:
     special: list[int]  # rows with authors, exclusions or feedback
     lift: np.ndarray  # papers: what trending multiplied relevance by (final = relevance · lift)
     authored: tuple[list[int], list[int]]  # (rows, columns) of favourite authors' papers
+    # Each row's rows of meaning's evidence tables (topic set, interest), when meaning is on.
+    closeness: tuple[np.ndarray, np.ndarray] | None = None
 
 
 @lru_cache(maxsize=50_000)
@@ -343,8 +345,9 @@ def score_profiles(
     authored = _authored(index, profiles, c.special)
     rel[authored] += weights.author_boost  # once per paper, however many authors
     # Ineligible: not relevant (<= 0 or < min_relevance), too few upvotes, or excluded.
+    closeness: tuple[np.ndarray, np.ndarray] | None = None
     if (meaning := prepared.meaning) is not None:
-        bad = _blend_meaning(prepared, meaning, c, interest_of, rel, weights.min_relevance)
+        bad, closeness = _blend_meaning(prepared, meaning, c, rel, weights.min_relevance)
     else:
         bad = (rel < weights.min_relevance) | (rel <= 0)
     picky = np.flatnonzero(c.min_upvotes)
@@ -373,6 +376,7 @@ def score_profiles(
         c.special,
         lift,
         authored,
+        closeness,
     )
 
 
@@ -394,11 +398,11 @@ def _blend_meaning(
     prepared: Prepared,
     meaning: Meaning,
     c: _Columns,
-    interest_of: list[int],
     rel: np.ndarray,
     min_relevance: float,
-) -> np.ndarray:
-    """Add closeness by meaning to ``rel`` in place; return where a paper is below the floor.
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Add closeness by meaning to ``rel`` in place; return where a paper is below the floor,
+    and each row's rows of ``meaning.sets`` and ``meaning.interests``.
 
     Ranking counts closeness from ``meaning_floor``. The floor judges it from the higher
     ``meaning_eligible`` (``meaning_eligible_topics`` for a topic: a topic's keyword list sits
@@ -426,7 +430,7 @@ def _blend_meaning(
     below: np.ndarray = judge < np.float32(min_relevance)
     if min_relevance <= 0:
         below |= rel <= 0
-    return below
+    return below, (sets, texts)
 
 
 def _excluded(
