@@ -6,8 +6,10 @@ leave-one-query-out, so no figure it reports was tuned on the query it scores.
     paperboy        pipeline.matching.match.rank, default config, with the sentence vectors its
                     own model gives (pipeline.embedding); grid: trending_weight, the interest
                     tuning: alternatives (w of best + w·second …), implied (the weight of a
-                    catalog topic an interest item names), and meaning: its weight and the
-                    cosines where closeness starts and where it counts fully
+                    catalog topic an interest item names), item_specificity (IDF power of an
+                    item's phrases), and meaning: its weight, the cosines where closeness
+                    starts and where it counts fully, and the floor's bar for an interest;
+                    then, for the mail only, match.relative_floor (match_quality.choose_mail)
     bm25s           bm25s (Lucene BM25, Snowball stems, English stopwords) over title+abstract;
                     grid: k1, b
     bm25s-all       the same over every text field (title, ai_keywords, ai_summary, abstract)
@@ -211,17 +213,24 @@ PAPERBOY_GRID = [
         "trending_weight": t,
         "alternatives": w,
         "implied": i,
+        "item_specificity": p,
         "meaning": m,
         **closeness,
     }
-    for t in (0.0, 0.15, 0.35, 0.7)
+    for t in (0.0, 0.35)
     for w in (0.5, 0.75, 1.0)
     for i in (0.25, 0.5)
+    for p in (0.0, 0.5)
     for m in (0.0, 1.0, 2.0, 3.0)
     for closeness in (
         [{}]
         if m == 0
-        else [{"meaning_floor": f, "meaning_full": u} for f in (0.1, 0.2) for u in (0.6, 0.7)]
+        else [
+            {"meaning_floor": f, "meaning_full": u, "meaning_bar": bar}
+            for f in (0.1, 0.2)
+            for u in (0.6, 0.7)
+            for bar in (0.2, 0.4)
+        ]
     )
 ]
 

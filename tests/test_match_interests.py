@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 from pipeline.config import Match
 from pipeline.matching.interests import implied_topics, split_items
 from pipeline.matching.match import load_catalog, rank
+from pipeline.matching.relevance import TUNING
 from pipeline.matching.textproc import analyze
 from pipeline.models import Paper, Profile
 
@@ -174,3 +176,29 @@ def test_an_interest_reason_quotes_only_the_readers_items(papers: list[Paper], t
         paper_terms = terms(sp.paper.title) | terms(sp.paper.abstract)
         for q in quoted:
             assert terms(q) & paper_terms or implied_topics(q), (q, sp.paper)
+
+
+GENERIC = [
+    paper("ai-agents", "AI agents that plan long tasks", "An AI agent plans and acts with tools."),
+    paper("ai-code", "Evaluating AI coding assistants", "We test AI assistants on code."),
+    paper("ai-archives", "AI for the humanities", "Scholars use AI to read archives."),
+    paper("ai-home", "Personal AI agents at home", "A general-purpose AI agent runs errands."),
+]
+CLINICAL = paper(
+    "clinical",
+    "Clinical notes summarised for medicine",
+    "Doctors in internal medicine read shorter notes.",
+)
+
+
+def test_a_word_most_papers_hold_weighs_less_in_an_item() -> None:
+    """In "AI for medicine", "AI" is in most of the day's papers and "medicine" in one: the
+    medicine paper leads. Shared evenly, the two words tied and every AI paper came first."""
+    profile = Profile(interests="AI for medicine")
+    flat = Match(relative_floor=0)
+    even = rank(
+        [*GENERIC, CLINICAL], profile, CATALOG, flat, tuning=replace(TUNING, item_specificity=0)
+    )
+    assert even[0].paper.id != "clinical"
+    ranked = rank([*GENERIC, CLINICAL], profile, CATALOG, flat)
+    assert ranked[0].paper.id == "clinical"

@@ -26,6 +26,7 @@ from pipeline.matching.relevance import (
     FloatArray,
     Index,
     coverage,
+    phrase_idf,
     saturate,
     strength,
     topic_counts,
@@ -153,6 +154,21 @@ def parse_interest(text: str) -> tuple[Item, ...]:
     return tuple(parse_item(item) for item in split_items(text))
 
 
+def _by_specificity(
+    index: Index, parts: tuple[tuple[Analysis, float], ...]
+) -> tuple[tuple[Analysis, float], ...]:
+    """An item's own phrases with its weight shared by IDF ** ``tuning.item_specificity``:
+    a word most papers of the batch hold says less about the item than a rare one."""
+    power = index.tuning.item_specificity
+    if power <= 0 or len(parts) < 2:
+        return parts
+    raw = [phrase_idf(index, analysis) ** power for analysis, _ in parts]
+    total = sum(raw)
+    if total <= 0:
+        return parts
+    return tuple((analysis, r / total) for (analysis, _), r in zip(parts, raw, strict=True))
+
+
 def item_scores(index: Index, interests: Sequence[tuple[Item, ...]]) -> list[FloatArray]:
     """papers × items × 2 scores in [0, 1) for each interest: [..., 0] with the implied topics,
     [..., 1] from the reader's own words alone (what a reason names first).
@@ -168,7 +184,10 @@ def item_scores(index: Index, interests: Sequence[tuple[Item, ...]]) -> list[Flo
     n_items = 0
     for items in interests:
         for item in items:
-            for parts, (rows, cols, values) in ((item.own, own), (item.implied, implied)):
+            for parts, (rows, cols, values) in (
+                (_by_specificity(index, item.own), own),
+                (item.implied, implied),
+            ):
                 for analysis, weight in parts:
                     rows.append(columns.setdefault(analysis, len(columns)))
                     cols.append(n_items)

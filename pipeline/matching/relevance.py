@@ -56,6 +56,9 @@ class Tuning:
     # are the settings that selection picks for most held-out queries of the real set.
     alternatives: float = 0.75
     implied: float = 0.5  # weight of a catalog topic an interest item names (< 1: own words lead)
+    # An item's phrases share its weight by IDF ** this: 0 shares it evenly, so "AI" in "AI for
+    # medicine" weighs as much as "medicine"; 1 weighs each as BM25 would. In the grid too.
+    item_specificity: float = 0.5
     # Meaning (meaning.py): sentence-vector closeness, blended with the lexical relevance.
     # The three weights are picked by paperboy's leave-one-query-out grid; the defaults are
     # the setting it picks for most held-out queries.
@@ -65,7 +68,9 @@ class Tuning:
     # Whether a paper may be sent: closeness counts from this cosine, and the floor rises.
     meaning_eligible: float = 0.15  # closeness to an interest item
     meaning_eligible_topics: float = 0.3  # closeness to a catalog topic
-    meaning_bar: float = 0.4  # added to min_relevance where a paper and a profile have vectors
+    # Added to min_relevance where a paper and the profile's interest (or topics) have vectors.
+    meaning_bar: float = 0.2  # in paperboy's grid
+    meaning_bar_topics: float = 0.4  # a topic's list sits close to its whole field: stricter
 
 
 TUNING = Tuning()
@@ -178,6 +183,14 @@ def query_terms(analysis: Analysis, tuning: Tuning) -> dict[str, float]:
     return terms
 
 
+def phrase_idf(index: Index, analysis: Analysis) -> float:
+    """A phrase's summed IDF over its query terms (a term no paper has counts as unseen)."""
+    return sum(
+        w * (index.idf[index.vocab[term]] if term in index.vocab else index.unseen_idf)
+        for term, w in query_terms(analysis, index.tuning).items()
+    )
+
+
 def phrase_matrix(index: Index, phrases: Sequence[Analysis]) -> sparse.csc_matrix:
     """terms × phrases, scaled so that ``weights @ Q`` is each phrase's coverage in [0, 1].
 
@@ -190,10 +203,7 @@ def phrase_matrix(index: Index, phrases: Sequence[Analysis]) -> sparse.csc_matri
     values: list[float] = []
     for col, analysis in enumerate(phrases):
         terms = query_terms(analysis, t)
-        ideal = sum(
-            w * (index.idf[index.vocab[term]] if term in index.vocab else index.unseen_idf)
-            for term, w in terms.items()
-        ) * (t.k1 + 1.0)
+        ideal = phrase_idf(index, analysis) * (t.k1 + 1.0)
         if ideal <= 0:
             continue
         scale = ideal**t.norm_power * (t.reference_idf * (t.k1 + 1.0)) ** (1.0 - t.norm_power)
