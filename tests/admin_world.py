@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 from pipeline.config import Config, load_config
 from pipeline.mime import message_bytes
@@ -74,6 +75,14 @@ class AdminServed:
         self.running.__exit__(*exc)
 
 
+def later_today(now: dt.datetime) -> dict[str, Any]:
+    """A send hour still ahead of ``now`` on ``now``'s UTC date, so a reader's next edition is
+    today's (the one seeded) whatever the hour the tests run: 23:00 in UTC, or in UTC-1
+    during the day's last hour. With the default 07:00, a preview after 07:00 UTC showed
+    tomorrow's edition, empty since today's had taken the paper."""
+    return {"send_hour": 23, "timezone": "UTC" if now.hour < 23 else "Etc/GMT+1"}
+
+
 def seed(store: Store, config: Config, now: dt.datetime) -> dict[str, int]:
     """Four active readers and today's editions: ada sent, bob deferred, cy failed, dee
     queued; plus two mails in the outbox folder. Returns the readers' ids by address."""
@@ -87,7 +96,11 @@ def seed(store: Store, config: Config, now: dt.datetime) -> dict[str, int]:
     profile = Profile(topics=("spiking-nets",), interests="event cameras")
     ids = {
         address: store.subscribers.add(
-            address, profile=profile, status=SubscriberStatus.ACTIVE, now=now - dt.timedelta(days=3)
+            address,
+            profile=profile,
+            status=SubscriberStatus.ACTIVE,
+            now=now - dt.timedelta(days=3),
+            **later_today(now),
         ).id
         for address in READERS
     }
