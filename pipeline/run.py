@@ -317,16 +317,24 @@ def deliver_due(
                 stop=stop,
             )
             asyncio.run(engine.run_all(batches, now, on_total))
-            if tally.paused is not None:
-                _trip(config, opened, clock(), tally)
-            elif tally.sent and tally.aborted is None:
-                opened.pauses.clear()
-            health.note_run(opened, tally, clock())
-            health.note_matching(opened, model or shared(), config.meaning, clock())
+            _after_run(config, opened, tally, clock(), model)
             return tally
         finally:
             if own and role is not None:
                 role.release()
+
+
+def _after_run(
+    config: Config, store: Store, tally: Tally, at: dt.datetime, model: SentenceModel | None
+) -> None:
+    """Pause the sending if the breaker tripped (or lift a pause a clean run outlived), and
+    record the run and the matcher's state for /healthz."""
+    if tally.paused is not None:
+        _trip(config, store, at, tally)
+    elif tally.sent and tally.aborted is None:
+        store.pauses.clear()
+    health.note_run(store, tally, at)
+    health.note_matching(store, model or shared(), config.meaning, at)
 
 
 def _while_planner(batches: Iterable[list[Job]], planner: Planner) -> Iterator[list[Job]]:

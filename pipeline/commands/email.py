@@ -7,13 +7,18 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pipeline.commands.common import console, fail, load, store_for
 from pipeline.links import Links
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from pipeline.deliver import Tally
 
 
 def parse_now(value: str | None) -> dt.datetime:
@@ -159,6 +164,19 @@ def send(
             )
     finally:
         signal.signal(signal.SIGTERM, previous)
+    _report(tally, as_json=as_json, dry_run=dry_run, err=err)
+    if tally.stopped:
+        typer.echo(f"paperboy: {tally.stopped}", err=True)
+        sys.exit(128 + signal.SIGTERM)  # what a shell reports for a process SIGTERM ended
+    problem = None if dry_run else tally.problem()
+    if problem:
+        typer.echo(f"paperboy: error: {problem}", err=True)
+    if problem or tally.failed:
+        sys.exit(1)
+
+
+def _report(tally: Tally, *, as_json: bool, dry_run: bool, err: Console) -> None:
+    """What ``send`` prints: the summary (or JSON), then one line per reason."""
     if tally.busy and not as_json:
         err.print(
             "another paperboy is the planner (a `paperboy run`, or a send): this run queued "
@@ -186,11 +204,3 @@ def send(
                 "sent: perhaps delivered, possibly duplicates if resent, so not resent",
                 err=True,
             )
-    if tally.stopped:
-        typer.echo(f"paperboy: {tally.stopped}", err=True)
-        sys.exit(128 + signal.SIGTERM)  # what a shell reports for a process SIGTERM ended
-    problem = None if dry_run else tally.problem()
-    if problem:
-        typer.echo(f"paperboy: error: {problem}", err=True)
-    if problem or tally.failed:
-        sys.exit(1)
