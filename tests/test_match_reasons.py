@@ -203,17 +203,37 @@ def test_a_pick_found_by_meaning_names_the_closest_item(form: str) -> None:
     closest = {(0, 1): "weather forecasting"}  # papers sort by id: cache 0, weather 1
     meaning: Meaning = closest
     if form == "function":
-        meaning = lambda row, col: closest.get((row, col))  # noqa: E731
+        meaning = lambda row, col, alone: closest.get((row, col))  # noqa: E731
     make, cols = maker([WEATHER, CACHE], profile, meaning)
     picked = make.scored_paper(0, cols["weather"], 0.4)
     assert picked.reasons == (Reason(kind="meaning", label="weather forecasting"),)
     assert picked.reasons[0].text == 'close to your interest "weather forecasting"'
 
 
+def test_meaning_is_told_whether_a_topic_already_names_the_pick() -> None:
+    """A pick no topic names may owe itself to closeness alone, so the matcher may name it at
+    the interest's own bar; a topic pick is told so and held to the stricter one."""
+    asked: list[bool] = []
+
+    def closest(row: int, col: int, alone: bool) -> str | None:
+        asked.append(alone)
+        return "weather forecasting" if alone else None
+
+    alone, _ = maker([WEATHER], Profile(interests="weather forecasting"), closest)
+    picked = alone.scored_paper(0, 0, 0.4)
+    assert asked == [True] and picked.reasons[0].kind == "meaning"
+    asked.clear()
+    spiking = paper("snn", "Spiking neural networks", "Spiking neurons, surrogate gradients.")
+    profile = Profile(topics=("spiking-neural-networks",), interests="weather forecasting")
+    by_topic, _ = maker([spiking], profile, closest)
+    picked = by_topic.scored_paper(0, 0, 0.9)
+    assert asked == [False] and [r.kind for r in picked.reasons] == ["topic"]
+
+
 def test_lexical_evidence_comes_before_meaning() -> None:
     """A paper the interest meets in words gets the interest reason, whatever meaning says."""
     profile = Profile(interests="weather forecasting, KV cache")
-    make, cols = maker([WEATHER, CACHE], profile, lambda row, col: "weather forecasting")
+    make, cols = maker([WEATHER, CACHE], profile, lambda row, col, alone: "weather forecasting")
     picked = make.scored_paper(0, cols["cache"], 0.9)
     assert picked.reasons == (Reason(kind="interest", terms=("KV cache",)),)
 

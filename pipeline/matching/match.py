@@ -170,16 +170,23 @@ def top_papers(
 
 def _closest(
     prepared: Prepared, scored: Scored, weights: config.Match
-) -> Callable[[int, int], str | None] | None:
-    """For reasons: the interest item that found a paper by meaning, per (row, column)."""
+) -> Callable[[int, int, bool], str | None] | None:
+    """For reasons: the interest item that found a paper by meaning, per (row, column).
+
+    Named where closeness alone clears the floor that let the paper through (the interest's
+    bar) and no topic names the paper, or else where it clears the stricter topics' bar: a
+    topic pick is not also "close to" an interest it is merely near.
+    """
     meaning = prepared.meaning
     if meaning is None:
         return None
     profiles = scored.profiles
     tuning = prepared.index.tuning
-    # Named only where closeness alone clears the stricter bar: a claim made to the reader.
-    need = weights.min_relevance + max(tuning.meaning_bar, tuning.meaning_bar_topics)
-    return lambda row, col: meaning.closest(profiles[row].interests, col, need)
+    loose = weights.min_relevance + tuning.meaning_bar
+    strict = weights.min_relevance + max(tuning.meaning_bar, tuning.meaning_bar_topics)
+    return lambda row, col, alone: meaning.closest(
+        profiles[row].interests, col, loose if alone else strict
+    )
 
 
 def top_k(scores: np.ndarray, ineligible: np.ndarray, k: int) -> np.ndarray:

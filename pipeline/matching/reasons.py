@@ -31,7 +31,7 @@ from pipeline.matching.topics import Catalog
 from pipeline.models import Paper, Reason, ScoredPaper
 
 Entry = tuple[float, str, Reason | None]  # (-score, wording or "", reason): strongest first
-Meaning = Mapping[tuple[int, int], str] | Callable[[int, int], str | None]
+Meaning = Mapping[tuple[int, int], str] | Callable[[int, int, bool], str | None]
 
 
 def _order(entry: Entry) -> tuple[float, str]:
@@ -56,15 +56,16 @@ class ReasonMaker:
     ) -> None:
         """``meaning`` tells, per (profile row, paper column) of ``scored``, which item of the
         row's interest (as ``Item.shown`` spells it) had the closest vector: a mapping, or a
-        function returning None where meaning found nothing. It is read only where the row's
+        function of (row, column, whether no topic names the paper) returning None where
+        meaning found nothing. It is read only where the row's
         interest has no lexical reason for the paper; there the pick says
         ``close to your interest "<item>"``. Rows with the same interest text must get the
         same item for a paper (they share their reasons)."""
         self.index, self.scored, self.catalog, self.weights = index, scored, catalog, weights
         if isinstance(meaning, Mapping):
             table = meaning
-            self._meaning: Callable[[int, int], str | None] | None = lambda row, col: table.get(
-                (row, col)
+            self._meaning: Callable[[int, int, bool], str | None] | None = lambda row, col, alone: (
+                table.get((row, col))
             )
         else:
             self._meaning = meaning
@@ -119,7 +120,7 @@ class ReasonMaker:
         found = self._plain.get(key)
         if found is None:
             entries, found = self._topic_part(bits, col)
-            entry = self._interest_entry(row, col)
+            entry = self._interest_entry(row, col, alone=not found)
             if entry is not None and entry[2] is not None:
                 at = bisect_right(entries, _order(entry), key=_order)
                 found = (*found[:at], entry[2], *found[at:])
@@ -127,16 +128,17 @@ class ReasonMaker:
             found = self._plain[key] = (*found, trend) if trend else found
         return found
 
-    def _interest_entry(self, row: int, col: int) -> Entry | None:
+    def _interest_entry(self, row: int, col: int, alone: bool) -> Entry | None:
         """The row's interest component for the paper: its lexical reason, or else the item
-        meaning found (see ``__init__``); None for a row without an interest."""
+        meaning found (see ``__init__``; ``alone``: no topic names the paper, so closeness may
+        be all that found it); None for a row without an interest."""
         comp = self._interests[row]
         if comp < 0:
             return None
         entry = self._texts[col].get(comp) or self._component(comp, col)
         if entry[2] is not None or self._meaning is None:
             return entry
-        item = self._meaning(row, col)
+        item = self._meaning(row, col, alone)
         if item is None:
             return entry
         shown = {i.shown for i in parse_interest(self.scored.profiles[row].interests)}
@@ -155,7 +157,7 @@ class ReasonMaker:
         entries, found = self._topic_part(bits, col)
         profile = self.scored.profiles[row]
         liked = self.scored.text_cols.get(("liked", profile.liked_terms))
-        extra = [self._interest_entry(row, col)]
+        extra = [self._interest_entry(row, col, alone=not found)]
         if liked is not None:
             extra.append(self._texts[col].get(liked) or self._component(liked, col))
         shown = [e for e in extra if e is not None and e[2] is not None]
