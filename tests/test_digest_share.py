@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from pipeline.config import Match
 from pipeline.matching.match import load_catalog, rank, select
@@ -12,24 +13,26 @@ CATALOG = load_catalog()
 EDITION = dt.date(2026, 7, 3)
 CREATED = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
-STRONG = Paper(
-    id="strong",
-    title="Spiking neural networks trained with surrogate gradients",
-    abstract="We train deep spiking neural networks end to end; the spiking neurons fire sparsely.",
-    source_format="hf_api",
+
+def paper(pid: str, title: str, abstract: str, **extra: Any) -> Paper:
+    return Paper(id=pid, title=title, abstract=abstract, source_format="hf_api", **extra)
+
+
+STRONG = paper(
+    "strong",
+    "Spiking neural networks trained with surrogate gradients",
+    "We train deep spiking neural networks end to end; the spiking neurons fire sparsely.",
 )
-WEAK = Paper(
-    id="weak",
-    title="A survey of optimisers for vision transformers",
-    abstract="Among the many optimisers we compare, one was first tried on spiking models.",
-    source_format="hf_api",
+WEAK = paper(
+    "weak",
+    "A survey of optimisers for vision transformers",
+    "Among the many optimisers we compare, one was first tried on spiking models.",
 )
-BY_HER = Paper(
-    id="by-her",
-    title="Notes on tokenisers",
-    abstract="A short note; spiking models are mentioned once.",
+BY_HER = paper(
+    "by-her",
+    "Notes on tokenisers",
+    "A short note; spiking models are mentioned once.",
     authors=("Mira Okafor",),
-    source_format="hf_api",
 )
 PROFILE = Profile(interests="spiking neural networks")
 
@@ -77,17 +80,15 @@ def test_trending_does_not_move_the_bar() -> None:
 
 def test_a_paper_on_two_listed_items_does_not_push_out_the_best_on_a_third() -> None:
     """The share compares one item at a time: the more a reader lists, the more they get."""
-    both = Paper(
-        id="both",
-        title="Quantized spiking neural networks on neuromorphic chips",
-        abstract="Spiking neural networks with quantization to four bits keep their accuracy.",
-        source_format="hf_api",
+    both = paper(
+        "both",
+        "Quantized spiking neural networks on neuromorphic chips",
+        "Spiking neural networks with quantization to four bits keep their accuracy.",
     )
-    one = Paper(
-        id="one",
-        title="Speculative decoding with a small draft model",
-        abstract="Speculative decoding drafts tokens cheaply and verifies them in one pass.",
-        source_format="hf_api",
+    one = paper(
+        "one",
+        "Speculative decoding with a small draft model",
+        "Speculative decoding drafts tokens cheaply and verifies them in one pass.",
     )
     profile = Profile(interests="spiking neural networks, quantization, speculative decoding")
     flat = Match(relative_floor=0, trending_weight=0)
