@@ -31,9 +31,12 @@ KEPT = 30_000  # distinct interest texts whose rows are kept between chunks
 class Rows:
     """Weighted evidence rows of distinct keys (topic sets or interests), kept between chunks.
 
-    ``rank`` is what ranking adds, ``judge`` what the floor counts; ``has`` says whether any
-    text of the key has a vector (only then is meaning judged for it). Starts afresh past
-    KEPT keys, which bounds its memory.
+    ``rank`` is what ranking adds; ``judge`` is what the floor counts, less the bar of the
+    key's side (``meaning_bar_topics`` for a topic set, ``meaning_bar`` for an interest), or
+    for a key without vectors minus the other side's bar alone, so that the larger of a row's
+    two keys is the judging side's evidence less its bar. ``has`` says whether any text of the
+    key has a vector (only then is meaning judged for it). Starts afresh past KEPT keys, which
+    bounds its memory.
     """
 
     ids: dict[object, int] = field(default_factory=dict)
@@ -81,9 +84,19 @@ class Meaning:
         out: np.ndarray = np.clip((cosines - start) / span, 0.0, 1.0)
         return out.astype(np.float32)
 
-    def _weighted(self, cos: np.ndarray, eligible: float) -> tuple[np.ndarray, np.ndarray]:
+    def _weighted(
+        self, cos: np.ndarray, has: np.ndarray, eligible: float, own: float, other: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows' (rank, judge, has) from keys × papers cosines: see Rows. Barred once here,
+        when a key is first seen, rather than for every chunk that gathers it."""
         weight = np.float32(self.tuning.meaning)
-        return weight * self.evidence(cos), weight * self.evidence(cos, eligible)
+        on_paper = self.has_paper.astype(np.float32)  # a paper without a vector: no bar
+        judge = np.where(
+            has[:, None],
+            weight * self.evidence(cos, eligible) - np.float32(own) * on_paper,
+            -np.float32(other) * on_paper,
+        )
+        return weight * self.evidence(cos), judge.astype(np.float32), has
 
     def item_cosines(self, interest: str) -> tuple[tuple[str, ...], np.ndarray]:
         """The interest's items that have a vector, and items × papers cosines."""
@@ -120,7 +133,11 @@ class Meaning:
                 items, item_cos = self.item_cosines(text)
                 if items:
                     cos[i], has[i] = item_cos.max(axis=0), True
-            table.add(missing, *self._weighted(cos, self.tuning.meaning_eligible), has)
+            t = self.tuning
+            table.add(
+                missing,
+                *self._weighted(cos, has, t.meaning_eligible, t.meaning_bar, t.meaning_bar_topics),
+            )
         return np.array([table.ids[t] for t in interests], dtype=np.intp)
 
     def set_rows(self, sets: Sequence[tuple[str, ...]], slugs: dict[str, int]) -> np.ndarray:
@@ -130,12 +147,19 @@ class Meaning:
             self.sets = table = Rows()
         missing = [key for key in dict.fromkeys(sets) if key not in table.ids]
         if missing:
-            # Each set as a row of catalog columns, padded with a row of zero closeness: the
-            # best topic is then a running maximum over a few whole-array gathers.
+            # Each set as a row of catalog columns, padded with a row of zero closeness (which
+            # unknown slugs point at too): the best topic is then a running maximum over a
+            # few whole-array gathers. The padded table is filled from one flat list, not
+            # built from nested lists (which costs NumPy a microsecond an element).
             pad = len(self.topic_cos)
-            cols = [[slugs[s] for s in key if s in slugs] for key in missing]
-            width = max(1, max(map(len, cols)))
-            table_cols = np.array([c + [pad] * (width - len(c)) for c in cols], dtype=np.intp)
+            flat = np.fromiter((slugs.get(s, pad) for key in missing for s in key), dtype=np.intp)
+            lengths = np.fromiter(map(len, missing), dtype=np.intp, count=len(missing))
+            width = max(1, int(lengths.max()))
+            table_cols = np.full((len(missing), width), pad, dtype=np.intp)
+            starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+            table_cols[
+                np.repeat(np.arange(len(missing)), lengths), np.arange(len(flat)) - starts
+            ] = flat
             topic_cos = np.vstack([self.topic_cos, np.zeros((1, self.size), np.float32)])
             has_topic = np.append(self.has_topic, False)
             cos = topic_cos[table_cols[:, 0]]
@@ -143,7 +167,13 @@ class Meaning:
             for j in range(1, width):
                 np.maximum(cos, topic_cos[table_cols[:, j]], out=cos)
                 has |= has_topic[table_cols[:, j]]
-            table.add(missing, *self._weighted(cos, self.tuning.meaning_eligible_topics), has)
+            t = self.tuning
+            table.add(
+                missing,
+                *self._weighted(
+                    cos, has, t.meaning_eligible_topics, t.meaning_bar_topics, t.meaning_bar
+                ),
+            )
         return np.array([table.ids[key] for key in sets], dtype=np.intp)
 
 

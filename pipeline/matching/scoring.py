@@ -411,18 +411,14 @@ def _blend_meaning(
     word or two no longer carries a paper into a digest. Evidence is computed once per
     distinct topic set and interest, then gathered per row.
     """
-    tuning = prepared.index.tuning
     sets = meaning.set_rows(list(c.topic_sets), prepared.slugs)[c.set_of]
     # A blank interest has no items, so its row is zeros and says it has no vector.
     texts = meaning.interest_rows(list(c.texts))[c.text_of]
     by_set, by_text = meaning.sets, meaning.interests
-    has_paper = meaning.has_paper.astype(np.float32)
-    topic_bar = np.float32(tuning.meaning_bar_topics) * has_paper
-    item_bar = np.float32(tuning.meaning_bar) * has_paper
-    # Each key's evidence less its own kind's bar; a key without vectors gets the other kind's
-    # bar alone, so max(topics, interest) is the judged side's evidence less its bar.
-    judge: np.ndarray = _barred(by_set.judge, by_set.has, topic_bar, item_bar)[sets]
-    np.maximum(judge, _barred(by_text.judge, by_text.has, item_bar, topic_bar)[texts], out=judge)
+    # Each key's judge is already less its side's bar (meaning.Rows), so the larger of the
+    # two is the judged side's evidence less its bar.
+    judge: np.ndarray = by_set.judge[sets]
+    np.maximum(judge, by_text.judge[texts], out=judge)
     unjudged = ~(by_set.has[sets] | by_text.has[texts])
     if unjudged.any():
         judge[unjudged] = 0  # no vector on either side: the lexical floor alone
@@ -434,11 +430,6 @@ def _blend_meaning(
     if min_relevance <= 0:
         below |= rel <= 0
     return below, (sets, texts)
-
-
-def _barred(judge: np.ndarray, has: np.ndarray, own: np.ndarray, other: np.ndarray) -> np.ndarray:
-    """keys × papers: ``judge`` less ``own`` bar where the key has a vector, else ``-other``."""
-    return np.where(has[:, None], judge - own, -other).astype(np.float32)
 
 
 def _excluded(
