@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 
 from pipeline.config import Match, Topic
+from pipeline.embedding import Vectors, interest_texts, paper_text, topic_text
 from pipeline.errors import MatchError
-from pipeline.matching import scoring
+from pipeline.matching import meaning, scoring
 from pipeline.matching.match import iter_select, load_catalog, rank, select
 from pipeline.matching.relevance import TUNING, distinctive_words, whole_parts
 from pipeline.matching.textproc import analyze, normalize_name, phrases
 from pipeline.models import Paper, Profile, ScoredPaper, Subscriber
+from tests.hash_embedder import HashEmbedder
 
 CATALOG = load_catalog()
 WEIGHTS = Match()
@@ -401,11 +403,24 @@ def test_chunking_does_not_change_selections() -> None:
     assert streamed == whole
 
 
+def hashed_vectors(papers: list[Paper], subs: list[Subscriber]) -> Vectors:
+    """Vectors of the papers, every catalog topic and the subscribers' interest items."""
+    model = HashEmbedder()
+    texts = [topic_text(CATALOG[slug]) for slug in CATALOG]
+    texts += [t for s in subs for t in interest_texts(s.profile.interests)]
+    texts = list(dict.fromkeys(texts))
+    paper_vecs = model.embed([paper_text(p) for p in papers])
+    by_paper = dict(zip([p.id for p in papers], paper_vecs, strict=True))
+    return Vectors(model.name, by_paper, dict(zip(texts, model.embed(texts), strict=True)))
+
+
+@pytest.mark.parametrize("with_meaning", [False, True], ids=["words", "meaning"])
 def test_tables_kept_between_chunks_do_not_change_selections(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, with_meaning: bool
 ) -> None:
     """Topic sets, texts and exclusions kept between chunks, and emptied when full, change
-    nothing: each chunk selects what one big chunk does."""
+    nothing: each chunk selects what one big chunk does, with closeness by meaning too (whose
+    rows of topic sets follow the kept table of sets)."""
     profiles: list[dict[str, Any]] = [
         {"topics": ("spiking-neural-networks",), "interests": "quantization"},
         {"topics": ("model-compression", "spiking-neural-networks"), "exclude": ("image",)},
@@ -414,11 +429,22 @@ def test_tables_kept_between_chunks_do_not_change_selections(
         {"interests": "SNN, quantization", "exclude": ("benchmark",), "min_upvotes": 5},
     ]
     subs = [subscriber(i, max_papers=2, **profiles[i % 5]) for i in range(15)]
-    whole = select(BATCH, subs, CATALOG, WEIGHTS, edition_date=EDITION, sent={3: {"snn"}})
+    vectors = hashed_vectors(BATCH, subs) if with_meaning else None
+    whole = select(
+        BATCH, subs, CATALOG, WEIGHTS, edition_date=EDITION, sent={3: {"snn"}}, vectors=vectors
+    )
     monkeypatch.setattr(scoring, "SETS_KEPT", 1)
     monkeypatch.setattr(scoring, "TEXTS_KEPT", 1)
+    monkeypatch.setattr(meaning, "KEPT", 1)
     streamed = iter_select(
-        BATCH, iter(subs), CATALOG, WEIGHTS, edition_date=EDITION, sent={3: {"snn"}}, chunk_size=4
+        BATCH,
+        iter(subs),
+        CATALOG,
+        WEIGHTS,
+        edition_date=EDITION,
+        sent={3: {"snn"}},
+        chunk_size=4,
+        vectors=vectors,
     )
     assert list(streamed) == whole
 

@@ -35,14 +35,26 @@ class Rows:
     key's side (``meaning_bar_topics`` for a topic set, ``meaning_bar`` for an interest), or
     for a key without vectors minus the other side's bar alone, so that the larger of a row's
     two keys is the judging side's evidence less its bar. ``has`` says whether any text of the
-    key has a vector (only then is meaning judged for it). Starts afresh past KEPT keys, which
-    bounds its memory.
+    key has a vector (only then is meaning judged for it).
+
+    Interests are found by ``ids``, which starts afresh past KEPT keys to bound its memory.
+    Topic sets have no ``ids``: their rows sit where scoring's own table of sets puts them
+    (``put``), and start afresh with it.
     """
 
     ids: dict[object, int] = field(default_factory=dict)
     rank: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     judge: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     has: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+
+    def put(self, start: int, rank: np.ndarray, judge: np.ndarray, has: np.ndarray) -> None:
+        """Rows from ``start`` on, dropping any there (a table keyed elsewhere, by position)."""
+        if start == 0:
+            self.rank, self.judge, self.has = rank, judge, has
+        else:
+            self.rank = np.vstack([self.rank[:start], rank])
+            self.judge = np.vstack([self.judge[:start], judge])
+            self.has = np.concatenate([self.has[:start], has])
 
     def add(
         self, keys: Sequence[object], rank: np.ndarray, judge: np.ndarray, has: np.ndarray
@@ -140,41 +152,37 @@ class Meaning:
             )
         return np.array([table.ids[t] for t in interests], dtype=np.intp)
 
-    def set_rows(self, sets: Sequence[tuple[str, ...]], slugs: dict[str, int]) -> np.ndarray:
-        """Each topic set's row in ``self.sets`` (its best topic's closeness, weighted)."""
-        table = self.sets
-        if len(table.ids) > KEPT:
-            self.sets = table = Rows()
-        missing = [key for key in dict.fromkeys(sets) if key not in table.ids]
-        if missing:
-            # Each set as a row of catalog columns, padded with a row of zero closeness (which
-            # unknown slugs point at too): the best topic is then a running maximum over a
-            # few whole-array gathers. The padded table is filled from one flat list, not
-            # built from nested lists (which costs NumPy a microsecond an element).
-            pad = len(self.topic_cos)
-            flat = np.fromiter((slugs.get(s, pad) for key in missing for s in key), dtype=np.intp)
-            lengths = np.fromiter(map(len, missing), dtype=np.intp, count=len(missing))
-            width = max(1, int(lengths.max()))
-            table_cols = np.full((len(missing), width), pad, dtype=np.intp)
-            starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
-            table_cols[
-                np.repeat(np.arange(len(missing)), lengths), np.arange(len(flat)) - starts
-            ] = flat
-            topic_cos = np.vstack([self.topic_cos, np.zeros((1, self.size), np.float32)])
-            has_topic = np.append(self.has_topic, False)
-            cos = topic_cos[table_cols[:, 0]]
-            has = has_topic[table_cols[:, 0]]
-            for j in range(1, width):
-                np.maximum(cos, topic_cos[table_cols[:, j]], out=cos)
-                has |= has_topic[table_cols[:, j]]
-            t = self.tuning
-            table.add(
-                missing,
-                *self._weighted(
-                    cos, has, t.meaning_eligible_topics, t.meaning_bar_topics, t.meaning_bar
-                ),
-            )
-        return np.array([table.ids[key] for key in sets], dtype=np.intp)
+    def put_sets(self, start: int, cols: np.ndarray, lengths: np.ndarray) -> None:
+        """Rows of ``self.sets`` from ``start`` on for new topic sets (the best topic's
+        closeness, weighted), kept at the positions scoring's own table of sets gives them.
+
+        ``cols`` holds every new set's catalog columns one set after another (-1 for a slug
+        the catalog does not know), ``lengths`` how many each set has.
+        """
+        # Each set as a row of catalog columns, padded with a row of zero closeness (which
+        # unknown slugs point at too): the best topic is then a running maximum over a few
+        # whole-array gathers.
+        pad = len(self.topic_cos)
+        width = max(1, int(lengths.max(initial=0)))
+        table_cols = np.full((len(lengths), width), pad, dtype=np.intp)
+        starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        table_cols[np.repeat(np.arange(len(lengths)), lengths), np.arange(len(cols)) - starts] = (
+            np.where(cols >= 0, cols, pad)
+        )
+        topic_cos = np.vstack([self.topic_cos, np.zeros((1, self.size), np.float32)])
+        has_topic = np.append(self.has_topic, False)
+        cos = topic_cos[table_cols[:, 0]]
+        has = has_topic[table_cols[:, 0]]
+        for j in range(1, width):
+            np.maximum(cos, topic_cos[table_cols[:, j]], out=cos)
+            has |= has_topic[table_cols[:, j]]
+        t = self.tuning
+        self.sets.put(
+            start,
+            *self._weighted(
+                cos, has, t.meaning_eligible_topics, t.meaning_bar_topics, t.meaning_bar
+            ),
+        )
 
 
 def build_meaning(

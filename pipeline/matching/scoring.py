@@ -193,7 +193,10 @@ def _set_relevance(
         return rows_of, table.rows
     cols = prepared.slugs
     flat = np.array([cols.get(slug, -1) for slugs in sets for slug in slugs], dtype=np.intp)
-    set_rows = np.repeat(np.arange(len(sets)), [len(slugs) for slugs in sets])
+    lengths = np.array([len(slugs) for slugs in sets], dtype=np.intp)
+    if prepared.meaning is not None:  # its rows of sets sit at the same positions
+        prepared.meaning.put_sets(start, flat, lengths)
+    set_rows = np.repeat(np.arange(len(sets)), lengths)
     known = flat >= 0  # unknown slugs are ignored; rank() checks them
     combo = sparse.csr_matrix(
         (np.ones(int(known.sum())), (set_rows[known], flat[known])),
@@ -347,7 +350,7 @@ def score_profiles(
     # Ineligible: not relevant (<= 0 or < min_relevance), too few upvotes, or excluded.
     closeness: tuple[np.ndarray, np.ndarray] | None = None
     if (meaning := prepared.meaning) is not None:
-        bad, closeness = _blend_meaning(prepared, meaning, c, rel, weights.min_relevance)
+        bad, closeness = _blend_meaning(meaning, c, set_of, rel, weights.min_relevance)
     else:
         bad = (rel < weights.min_relevance) | (rel <= 0)
     picky = np.flatnonzero(c.min_upvotes)
@@ -395,14 +398,15 @@ def _authored(
 
 
 def _blend_meaning(
-    prepared: Prepared,
     meaning: Meaning,
     c: _Columns,
+    sets: np.ndarray,
     rel: np.ndarray,
     min_relevance: float,
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Add closeness by meaning to ``rel`` in place; return where a paper is below the floor,
-    and each row's rows of ``meaning.sets`` and ``meaning.interests``.
+    and each row's rows of ``meaning.sets`` (``sets``, as in the kept table of topic sets)
+    and ``meaning.interests``.
 
     Ranking counts closeness from ``meaning_floor``. The floor judges it from the higher
     ``meaning_eligible`` (``meaning_eligible_topics`` for a topic: a topic's keyword list sits
@@ -411,7 +415,6 @@ def _blend_meaning(
     word or two no longer carries a paper into a digest. Evidence is computed once per
     distinct topic set and interest, then gathered per row.
     """
-    sets = meaning.set_rows(list(c.topic_sets), prepared.slugs)[c.set_of]
     # A blank interest has no items, so its row is zeros and says it has no vector.
     texts = meaning.interest_rows(list(c.texts))[c.text_of]
     by_set, by_text = meaning.sets, meaning.interests
