@@ -51,6 +51,7 @@ app = PaperboyApp(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
 
 ConfigOption = Annotated[

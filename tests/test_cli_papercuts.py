@@ -147,3 +147,23 @@ def test_import_from_stdin_is_checked_like_a_file(cli: Cli) -> None:
     )
     assert empty.exit_code == 1 and "-: the file is empty; nothing imported" in empty.stderr
     assert cli.emails() == ["stdin@example.org"]
+
+
+@pytest.mark.parametrize(
+    ("command", "shown"),
+    [
+        (["prune"], "Remove what [retention] no longer keeps"),
+        (["smtp", "test"], "Uses the [smtp] settings"),
+        (["topics"], "config.toml's [topics.<slug>] tables"),
+        # One sentence the docstring wraps over two lines: a paragraph reflows to the
+        # terminal's width instead of keeping the source's line ends.
+        (["send"], "the connection was lost after the message and before the server's reply"),
+    ],
+    ids=["prune", "smtp-test", "topics", "send"],
+)
+def test_help_keeps_bracketed_names_and_reflows_paragraphs(command: list[str], shown: str) -> None:
+    """--help shows config sections in brackets (rich markup used to swallow them) and
+    joins a docstring's lines into paragraphs rather than breaking them twice."""
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert any(shown in line for line in result.stdout.splitlines())

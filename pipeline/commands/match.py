@@ -171,7 +171,7 @@ def _table(shown: list[ScoredPaper], matched: int, total: int) -> None:
 def topics(
     as_json: Annotated[bool, typer.Option("--json", help="Print the catalog as JSON.")] = False,
 ) -> None:
-    """List the topic catalog: built-in topics plus config.toml's \\[topics.<slug>] tables.
+    """List the topic catalog: built-in topics plus config.toml's `[topics.<slug>]` tables.
 
     Example: paperboy topics --json
     """
