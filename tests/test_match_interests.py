@@ -105,6 +105,35 @@ def test_vision_and_language_stays_one_item() -> None:
     assert split_items("and, or; of the") == ()
 
 
+def test_dashes_colons_and_slashes_between_words_separate_items() -> None:
+    """Lists are also written "cheaper - KV cache" or "LLM inference: …"; a hyphen inside a
+    word, or a colon inside a number, joins."""
+    assert split_items("making LLM inference cheaper - KV cache, quantization") == (
+        "making LLM inference cheaper",
+        "KV cache",
+        "quantization",
+    )
+    assert split_items("LLM inference: KV cache; pruning") == (
+        "LLM inference",
+        "KV cache",
+        "pruning",
+    )
+    assert split_items("cheaper—KV cache") == ("cheaper", "KV cache")
+    assert split_items("sim-to-real transfer") == ("sim-to-real transfer",)
+    assert split_items("2:4 sparsity") == ("2:4 sparsity",)
+
+
+def test_an_item_after_a_dash_names_the_pick() -> None:
+    """A paper that meets the item after the dash is named by that item alone."""
+    (pick,) = rank(
+        [paper("kv", "Compressing the KV cache of long prompts")],
+        Profile(interests="making inference cheaper - KV cache"),
+        CATALOG,
+        Match(),
+    )
+    assert 'interest: "KV cache"' in [str(r) for r in pick.reasons]
+
+
 def test_an_item_naming_a_catalog_topic_brings_its_vocabulary() -> None:
     """'speculative decoding' implies LLM inference: a KV-cache paper is found, ranked below."""
     assert "llm-inference" in implied_topics("speculative decoding")

@@ -34,8 +34,11 @@ from pipeline.matching.relevance import (
 from pipeline.matching.textproc import ACRONYMS, Analysis, analyze, phrases, tokens
 from pipeline.matching.topics import default_topics
 
-# Items are always separated by these; "and"/"or" separate them only between content words.
-_HARD = re.compile(r"[,;\n]+")
+# Items are always separated by these: commas, semicolons, line ends, a colon before a space
+# ("LLM inference: KV cache, quantization") and a dash between words ("cheaper - KV cache",
+# "cheaper—KV cache"; a hyphen inside a word, "sim-to-real", joins). "and"/"or" separate them
+# only between content words.
+_HARD = re.compile(r"(?:[,;\n]|:\s|\s-+\s|\s*[–—]\s*)+")
 _CONJUNCTION = re.compile(r"\s+(?:and|or|&)\s+", re.IGNORECASE)
 
 
