@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 from email_validator import EmailNotValidError, validate_email
 
 from pipeline.errors import AddressError
+from pipeline.matching.interests import split_items
 from pipeline.matching.topics import Catalog
 from pipeline.models import Frequency, Frozen, Subscriber
 
@@ -31,6 +32,12 @@ MAX_TIMEZONE = 64
 MAX_MIN_UPVOTES = 999
 # The one message for a profile that would match nothing: sign-up and settings alike.
 EMPTY_PROFILE = "Pick at least one topic, or describe your interests below."
+# Interests that name nothing to match: only framing words, or only what the reader does not
+# want ("not LLMs"), which matching drops.
+NO_SUBJECT = (
+    "Name at least one subject you want to read about: this text gives none to match "
+    "(subjects to leave out go under “Skip papers about” in your preferences)."
+)
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 Fields = Mapping[str, Sequence[str]]
@@ -240,6 +247,9 @@ def _interests(form: _Form, errors: dict[str, str]) -> str:
     text = form.one("interests").replace("\r\n", "\n").replace("\x00", "").strip()
     if len(text) > MAX_INTERESTS:
         errors["interests"] = f"Keep it under {MAX_INTERESTS} characters (you wrote {len(text)})."
+        return ""
+    if text and not split_items(text):
+        errors["interests"] = NO_SUBJECT
         return ""
     return text
 

@@ -123,6 +123,47 @@ def test_dashes_colons_and_slashes_between_words_separate_items() -> None:
     assert split_items("2:4 sparsity") == ("2:4 sparsity",)
 
 
+def test_what_a_reader_does_not_want_is_never_an_item() -> None:
+    """A negation ends the wanted part of a piece: "not interested in LLMs" asks for nothing,
+    and a paper on what follows "not" is not picked for it."""
+    assert split_items("NOT interested in LLMs, only graph neural networks") == (
+        "graph neural networks",
+    )
+    assert split_items("LLMs but not agents or robots") == ("LLMs",)
+    assert split_items("I don't want RL; diffusion") == ("diffusion",)
+    assert split_items("everything except vision\nspeech") == ("everything", "speech")
+    assert split_items("not-so-large models") == ("large models",)
+    agents = paper("agents", "Tool-using LLM agents for web navigation")
+    assert picked([agents], "speech recognition, but not agents") == []
+
+
+def test_a_list_in_brackets_belongs_to_its_item() -> None:
+    """Examples in brackets stay with the item they explain; the reason quotes it whole."""
+    text = "efficient transformers for edge devices (mobile, microcontrollers), pruning"
+    assert split_items(text) == (
+        "efficient transformers for edge devices (mobile, microcontrollers)",
+        "pruning",
+    )
+    (pick,) = rank(
+        [paper("mcu", "Keyword spotting on microcontrollers")],
+        Profile(interests=text),
+        CATALOG,
+        Match(),
+    )
+    shown = "efficient transformers for edge devices (mobile, microcontrollers)"
+    assert f'interest: "{shown}"' in [str(r) for r in pick.reasons]
+
+
+def test_framing_before_about_is_dropped() -> None:
+    """ "I'd like to read about X" asks for X; "learning on graphs" is a subject."""
+    assert split_items("I want to read about robots learning from videos") == (
+        "robots learning from videos",
+    )
+    assert split_items("learning more about continual learning") == ("continual learning",)
+    assert split_items("learning on graphs") == ("learning on graphs",)
+    assert split_items("agents reading about physics") == ("agents reading about physics",)
+
+
 def test_an_item_after_a_dash_names_the_pick() -> None:
     """A paper that meets the item after the dash is named by that item alone."""
     (pick,) = rank(

@@ -249,6 +249,8 @@ def test_idn_address_is_accepted_and_stored_in_ascii(site: Site) -> None:
         ({"frequency": "hourly"}, "frequency", "daily, weekdays or weekly"),
         ({"frequency": "weekly", "weekly_day": "7"}, "weekly_day", "day of the week"),
         ({"interests": "x" * 2001}, "interests", "under 2000"),
+        ({"interests": "not interested in LLMs"}, "interests", "gives none to match"),
+        ({"topics": [], "interests": "papers, anything really"}, "interests", "gives none"),
     ],
     ids=[
         "unknown-topic",
@@ -262,6 +264,8 @@ def test_idn_address_is_accepted_and_stored_in_ascii(site: Site) -> None:
         "frequency",
         "weekday-7",
         "long-interests",
+        "only-unwanted",
+        "only-framing",
     ],
 )
 def test_bad_fields_are_refused_with_a_message_next_to_them(

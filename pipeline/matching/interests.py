@@ -40,6 +40,13 @@ from pipeline.matching.topics import default_topics
 # only between content words.
 _HARD = re.compile(r"(?:[,;\n]|:\s|\s-+\s|\s*[–—]\s*)+")
 _CONJUNCTION = re.compile(r"\s+(?:and|or|&)\s+", re.IGNORECASE)
+# What a reader does not want is not an alternative: a piece is cut where a negation starts
+# ("LLMs but not agents" keeps "LLMs"; "not interested in LLMs" keeps nothing). The form's
+# exclusions field is where unwanted words go.
+_NEGATION = re.compile(r"\b(?:not|except|excluding)(?=\s)|n[’']t\b", re.IGNORECASE)
+# "I'd like to read about …", "learning more about …": framing when only framing precedes it.
+_ABOUT = re.compile(r"\b(?:read|reading|learn|learning|hear|hearing)\s+(?:more\s+)?about\b", re.I)
+_BRACKETS = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
 
 
 @dataclass(frozen=True)
@@ -73,10 +80,40 @@ def _catalog_pairs() -> frozenset[tuple[str, str]]:
     return frozenset(pair for _, stems in _catalog_texts() for pair in pairwise(stems))
 
 
+def _split_outside(pattern: re.Pattern[str], text: str) -> tuple[list[str], list[str]]:
+    """``text`` cut where ``pattern`` matches outside brackets, and the separators cut at:
+    "edge devices (mobile, microcontrollers)" is one item with its examples."""
+    depth, outside = 0, []
+    for char in text:
+        outside.append(depth == 0)
+        depth = max(0, depth + _BRACKETS.get(char, 0))
+    parts: list[str] = []
+    seps: list[str] = []
+    last = 0
+    for match in pattern.finditer(text):
+        if match.start() < len(outside) and outside[match.start()]:
+            parts.append(text[last : match.start()])
+            seps.append(match.group())
+            last = match.end()
+    parts.append(text[last:])
+    return parts, seps
+
+
+def _wanted(piece: str) -> str:
+    """``piece`` up to where a negation starts, without framing such as "I'd like to read
+    about"."""
+    negation = _NEGATION.search(piece)
+    if negation is not None:
+        piece = piece[: negation.start()]
+    about = _ABOUT.search(piece)
+    if about is not None and not _stems(piece[: about.start()]):
+        piece = piece[about.end() :]
+    return piece
+
+
 def _split_conjunctions(piece: str) -> list[str]:
     """``piece`` cut at "and"/"or" where both sides carry content and no catalog phrase spans."""
-    parts = _CONJUNCTION.split(piece)
-    seps = _CONJUNCTION.findall(piece)
+    parts, seps = _split_outside(_CONJUNCTION, piece)
     out = [parts[0]]
     for sep, part in zip(seps, parts[1:], strict=True):
         left, right = _stems(out[-1]), _stems(part)
@@ -111,8 +148,8 @@ def _shown(text: str) -> str:
 def split_items(text: str) -> tuple[str, ...]:
     """The alternatives of an interest, as written (framing words dropped), each once."""
     out: list[str] = []
-    for piece in _HARD.split(text):
-        out += [s for s in map(_shown, _split_conjunctions(piece)) if s]
+    for piece in _split_outside(_HARD, text)[0]:
+        out += [s for s in map(_shown, _split_conjunctions(_wanted(piece))) if s]
     return tuple(dict.fromkeys(out))
 
 
