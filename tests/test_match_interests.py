@@ -123,6 +123,23 @@ def test_dashes_colons_and_slashes_between_words_separate_items() -> None:
     assert split_items("2:4 sparsity") == ("2:4 sparsity",)
 
 
+def test_each_sentence_is_an_item() -> None:
+    """Two sentences are two alternatives; a full stop before a small letter ("e.g.") or
+    inside a number ("3.5 bit") joins."""
+    assert split_items("I work on speech recognition. Also interested in TTS.") == (
+        "speech recognition",
+        "TTS",
+    )
+    assert split_items("What is new in RAG? And agents!") == ("new in RAG", "agents")
+    assert split_items("LLMs vs. RNNs") == ("LLMs", "RNNs")
+    assert split_items("3.5 bit quantization, e.g. of LLMs") == (
+        "3.5 bit quantization",
+        "LLMs",
+    )
+    tts = paper("tts", "Fast text-to-speech with flow matching")
+    assert picked([tts], "I work on speech recognition. Also interested in TTS.") == ["tts"]
+
+
 def test_what_a_reader_does_not_want_is_never_an_item() -> None:
     """A negation ends the wanted part of a piece: "not interested in LLMs" asks for nothing,
     and a paper on what follows "not" is not picked for it."""

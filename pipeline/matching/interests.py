@@ -34,11 +34,12 @@ from pipeline.matching.relevance import (
 from pipeline.matching.textproc import ACRONYMS, Analysis, analyze, phrases, tokens
 from pipeline.matching.topics import default_topics
 
-# Items are always separated by these: commas, semicolons, line ends, a colon before a space
-# ("LLM inference: KV cache, quantization") and a dash between words ("cheaper - KV cache",
+# Items are always separated by these: commas, semicolons, line ends, the end of a sentence
+# (before a capital: "e.g. diffusion" joins), a colon before a space ("LLM inference: KV
+# cache, quantization") and a dash between words ("cheaper - KV cache",
 # "cheaper—KV cache"; a hyphen inside a word, "sim-to-real", joins). "and"/"or" separate them
 # only between content words.
-_HARD = re.compile(r"(?:[,;\n]|:\s|\s-+\s|\s*[–—]\s*)+")
+_HARD = re.compile(r"(?:[,;\n]|[.!?:]\s+(?=[A-Z0-9\"“(])|:\s|\s-+\s|\s*[–—]\s*)+")
 _CONJUNCTION = re.compile(r"\s+(?:and|or|&)\s+", re.IGNORECASE)
 # What a reader does not want is not an alternative: a piece is cut where a negation starts
 # ("LLMs but not agents" keeps "LLMs"; "not interested in LLMs" keeps nothing). The form's

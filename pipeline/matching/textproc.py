@@ -97,7 +97,8 @@ _STOP_TEXT = """a about above after again against all also am an and any are as 
     what when where whether which while who whom why will with within without would yet you
     your yours yourself
     anything especially interested interest interests like papers paper research really stuff
-    things thing want work works kind related mostly particularly s t d ll re ve m"""
+    things thing want work works kind related mostly particularly s t d ll re ve m vs versus
+    e g eg ie"""
 STOPWORDS = frozenset(_STOP_TEXT.split())
 
 _WORD = re.compile(r"[^\W_]+")
