@@ -157,6 +157,12 @@ def test_top_pick_comes_first_with_its_full_ai_summary(renderer: Renderer) -> No
 def test_reasons_read_in_plain_words() -> None:
     topic = Reason(kind="topic", label="Spiking neural networks", terms=("spiking", "SNN"))
     assert reason_words(topic) == "Matches your topic Spiking neural networks (spiking, SNN)"
+    title_only = Reason(
+        kind="topic", label="Spiking neural networks", terms=("spiking neural networks",)
+    )
+    assert reason_words(title_only) == "Matches your topic Spiking neural networks"
+    both = Reason(kind="topic", label="Robotics", terms=("robotics", "quadruped"))
+    assert reason_words(both) == "Matches your topic Robotics (quadruped)"
     assert reason_words(Reason(kind="trending", upvotes=131)) == "131 upvotes on Hugging Face"
     assert reason_words(Reason(kind="trending", upvotes=1)) == "1 upvote on Hugging Face"
     assert reason_words(Reason(kind="interest", terms=("event cameras",))) == (

@@ -215,7 +215,11 @@ def reason_words(reason: Reason) -> str:
     label = one_line(reason.label, 120)
     match reason.kind:
         case "topic":
-            return f"Matches your topic {label}" + (f" ({terms})" if terms else "")
+            # The topic's own title quoted back ("Spiking neural networks (spiking neural
+            # networks)") tells the reader nothing; the other terms found do.
+            own = " ".join(reason.label.split()).casefold()
+            found = _listed([t for t in reason.terms if " ".join(t.split()).casefold() != own])
+            return f"Matches your topic {label}" + (f" ({found})" if found else "")
         case "interest":
             noun = "interest" if len(reason.terms) == 1 else "interests"
             return f"Matches your {noun} " + ", ".join(
