@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 from email_validator import EmailNotValidError, validate_email
 
 from pipeline.errors import AddressError
-from pipeline.matching.interests import split_items
+from pipeline.matching.items import split_items
 from pipeline.matching.topics import Catalog
 from pipeline.models import Frequency, Frozen, Subscriber
 

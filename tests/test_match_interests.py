@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import Match
-from pipeline.matching.interests import implied_topics, split_items
+from pipeline.matching.interests import implied_topics
+from pipeline.matching.items import split_items
 from pipeline.matching.match import load_catalog, rank
 from pipeline.matching.relevance import TUNING
 from pipeline.matching.textproc import analyze
@@ -141,17 +143,49 @@ def test_each_sentence_is_an_item() -> None:
 
 
 def test_what_a_reader_does_not_want_is_never_an_item() -> None:
-    """A negation ends the wanted part of a piece: "not interested in LLMs" asks for nothing,
-    and a paper on what follows "not" is not picked for it."""
+    """A plain negation ends the wanted part of a piece: "not interested in LLMs" asks for
+    nothing, and a paper on what follows "not" is not picked for it."""
     assert split_items("NOT interested in LLMs, only graph neural networks") == (
         "graph neural networks",
     )
     assert split_items("LLMs but not agents or robots") == ("LLMs",)
     assert split_items("I don't want RL; diffusion") == ("diffusion",)
     assert split_items("everything except vision\nspeech") == ("everything", "speech")
-    assert split_items("not-so-large models") == ("large models",)
+    assert split_items("RAG excluding images, agents") == ("RAG", "agents")
+    assert split_items("LLMs (not agents) for code generation") == ("LLMs for code generation",)
+    assert split_items("I'm not interested in robotics") == ()
     agents = paper("agents", "Tool-using LLM agents for web navigation")
     assert picked([agents], "speech recognition, but not agents") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "LLMs that don't hallucinate",
+        "robots that do not fall",
+        "models that can't reason",
+        "not-so-large models",
+        "whether or not LLMs reason",
+        "not only vision but also speech",
+        "anything, not just LLMs",
+    ],
+)
+def test_a_negation_inside_a_subject_keeps_it(text: str) -> None:
+    """Only a plain "I do not want" cuts: a subject that says "don't" or "not" keeps its
+    words (the reader still gets a paper on it)."""
+    (item,) = split_items(text)
+    assert "LLMs" in item or "robots" in item or "models" in item or "vision" in item
+
+
+def test_names_ranges_and_abbreviations_stay_whole() -> None:
+    """An en dash without spaces joins ("Kullback–Leibler", "2–4 bit"); a full stop after an
+    abbreviation or a single letter ends no sentence; a heading before a colon is framing."""
+    assert split_items("Kullback–Leibler divergence") == ("Kullback–Leibler divergence",)
+    assert split_items("2–4 bit quantization") == ("2–4 bit quantization",)
+    assert split_items("cheaper – KV cache") == ("cheaper", "KV cache")
+    assert split_items("AI policy in the U.S. Government") == ("AI policy in the U.S. Government",)
+    assert split_items("Dr. Smith's work on RL") == ("Dr. Smith's work on RL",)
+    assert split_items("Topic: RAG\nKeywords: RLHF, DPO") == ("RAG", "RLHF", "DPO")
 
 
 def test_a_list_in_brackets_belongs_to_its_item() -> None:
@@ -160,6 +194,16 @@ def test_a_list_in_brackets_belongs_to_its_item() -> None:
     assert split_items(text) == (
         "efficient transformers for edge devices (mobile, microcontrollers)",
         "pruning",
+    )
+    assert split_items("robots (manipulation and grasping), agents") == (
+        "robots (manipulation and grasping)",
+        "agents",
+    )
+    # A bracket left open explains nothing: the list after it still splits.
+    assert split_items("LLMs (esp. inference, RL, agents") == (
+        "LLMs (esp. inference",
+        "RL",
+        "agents",
     )
     (pick,) = rank(
         [paper("mcu", "Keyword spotting on microcontrollers")],

@@ -14,7 +14,7 @@ from sqlalchemy import update
 from pipeline.config import Config, Match
 from pipeline.ledger import digest_links, recorded, recorded_selection
 from pipeline.links import Links
-from pipeline.matching.interests import split_items
+from pipeline.matching.items import split_items
 from pipeline.matching.match import load_catalog, rank
 from pipeline.matching.reasons import Meaning, ReasonMaker
 from pipeline.matching.relevance import build_index

@@ -98,7 +98,7 @@ _STOP_TEXT = """a about above after again against all also am an and any are as 
     your yours yourself
     anything especially interested interest interests like papers paper research really stuff
     things thing want work works kind related mostly particularly s t d ll re ve m vs versus
-    e g eg ie"""
+    eg ie"""
 STOPWORDS = frozenset(_STOP_TEXT.split())
 
 _WORD = re.compile(r"[^\W_]+")
